@@ -1,0 +1,188 @@
+//! One database handle, [`Db`], over PostgreSQL or SQLite.
+//!
+//! Module SQL is written once, in the subset both backends share (`$1` placeholders, TEXT,
+//! BIGINT, DOUBLE PRECISION, BOOLEAN; ids as TEXT, times as epoch microseconds, JSON as TEXT),
+//! and runs through sqlx's `Any` driver. Each module owns a schema: a PostgreSQL schema, or on
+//! SQLite a database file attached under the same name, so `stores.events` means the same on
+//! both. Backend-specific SQL lives only in framework crates, behind a `match` on [`Backend`].
+//!
+//! This crate opens and configures connections and transactions; it never decides what to
+//! store.
+
+mod connect;
+mod migrate;
+pub mod testing;
+
+use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
+
+pub use connect::ConnectError;
+pub use migrate::{Migration, MigrationError, Migrations};
+pub use sqlx::{AssertSqlSafe, Row};
+
+/// A connection, or a transaction seen as one: what SQL helpers take as their first argument.
+pub type Conn = sqlx::AnyConnection;
+/// An open transaction. Rolled back when dropped without [`sqlx::Transaction::commit`].
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+/// A row of a query result.
+pub type AnyRow = sqlx::any::AnyRow;
+
+/// Which database engine a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// PostgreSQL (production).
+    Postgres,
+    /// SQLite files in a data directory (embedded default).
+    Sqlite,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        })
+    }
+}
+
+/// Where the data lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A PostgreSQL server: a `postgres://` URL or a libpq `key=value` string (as the book's `PG_CONN`).
+    Postgres(String),
+    /// A directory holding one SQLite file per schema.
+    Sqlite(PathBuf),
+}
+
+impl fmt::Debug for Target {
+    // The connection string may carry a password: never print it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Postgres(conn) => write!(f, "Postgres({})", connect::redact(conn)),
+            Target::Sqlite(dir) => write!(f, "Sqlite({})", dir.display()),
+        }
+    }
+}
+
+/// Pool limits and timeouts.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Most connections the pool opens.
+    pub max_connections: u32,
+    /// How long a caller waits for a free connection (or for the server at start-up).
+    pub acquire_timeout: Duration,
+    /// Longest a single statement may run on PostgreSQL; `None` = the server's default.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+/// A pool of connections to one database, shared by every module of the process.
+#[derive(Clone)]
+pub struct Db {
+    pool: sqlx::AnyPool,
+    backend: Backend,
+    /// The PostgreSQL URL, kept for the few features a pooled `Any` connection cannot offer
+    /// (LISTEN/NOTIFY).
+    postgres_url: Option<Arc<str>>,
+}
+
+impl fmt::Debug for Db {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Db").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Opens a pool to `target` with `schemas` available (created on PostgreSQL by the
+    /// migrations; attached on SQLite to every connection), and checks that it answers.
+    ///
+    /// # Errors
+    /// [`ConnectError`] when the server cannot be reached, the data directory cannot be
+    /// created, or a schema name is not a plain identifier.
+    pub async fn connect(target: &Target, schemas: &[&str], options: &Options) -> Result<Db, ConnectError> {
+        connect::connect(target, schemas, options).await
+    }
+
+    /// The engine behind this handle.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, to run a query outside any transaction (reads).
+    pub fn pool(&self) -> &sqlx::AnyPool {
+        &self.pool
+    }
+
+    /// The PostgreSQL URL, for a dedicated listener connection; `None` on SQLite.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.postgres_url.as_deref()
+    }
+
+    /// Begins a write transaction.
+    ///
+    /// On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken up front and waited for
+    /// (busy timeout) instead of failing half-way when a read lock cannot be upgraded.
+    ///
+    /// # Errors
+    /// A pool timeout or a database error.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        match self.backend {
+            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+        }
+    }
+
+    /// Checks that the database answers a trivial query within `timeout`.
+    ///
+    /// # Errors
+    /// A description of why it does not.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), String> {
+        match tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(&self.pool)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err(format!("no answer within {timeout:?}")),
+        }
+    }
+
+    /// Applies the pending steps of `migrations` to `schema` (see [`Migrations`]).
+    ///
+    /// # Errors
+    /// [`MigrationError`] when a step fails or an applied step was edited afterwards.
+    pub async fn migrate(&self, schema: &str, migrations: &Migrations) -> Result<(), MigrationError> {
+        migrate::run(self, schema, migrations).await
+    }
+
+    /// Closes every connection; waits for those in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// True when `error` is a unique or primary-key violation, on either backend.
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Checks that `name` can be used unquoted as a schema name on both backends.
+pub fn is_valid_schema(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 48
+}
+
+/// Microseconds since the Unix epoch: how framework tables store instants on both backends.
+pub fn now_micros() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
+}

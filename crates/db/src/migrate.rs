@@ -1,0 +1,158 @@
+//! Schema migrations: ordered SQL steps per backend, applied once, under a lock.
+//!
+//! Each component that owns tables in a schema (a module, or a framework crate installing its
+//! tables there) brings a [`Migrations`] list. Applied steps are recorded in
+//! `<schema>.schema_migrations` with a checksum, so an edited step is refused instead of being
+//! silently skipped. All pending steps of one list run in one transaction: on PostgreSQL under a
+//! transaction-scoped advisory lock (so replicas starting together migrate once), on SQLite
+//! under `BEGIN IMMEDIATE` (one writer at a time anyway).
+
+use sqlx::{AssertSqlSafe, Row as _};
+
+use crate::{Backend, Db};
+
+/// One step. `{schema}` in the SQL is replaced by the schema name, so framework crates can
+/// install the same tables in every module's schema.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Position in the list, starting at 1; never reused.
+    pub version: i64,
+    /// What it does, recorded next to the version.
+    pub description: &'static str,
+    /// The SQL for PostgreSQL (several statements allowed).
+    pub postgres: &'static str,
+    /// The SQL for SQLite (several statements allowed).
+    pub sqlite: &'static str,
+}
+
+/// The migrations of one component, e.g. the `es` tables or the `stores` module's own tables.
+#[derive(Debug, Clone, Copy)]
+pub struct Migrations {
+    /// Who owns these steps; versions are per component.
+    pub component: &'static str,
+    /// The steps in order.
+    pub steps: &'static [Migration],
+}
+
+/// Why a migration did not apply.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    /// The schema name is not a plain identifier.
+    #[error("invalid schema name {0:?}")]
+    InvalidSchema(String),
+    /// A step's SQL changed after it was applied.
+    #[error("migration {component} {version} ({description}) in schema {schema} changed after it was applied")]
+    Changed {
+        /// The schema.
+        schema: String,
+        /// The component.
+        component: &'static str,
+        /// The step.
+        version: i64,
+        /// Its description.
+        description: &'static str,
+    },
+    /// The database refused a statement.
+    #[error("migration {component} {version} in schema {schema} failed: {source}")]
+    Failed {
+        /// The schema.
+        schema: String,
+        /// The component.
+        component: &'static str,
+        /// The step (0 = the bookkeeping itself).
+        version: i64,
+        /// The database error.
+        source: sqlx::Error,
+    },
+}
+
+pub(crate) async fn run(db: &Db, schema: &str, migrations: &Migrations) -> Result<(), MigrationError> {
+    if !crate::is_valid_schema(schema) {
+        return Err(MigrationError::InvalidSchema(schema.to_owned()));
+    }
+    let failed = |version: i64| {
+        let schema = schema.to_owned();
+        move |source| MigrationError::Failed { schema, component: migrations.component, version, source }
+    };
+
+    let mut tx = db.begin().await.map_err(failed(0))?;
+    if db.backend() == Backend::Postgres {
+        // Serialises concurrent starters; released at commit or rollback.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(lock_key(schema))
+            .execute(&mut *tx)
+            .await
+            .map_err(failed(0))?;
+        sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
+            .execute(&mut *tx)
+            .await
+            .map_err(failed(0))?;
+    }
+    let ledger = format!(
+        "CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
+            component TEXT NOT NULL,
+            version BIGINT NOT NULL,
+            description TEXT NOT NULL,
+            checksum TEXT NOT NULL,
+            applied_at BIGINT NOT NULL,
+            PRIMARY KEY (component, version)
+        )"
+    );
+    sqlx::raw_sql(AssertSqlSafe(ledger)).execute(&mut *tx).await.map_err(failed(0))?;
+
+    let applied = sqlx::query(AssertSqlSafe(format!(
+        "SELECT version, checksum FROM {schema}.schema_migrations WHERE component = $1"
+    )))
+    .bind(migrations.component)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(failed(0))?;
+
+    for step in migrations.steps {
+        let sql = match db.backend() {
+            Backend::Postgres => step.postgres,
+            Backend::Sqlite => step.sqlite,
+        }
+        .replace("{schema}", schema);
+        let checksum = format!("{:016x}", fnv1a(sql.as_bytes()));
+        let recorded = applied.iter().find(|row| row.get::<i64, _>(0) == step.version);
+        if let Some(row) = recorded {
+            if row.get::<String, _>(1) != checksum {
+                return Err(MigrationError::Changed {
+                    schema: schema.to_owned(),
+                    component: migrations.component,
+                    version: step.version,
+                    description: step.description,
+                });
+            }
+            continue;
+        }
+        tracing::info!(schema, component = migrations.component, version = step.version, step.description, "migrating");
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await.map_err(failed(step.version))?;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {schema}.schema_migrations (component, version, description, checksum, applied_at)
+             VALUES ($1, $2, $3, $4, $5)"
+        )))
+        .bind(migrations.component)
+        .bind(step.version)
+        .bind(step.description)
+        .bind(checksum)
+        .bind(crate::now_micros())
+        .execute(&mut *tx)
+        .await
+        .map_err(failed(step.version))?;
+    }
+    tx.commit().await.map_err(failed(0))
+}
+
+/// A stable advisory-lock key per schema.
+fn lock_key(schema: &str) -> i64 {
+    i64::from_ne_bytes(fnv1a(format!("mallbots.migrate.{schema}").as_bytes()).to_ne_bytes())
+}
+
+/// FNV-1a: a stable, dependency-free fingerprint (not a security boundary).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}

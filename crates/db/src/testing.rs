@@ -1,0 +1,137 @@
+//! Fresh, isolated databases for tests, on the backends `MALLBOTS_TEST_BACKENDS` selects.
+//!
+//! `embedded` (the default) selects SQLite only; `all` selects SQLite and PostgreSQL, and then
+//! a PostgreSQL that cannot be reached is a test failure, never a skip. Each [`TestDb`] is a new
+//! temporary directory or a new PostgreSQL database, removed when it is dropped.
+
+use std::path::PathBuf;
+
+use crate::{Backend, Db, Options, Target};
+
+/// Environment variable naming the backends under test: `embedded`, `postgres` or `all`.
+pub const BACKENDS_VAR: &str = "MALLBOTS_TEST_BACKENDS";
+/// Environment variable with the PostgreSQL server URL tests create their databases on.
+pub const POSTGRES_VAR: &str = "MALLBOTS_TEST_PG";
+const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// The backends this test run covers.
+///
+/// # Panics
+/// When `MALLBOTS_TEST_BACKENDS` holds something else than the documented values: a typo
+/// must not silently shrink the run.
+pub fn selected() -> Vec<Backend> {
+    match std::env::var(BACKENDS_VAR).as_deref() {
+        Err(_) | Ok("") | Ok("embedded") => vec![Backend::Sqlite],
+        Ok("postgres") => vec![Backend::Postgres],
+        Ok("all") => vec![Backend::Sqlite, Backend::Postgres],
+        Ok(other) => panic!("{BACKENDS_VAR}={other:?}: expected embedded, postgres or all"),
+    }
+}
+
+/// Whether tests on `backend` run in this test run.
+pub fn is_selected(backend: Backend) -> bool {
+    selected().contains(&backend)
+}
+
+/// The PostgreSQL server tests use.
+pub fn postgres_server() -> String {
+    std::env::var(POSTGRES_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned())
+}
+
+/// A database that exists for one test.
+#[derive(Debug)]
+pub struct TestDb {
+    /// The open pool.
+    pub db: Db,
+    /// How to open it again (e.g. for an app under test).
+    pub target: Target,
+    _guard: Guard,
+}
+
+/// Removes a test database or directory when dropped.
+#[derive(Debug)]
+pub struct Guard {
+    _cleanup: Cleanup,
+}
+
+#[derive(Debug)]
+enum Cleanup {
+    Dir(PathBuf),
+    Database { server: String, name: String },
+}
+
+/// A new empty database on `backend` with `schemas` available, and its target.
+///
+/// # Panics
+/// When the database cannot be created: the test cannot run.
+pub async fn fresh(backend: Backend, schemas: &[&str]) -> TestDb {
+    let (target, guard) = fresh_target(backend).await;
+    let db = Db::connect(&target, schemas, &Options { max_connections: 8, ..Options::default() })
+        .await
+        .unwrap_or_else(|e| panic!("opening the test database: {e}"));
+    TestDb { db, target, _guard: guard }
+}
+
+/// A new empty database on `backend`, not opened: for code under test that opens it itself.
+/// Dropping the returned guard removes it.
+///
+/// # Panics
+/// When the database cannot be created.
+pub async fn fresh_target(backend: Backend) -> (Target, Guard) {
+    let unique = uuid::Uuid::new_v4().simple().to_string();
+    match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join(format!("mallbots-test-{unique}"));
+            std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+            (Target::Sqlite(dir.clone()), Guard { _cleanup: Cleanup::Dir(dir) })
+        }
+        Backend::Postgres => {
+            let server = postgres_server();
+            let name = format!("mallbots_test_{unique}");
+            admin(&server, &format!("CREATE DATABASE {name}")).await.unwrap_or_else(|e| {
+                panic!("creating a test database on {server} ({BACKENDS_VAR} selects postgres): {e}")
+            });
+            let url = database_url(&server, &name);
+            (Target::Postgres(url), Guard { _cleanup: Cleanup::Database { server, name } })
+        }
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        match self {
+            Cleanup::Dir(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Cleanup::Database { server, name } => {
+                let (server, sql) = (server.clone(), format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                // Drop runs inside the test's runtime, which cannot be blocked on: use a thread.
+                let dropped = std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                    runtime.block_on(admin(&server, &sql)).map_err(std::io::Error::other)
+                })
+                .join();
+                if !matches!(dropped, Ok(Ok(()))) {
+                    tracing::warn!(database = %name, "could not drop the test database");
+                }
+            }
+        }
+    }
+}
+
+async fn admin(server: &str, sql: &str) -> Result<(), sqlx::Error> {
+    use sqlx::Connection as _;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(server).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await?;
+    conn.close().await
+}
+
+fn database_url(server: &str, name: &str) -> String {
+    let (base, query) = server.split_once('?').map_or((server, None), |(b, q)| (b, Some(q)));
+    let prefix = base.rsplit_once('/').map_or(base, |(prefix, _)| prefix);
+    match query {
+        Some(query) => format!("{prefix}/{name}?{query}"),
+        None => format!("{prefix}/{name}"),
+    }
+}
