@@ -135,3 +135,32 @@ fn database_url(server: &str, name: &str) -> String {
         None => format!("{prefix}/{name}"),
     }
 }
+
+/// Declares each listed `async fn name(backend: db::Backend)` as two tests, `sqlite::name` and
+/// `postgres::name`, so the output shows which backend passed. A backend not selected by
+/// `MALLBOTS_TEST_BACKENDS` returns at once, saying so on stderr (CI selects both).
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if !$crate::testing::is_selected($crate::Backend::Postgres) {
+                        eprintln!("postgres not selected by {}", $crate::testing::BACKENDS_VAR);
+                        return;
+                    }
+                    super::$name($crate::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
