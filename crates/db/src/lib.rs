@@ -166,6 +166,26 @@ impl Db {
     }
 }
 
+/// Reading what the `Any` driver cannot decode the same way on both backends.
+pub trait RowExt {
+    /// A boolean column: `BOOLEAN` on PostgreSQL, `INTEGER` 0/1 on SQLite (the `Any` driver
+    /// refuses SQLite's `BOOLEAN` declared type, so SQLite DDL declares booleans `INTEGER`).
+    ///
+    /// # Errors
+    /// The column is missing or is neither a boolean nor an integer.
+    fn flag<I: sqlx::ColumnIndex<AnyRow>>(&self, index: I) -> Result<bool, sqlx::Error>;
+}
+
+impl RowExt for AnyRow {
+    fn flag<I: sqlx::ColumnIndex<AnyRow>>(&self, index: I) -> Result<bool, sqlx::Error> {
+        let index = index.index(self)?;
+        match self.try_get::<bool, _>(index) {
+            Ok(flag) => Ok(flag),
+            Err(_) => Ok(self.try_get::<i64, _>(index)? != 0),
+        }
+    }
+}
+
 /// True when `error` is a unique or primary-key violation, on either backend.
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
