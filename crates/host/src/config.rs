@@ -1,0 +1,214 @@
+//! Settings, from flags or the book's environment variables (`--help` lists them all).
+
+use std::{collections::BTreeMap, net::IpAddr, path::PathBuf, time::Duration};
+
+/// How the process is configured. Every field has a flag and an environment variable.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "WEB_HOST", default_value = "0.0.0.0")]
+    pub web_host: IpAddr,
+    /// Port of the HTTP server (REST, health, docs); `8080` or the book's `:8080`.
+    #[arg(long, env = "WEB_PORT", default_value = "8080", value_parser = parse_port)]
+    pub web_port: u16,
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "RPC_HOST", default_value = "0.0.0.0")]
+    pub rpc_host: IpAddr,
+    /// Port of the gRPC server; `9000` or the book's `:9000`.
+    #[arg(long, env = "RPC_PORT", default_value = "9000", value_parser = parse_port)]
+    pub rpc_port: u16,
+    /// Where other modules' gRPC services are: `STORES=stores:9000,CUSTOMERS=customers:9000`.
+    /// A service not listed is this process's own gRPC address (the monolith).
+    #[arg(long, env = "RPC_SERVICES", default_value = "", value_parser = parse_rpc_services)]
+    pub rpc_services: RpcServices,
+    /// PostgreSQL connection (URL or libpq `key=value` string). Unset: embedded SQLite in DATA_DIR.
+    #[arg(long, env = "PG_CONN", hide_env_values = true)]
+    pub pg_conn: Option<String>,
+    /// Directory of the embedded SQLite files (used when PG_CONN is unset).
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Most database connections this process opens.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value = "16", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: u32,
+    /// How long to wait for a database connection (and for the server at start-up).
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub db_acquire_timeout: Duration,
+    /// Longest a single SQL statement may run on PostgreSQL (`0s`: no limit).
+    #[arg(long, env = "DB_STATEMENT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub db_statement_timeout: Duration,
+    /// Log filter: TRACE, DEBUG, INFO, WARN, ERROR, or `tracing` directives (`info,sqlx=warn`).
+    #[arg(long, env = "LOG_LEVEL", default_value = "INFO", value_parser = parse_log_level)]
+    pub log_level: String,
+    /// Log output: human-readable lines or one JSON object per line.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+    /// How long in-flight work may take to finish after SIGINT/SIGTERM.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+    /// Longest an HTTP request may take before it is answered 504.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Largest HTTP request body accepted, in bytes.
+    #[arg(long, env = "REQUEST_BODY_LIMIT", default_value = "1048576")]
+    pub request_body_limit: usize,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logical gRPC service names (upper case) mapped to `host:port`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RpcServices(pub BTreeMap<String, String>);
+
+impl Config {
+    /// The database the settings point at.
+    pub fn database(&self) -> db::Target {
+        match &self.pg_conn {
+            Some(conn) if !conn.trim().is_empty() => db::Target::Postgres(conn.clone()),
+            _ => db::Target::Sqlite(self.data_dir.clone()),
+        }
+    }
+
+    /// Pool settings.
+    pub fn database_options(&self) -> db::Options {
+        db::Options {
+            max_connections: self.db_max_connections,
+            acquire_timeout: self.db_acquire_timeout,
+            statement_timeout: (!self.db_statement_timeout.is_zero()).then_some(self.db_statement_timeout),
+        }
+    }
+
+    /// A configuration for tests: loopback, ports chosen by the OS, `target` as the database.
+    pub fn for_tests(target: db::Target) -> Config {
+        let loopback = IpAddr::from([127, 0, 0, 1]);
+        let (pg_conn, data_dir) = match target {
+            db::Target::Postgres(conn) => (Some(conn), PathBuf::from("./data")),
+            db::Target::Sqlite(dir) => (None, dir),
+        };
+        Config {
+            web_host: loopback,
+            web_port: 0,
+            rpc_host: loopback,
+            rpc_port: 0,
+            rpc_services: RpcServices::default(),
+            pg_conn,
+            data_dir,
+            db_max_connections: 8,
+            db_acquire_timeout: Duration::from_secs(5),
+            db_statement_timeout: Duration::from_secs(30),
+            log_level: "INFO".into(),
+            log_format: LogFormat::Pretty,
+            shutdown_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            request_body_limit: 1 << 20,
+        }
+    }
+}
+
+fn parse_port(value: &str) -> Result<u16, String> {
+    value
+        .strip_prefix(':')
+        .unwrap_or(value)
+        .parse()
+        .map_err(|_| format!("expected a port number such as 8080 or :8080, got {value:?}"))
+}
+
+/// Parses Go-style durations: `30s`, `500ms`, `2m`, `1h`, `1m30s`; a bare number is seconds.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let invalid = || format!("expected a duration such as 30s, 500ms or 1m30s, got {value:?}");
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = value;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').ok_or_else(invalid)?;
+        let (number, tail) = rest.split_at(digits);
+        let number: f64 = number.parse().map_err(|_| invalid())?;
+        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let seconds = match unit {
+            "ms" => number / 1000.0,
+            "s" => number,
+            "m" => number * 60.0,
+            "h" => number * 3600.0,
+            _ => return Err(invalid()),
+        };
+        total += Duration::try_from_secs_f64(seconds).map_err(|_| invalid())?;
+        rest = tail;
+    }
+    if value.is_empty() { Err(invalid()) } else { Ok(total) }
+}
+
+fn parse_rpc_services(value: &str) -> Result<RpcServices, String> {
+    let mut services = BTreeMap::new();
+    for pair in value.split(',').map(str::trim).filter(|pair| !pair.is_empty()) {
+        let (name, address) = pair
+            .split_once('=')
+            .filter(|(name, address)| !name.trim().is_empty() && address.contains(':'))
+            .ok_or_else(|| format!("expected NAME=host:port pairs separated by commas, got {pair:?}"))?;
+        services.insert(name.trim().to_uppercase(), address.trim().to_owned());
+    }
+    Ok(RpcServices(services))
+}
+
+fn parse_log_level(value: &str) -> Result<String, String> {
+    let directives = match value.to_ascii_uppercase().as_str() {
+        "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR" => value.to_ascii_lowercase(),
+        "PANIC" | "FATAL" => "error".to_owned(),
+        _ => value.to_owned(),
+    };
+    tracing_subscriber::EnvFilter::builder()
+        .parse(&directives)
+        .map(|_| directives)
+        .map_err(|e| format!("expected TRACE, DEBUG, INFO, WARN, ERROR or tracing directives: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_take_the_books_leading_colon() {
+        assert_eq!(parse_port(":8080"), Ok(8080));
+        assert_eq!(parse_port("9000"), Ok(9000));
+        assert!(parse_port("abc").is_err());
+        assert!(parse_port("70000").is_err());
+    }
+
+    #[test]
+    fn durations_read_like_go() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("10 parsecs").is_err());
+    }
+
+    #[test]
+    fn rpc_services_are_upper_cased_and_checked() {
+        let services = parse_rpc_services("stores=stores:9000, CUSTOMERS=customers:9000").unwrap();
+        assert_eq!(services.0["STORES"], "stores:9000");
+        assert_eq!(services.0["CUSTOMERS"], "customers:9000");
+        assert_eq!(parse_rpc_services(""), Ok(RpcServices::default()));
+        assert!(parse_rpc_services("STORES").is_err());
+        assert!(parse_rpc_services("STORES=nowhere").is_err());
+    }
+
+    #[test]
+    fn log_levels_accept_the_books_names_and_directives() {
+        assert_eq!(parse_log_level("DEBUG").as_deref(), Ok("debug"));
+        assert_eq!(parse_log_level("PANIC").as_deref(), Ok("error"));
+        assert_eq!(parse_log_level("info,sqlx=warn").as_deref(), Ok("info,sqlx=warn"));
+        assert!(parse_log_level("info,sqlx=loud").is_err());
+    }
+}

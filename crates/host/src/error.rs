@@ -1,0 +1,148 @@
+//! The REST error contract: grpc-gateway's `{"code","message","details"}` body, with the HTTP
+//! status it derives from the gRPC code. Module errors are mapped to an [`ApiError`] once, in
+//! their REST adapter; nothing else in the process writes an error response.
+
+use axum::{
+    extract::{FromRequest, Request},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::de::DeserializeOwned;
+use tonic::Code;
+
+/// An error as REST clients of the book see it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    /// The gRPC code, which decides the HTTP status.
+    pub code: Code,
+    /// The message clients read (and the book's e2e suite compares verbatim).
+    pub message: String,
+    status: Option<StatusCode>,
+}
+
+impl ApiError {
+    /// An error with `code` and `message`.
+    pub fn new(code: Code, message: impl Into<String>) -> ApiError {
+        ApiError { code, message: message.into(), status: None }
+    }
+
+    /// 400, InvalidArgument: the request is malformed or a value is invalid.
+    pub fn invalid_argument(message: impl Into<String>) -> ApiError {
+        ApiError::new(Code::InvalidArgument, message)
+    }
+
+    /// 404, NotFound.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(Code::NotFound, message)
+    }
+
+    /// 400, FailedPrecondition: the state does not allow it.
+    pub fn failed_precondition(message: impl Into<String>) -> ApiError {
+        ApiError::new(Code::FailedPrecondition, message)
+    }
+
+    /// 409, Aborted: a concurrent change won; the client may retry.
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(Code::Aborted, message)
+    }
+
+    /// 500 with a generic message. Logs `cause`, which clients never see.
+    pub fn internal(cause: &(dyn std::error::Error + 'static)) -> ApiError {
+        tracing::error!(error = %ErrorChain(cause), "internal error");
+        ApiError::new(Code::Internal, "internal error")
+    }
+
+    /// The HTTP status clients receive.
+    pub fn status(&self) -> StatusCode {
+        self.status.unwrap_or_else(|| http_status(self.code))
+    }
+
+    fn with_status(mut self, status: StatusCode) -> ApiError {
+        self.status = Some(status);
+        self
+    }
+}
+
+/// grpc-gateway's mapping from gRPC codes to HTTP statuses.
+pub fn http_status(code: Code) -> StatusCode {
+    match code {
+        Code::Ok => StatusCode::OK,
+        Code::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+        Code::Unknown | Code::Internal | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => StatusCode::BAD_REQUEST,
+        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "code": self.code as i32, "message": self.message, "details": [] });
+        (self.status(), axum::Json(body)).into_response()
+    }
+}
+
+impl From<tonic::Status> for ApiError {
+    fn from(status: tonic::Status) -> ApiError {
+        ApiError::new(status.code(), status.message())
+    }
+}
+
+/// A JSON request body, read the way grpc-gateway reads one: any content type, an empty body
+/// means `{}`, unknown fields are ignored, and a malformed body is a 400 with the JSON error
+/// body (axum's own extractor answers 415/422 with plain text).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = bytes::Bytes::from_request(request, state).await.map_err(|rejection| {
+            let status = rejection.status();
+            let code = if status == StatusCode::PAYLOAD_TOO_LARGE { Code::ResourceExhausted } else { Code::InvalidArgument };
+            ApiError::new(code, rejection.body_text()).with_status(status)
+        })?;
+        let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        serde_json::from_slice(body).map(Json).map_err(|e| ApiError::invalid_argument(e.to_string()))
+    }
+}
+
+/// Displays an error with its causes: `outer: inner: root`.
+pub(crate) struct ErrorChain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_grpc_gateway() {
+        assert_eq!(http_status(Code::InvalidArgument), StatusCode::BAD_REQUEST);
+        assert_eq!(http_status(Code::FailedPrecondition), StatusCode::BAD_REQUEST);
+        assert_eq!(http_status(Code::NotFound), StatusCode::NOT_FOUND);
+        assert_eq!(http_status(Code::Aborted), StatusCode::CONFLICT);
+        assert_eq!(http_status(Code::Unauthenticated), StatusCode::UNAUTHORIZED);
+        assert_eq!(http_status(Code::Unknown), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(http_status(Code::Cancelled).as_u16(), 499);
+        assert_eq!(http_status(Code::DeadlineExceeded), StatusCode::GATEWAY_TIMEOUT);
+    }
+}

@@ -1,0 +1,51 @@
+//! The HTTP edge: module routes plus health, a request timeout, a body limit, request
+//! tracing, and JSON errors for unknown routes.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request, State},
+    http::StatusCode,
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use tonic::Code;
+use tower_http::trace::TraceLayer;
+
+use crate::{ApiError, Check, Config};
+
+pub(crate) fn router(rest: Router, checks: Vec<(&'static str, Check)>, config: &Config) -> Router {
+    rest.route("/liveness", get(|| async { "." }))
+        .route("/readiness", get(readiness).with_state(Arc::new(checks)))
+        .fallback(|| async { ApiError::not_found("Not Found") })
+        .method_not_allowed_fallback(|| async { ApiError::new(Code::Unimplemented, "Method Not Allowed").into_response() })
+        .layer(DefaultBodyLimit::max(config.request_body_limit))
+        .layer(middleware::from_fn_with_state(config.request_timeout, timeout))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// 200 with each check's result when all pass; 503 naming what failed otherwise.
+async fn readiness(State(checks): State<Arc<Vec<(&'static str, Check)>>>) -> Response {
+    let results = futures::future::join_all(checks.iter().map(|(name, check)| {
+        let check = check.clone();
+        async move { (*name, check().await) }
+    }))
+    .await;
+    let ready = results.iter().all(|(_, result)| result.is_ok());
+    let checks: serde_json::Map<_, _> = results
+        .into_iter()
+        .map(|(name, result)| (name.to_owned(), result.err().unwrap_or_else(|| "ok".to_owned()).into()))
+        .collect();
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = serde_json::json!({ "status": if ready { "ready" } else { "unavailable" }, "checks": checks });
+    (status, axum::Json(body)).into_response()
+}
+
+async fn timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(Code::DeadlineExceeded, "request timed out").into_response(),
+    }
+}

@@ -1,0 +1,286 @@
+//! The process shell every module runs in.
+//!
+//! [`Host`] opens the database, binds the HTTP and gRPC listeners, collects what modules
+//! mount (REST routers, gRPC services, background tasks, readiness checks) and runs it all
+//! until a shutdown signal, then drains within `SHUTDOWN_TIMEOUT`. Modules receive a
+//! `&mut Host` in their `mount` function and never see listeners, signals or the runtime.
+
+mod config;
+mod error;
+mod http;
+pub mod telemetry;
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use futures::future::BoxFuture;
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Config, LogFormat, RpcServices, parse_duration};
+pub use error::{ApiError, Json, http_status};
+
+/// What a readiness check answers: `Err` with the reason when not ready.
+pub type CheckResult = Result<(), String>;
+type Check = Arc<dyn Fn() -> BoxFuture<'static, CheckResult> + Send + Sync>;
+type Task = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, anyhow::Result<()>> + Send>;
+
+/// A process being assembled: database open, listeners bound, modules mounting.
+pub struct Host {
+    config: Config,
+    db: db::Db,
+    http_listener: TcpListener,
+    grpc_listener: TcpListener,
+    rest: axum::Router,
+    grpc: tonic::service::RoutesBuilder,
+    grpc_names: Vec<&'static str>,
+    tasks: Vec<(&'static str, Task)>,
+    checks: Vec<(&'static str, Check)>,
+}
+
+impl Host {
+    /// Opens the database with `schemas` available and binds both listeners, so their
+    /// addresses are known before anything is mounted.
+    ///
+    /// # Errors
+    /// The database cannot be opened or a port cannot be bound; the message says which.
+    pub async fn new(config: Config, schemas: &[&str]) -> anyhow::Result<Host> {
+        let db = db::Db::connect(&config.database(), schemas, &config.database_options()).await?;
+        let http_listener = bind(config.web_host, config.web_port, "HTTP (WEB_HOST/WEB_PORT)").await?;
+        let grpc_listener = bind(config.rpc_host, config.rpc_port, "gRPC (RPC_HOST/RPC_PORT)").await?;
+        let mut host = Host {
+            config,
+            db,
+            http_listener,
+            grpc_listener,
+            rest: axum::Router::new(),
+            grpc: tonic::service::RoutesBuilder::default(),
+            grpc_names: Vec::new(),
+            tasks: Vec::new(),
+            checks: Vec::new(),
+        };
+        let db = host.db.clone();
+        host.readiness_check("database", move || {
+            let db = db.clone();
+            Box::pin(async move { db.ping(Duration::from_secs(2)).await })
+        });
+        Ok(host)
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The shared database pool.
+    pub fn db(&self) -> &db::Db {
+        &self.db
+    }
+
+    /// Where the HTTP server listens.
+    ///
+    /// # Panics
+    /// Never in practice: the listener is bound.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Where the gRPC server listens.
+    ///
+    /// # Panics
+    /// Never in practice: the listener is bound.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Adds REST routes (absolute paths, e.g. `/api/stores`).
+    pub fn rest(&mut self, router: axum::Router) {
+        self.rest = std::mem::take(&mut self.rest).merge(router);
+    }
+
+    /// Adds a gRPC service.
+    pub fn grpc<S>(&mut self, service: S)
+    where
+        S: tower::Service<axum::http::Request<tonic::body::Body>, Error = Infallible>
+            + tonic::server::NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.grpc_names.push(S::NAME);
+        self.grpc.add_service(service);
+    }
+
+    /// Where to reach the gRPC service `name` (`RPC_SERVICES`), or this process itself.
+    pub fn service_address(&self, name: &str) -> String {
+        match self.config.rpc_services.0.get(&name.to_uppercase()) {
+            Some(address) => address.clone(),
+            None => {
+                let own = self.grpc_addr();
+                let ip = match own.ip() {
+                    IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                    ip => ip,
+                };
+                SocketAddr::new(ip, own.port()).to_string()
+            }
+        }
+    }
+
+    /// A lazily connected gRPC channel to `name` (see [`Host::service_address`]), shared by
+    /// every call through it.
+    ///
+    /// # Errors
+    /// The configured address is not a valid URI.
+    pub fn channel(&self, name: &str) -> anyhow::Result<tonic::transport::Channel> {
+        let address = self.service_address(name);
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+            .with_context(|| format!("invalid address {address:?} for gRPC service {name}"))?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5));
+        Ok(endpoint.connect_lazy())
+    }
+
+    /// Runs `task` from [`Host::run`] until it returns or shutdown is requested (the token is
+    /// cancelled; the task then has `SHUTDOWN_TIMEOUT` to return). A task that ends with an
+    /// error stops the process.
+    pub fn spawn<F, Fut>(&mut self, name: &'static str, task: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.tasks.push((name, Box::new(move |token| Box::pin(task(token)))));
+    }
+
+    /// Adds a check to `/readiness`.
+    pub fn readiness_check<F>(&mut self, name: &'static str, check: F)
+    where
+        F: Fn() -> BoxFuture<'static, CheckResult> + Send + Sync + 'static,
+    {
+        self.checks.push((name, Arc::new(check)));
+    }
+
+    /// Serves HTTP and gRPC and runs the background tasks until `shutdown` resolves, then
+    /// stops accepting work and waits up to `SHUTDOWN_TIMEOUT` for everything to finish.
+    ///
+    /// # Errors
+    /// A server or task failed, or draining took longer than the timeout.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let token = CancellationToken::new();
+        let mut running = JoinSet::new();
+
+        let app = http::router(self.rest, self.checks, &self.config);
+        let http_stop = token.clone();
+        running.spawn(async move {
+            axum::serve(self.http_listener, app)
+                .with_graceful_shutdown(http_stop.cancelled_owned())
+                .await
+                .context("HTTP server")
+        });
+
+        let mut grpc = self.grpc;
+        // v1 for current clients, v1alpha for older grpcurl builds. Only the services this
+        // process mounted are listed, though the descriptors know every module's.
+        let names = self.grpc_names;
+        let reflection = || {
+            let builder = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+                .with_service_name("grpc.reflection.v1.ServerReflection");
+            names.iter().fold(builder, |builder, name| builder.with_service_name(*name))
+        };
+        grpc.add_service(reflection().build_v1().context("building gRPC reflection")?);
+        grpc.add_service(reflection().build_v1alpha().context("building gRPC reflection")?);
+        let routes = grpc.routes();
+        let grpc_stop = token.clone();
+        running.spawn(async move {
+            tonic::transport::Server::builder()
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(self.grpc_listener), grpc_stop.cancelled_owned())
+                .await
+                .context("gRPC server")
+        });
+
+        for (name, task) in self.tasks {
+            let future = task(token.clone());
+            running.spawn(async move { future.await.with_context(|| format!("background task {name}")) });
+        }
+
+        tracing::info!(http = %self.config.web_host, web_port = self.config.web_port, "serving");
+        let early = tokio::select! {
+            () = shutdown => None,
+            ended = running.join_next() => ended,
+        };
+        token.cancel();
+        if let Some(ended) = early {
+            // Something stopped on its own: that is a failure even if it returned Ok.
+            let outcome = flatten(ended).and_then(|()| anyhow::bail!("a server or task stopped unexpectedly"));
+            drain(&mut running, self.config.shutdown_timeout).await?;
+            return outcome;
+        }
+        tracing::info!(timeout = ?self.config.shutdown_timeout, "shutting down");
+        drain(&mut running, self.config.shutdown_timeout).await
+    }
+}
+
+async fn bind(ip: IpAddr, port: u16, what: &str) -> anyhow::Result<TcpListener> {
+    let address = SocketAddr::new(ip, port);
+    TcpListener::bind(address).await.with_context(|| format!("cannot listen for {what} on {address}"))
+}
+
+fn flatten(joined: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::Result<()> {
+    joined.unwrap_or_else(|e| Err(anyhow::anyhow!("a task panicked: {e}")))
+}
+
+async fn drain(running: &mut JoinSet<anyhow::Result<()>>, timeout: Duration) -> anyhow::Result<()> {
+    let mut first_error = None;
+    let all = async {
+        while let Some(joined) = running.join_next().await {
+            if let Err(error) = flatten(joined) {
+                tracing::error!(error = format!("{error:#}"), "stopped with an error");
+                first_error.get_or_insert(error);
+            }
+        }
+    };
+    if tokio::time::timeout(timeout, all).await.is_err() {
+        let left = running.len();
+        running.abort_all();
+        anyhow::bail!("shutdown took longer than SHUTDOWN_TIMEOUT ({timeout:?}); {left} task(s) aborted");
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            () = terminate => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

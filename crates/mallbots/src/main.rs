@@ -1,0 +1,40 @@
+//! `mallbots`: parse the command line, set up logging, run, and report failure as one line.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+#[allow(clippy::print_stderr, clippy::print_stdout, reason = "the process's own last words, before or after logging")]
+fn main() -> ExitCode {
+    let cli = match mallbots::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => {
+            // --help and --version.
+            print!("{}", error.render());
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            let rendered = error.render().to_string();
+            eprintln!("{}", rendered.lines().next().unwrap_or("error: invalid arguments"));
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(error) = host::telemetry::init(cli.host_config()) {
+        eprintln!("error: setting up logging: {error:#}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: starting the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cli.run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", format!("{error:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Test support: [`spawn_app`] runs the real process — the same `mallbots::start` as `main` —
+//! on loopback ports chosen by the OS, with a fresh database on the backend under test, and
+//! stops it when the [`TestApp`] is dropped.
+
+use std::net::SocketAddr;
+
+pub use db::{Backend, testing::selected as selected_backends};
+use tokio::{sync::oneshot, task::JoinHandle};
+
+/// A running app.
+#[derive(Debug)]
+pub struct TestApp {
+    /// The HTTP address.
+    pub http: SocketAddr,
+    /// The gRPC address.
+    pub grpc: SocketAddr,
+    /// The backend it runs on.
+    pub backend: Backend,
+    /// A client for [`TestApp::url`]s.
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    running: Option<JoinHandle<anyhow::Result<()>>>,
+    // Dropped last: the database outlives the app using it.
+    _database: db::testing::Guard,
+}
+
+/// Starts the app with `modules` (names as in `MODULES`) on a fresh database on `backend`.
+///
+/// # Panics
+/// When it cannot start: the test cannot run.
+pub async fn spawn_app(modules: &[&str], backend: Backend) -> TestApp {
+    let (target, database) = db::testing::fresh_target(backend).await;
+    let selected = if modules.is_empty() { Vec::new() } else { mallbots::select(&modules.join(",")).expect("known modules") };
+    let host = mallbots::start(host::Config::for_tests(target), &selected)
+        .await
+        .unwrap_or_else(|e| panic!("starting the app on {backend}: {e:#}"));
+    let (http, grpc) = (host.http_addr(), host.grpc_addr());
+    let (stop, stopped) = oneshot::channel();
+    let running = tokio::spawn(host.run(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        http,
+        grpc,
+        backend,
+        client: reqwest::Client::new(),
+        stop: Some(stop),
+        running: Some(running),
+        _database: database,
+    }
+}
+
+impl TestApp {
+    /// `http://<app>/<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/{}", self.http, path.trim_start_matches('/'))
+    }
+
+    /// GET `path`.
+    ///
+    /// # Panics
+    /// When the request cannot be sent.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET reaches the app")
+    }
+
+    /// Sends `method path` with a raw body.
+    ///
+    /// # Panics
+    /// When the request cannot be sent.
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client.request(method, self.url(path)).body(body).send().await.expect("the request reaches the app")
+    }
+
+    /// Stops the app the way SIGTERM does and returns how its run ended.
+    ///
+    /// # Panics
+    /// When the app's task panicked.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.running.take() {
+            Some(running) => running.await.expect("the app task does not panic"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
