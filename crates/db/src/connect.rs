@@ -42,7 +42,11 @@ pub enum ConnectError {
     },
 }
 
-pub(crate) async fn connect(target: &Target, schemas: &[&str], options: &Options) -> Result<Db, ConnectError> {
+pub(crate) async fn connect(
+    target: &Target,
+    schemas: &[&str],
+    options: &Options,
+) -> Result<Db, ConnectError> {
     if let Some(bad) = schemas.iter().find(|s| !is_valid_schema(s)) {
         return Err(ConnectError::InvalidSchema((*bad).to_owned()));
     }
@@ -55,9 +59,12 @@ pub(crate) async fn connect(target: &Target, schemas: &[&str], options: &Options
 
 async fn connect_postgres(conn: &str, options: &Options) -> Result<Db, ConnectError> {
     let url = postgres_url(conn)?;
-    let connect_options: AnyConnectOptions = url.parse().map_err(|e: sqlx::Error| {
-        ConnectError::InvalidConnectionString { conn: redact(conn), reason: e.to_string() }
-    })?;
+    let connect_options: AnyConnectOptions =
+        url.parse()
+            .map_err(|e: sqlx::Error| ConnectError::InvalidConnectionString {
+                conn: redact(conn),
+                reason: e.to_string(),
+            })?;
     let statement_timeout = options.statement_timeout;
     let pool = AnyPoolOptions::new()
         .max_connections(options.max_connections)
@@ -74,23 +81,43 @@ async fn connect_postgres(conn: &str, options: &Options) -> Result<Db, ConnectEr
         })
         .connect_with(connect_options)
         .await
-        .map_err(|source| ConnectError::Unreachable { target: format!("PostgreSQL at {}", redact(conn)), source })?;
-    Ok(Db { pool, backend: Backend::Postgres, postgres_url: Some(Arc::from(url)) })
+        .map_err(|source| ConnectError::Unreachable {
+            target: format!("PostgreSQL at {}", redact(conn)),
+            source,
+        })?;
+    Ok(Db {
+        pool,
+        backend: Backend::Postgres,
+        postgres_url: Some(Arc::from(url)),
+    })
 }
 
-async fn connect_sqlite(dir: &Path, schemas: &[&str], options: &Options) -> Result<Db, ConnectError> {
-    let dir_error = |source| ConnectError::DataDir { dir: dir.display().to_string(), source };
+async fn connect_sqlite(
+    dir: &Path,
+    schemas: &[&str],
+    options: &Options,
+) -> Result<Db, ConnectError> {
+    let dir_error = |source| ConnectError::DataDir {
+        dir: dir.display().to_string(),
+        source,
+    };
     std::fs::create_dir_all(dir).map_err(dir_error)?;
     let dir = dir.canonicalize().map_err(dir_error)?;
     let url = format!("sqlite://{}?mode=rwc", encode_path(&dir.join("main.db")));
-    let connect_options: AnyConnectOptions = url.parse().map_err(|source| ConnectError::Unreachable {
-        target: format!("SQLite in {}", dir.display()),
-        source,
-    })?;
+    let connect_options: AnyConnectOptions =
+        url.parse().map_err(|source| ConnectError::Unreachable {
+            target: format!("SQLite in {}", dir.display()),
+            source,
+        })?;
 
     let attachments: Arc<[(String, String)]> = schemas
         .iter()
-        .map(|schema| ((*schema).to_owned(), dir.join(format!("{schema}.db")).display().to_string()))
+        .map(|schema| {
+            (
+                (*schema).to_owned(),
+                dir.join(format!("{schema}.db")).display().to_string(),
+            )
+        })
         .collect();
     let pool = AnyPoolOptions::new()
         .max_connections(options.max_connections)
@@ -117,7 +144,11 @@ async fn connect_sqlite(dir: &Path, schemas: &[&str], options: &Options) -> Resu
         .connect_with(connect_options)
         .await
         .map_err(|source| ConnectError::Unreachable { target: format!("SQLite in {}", dir.display()), source })?;
-    Ok(Db { pool, backend: Backend::Sqlite, postgres_url: None })
+    Ok(Db {
+        pool,
+        backend: Backend::Sqlite,
+        postgres_url: None,
+    })
 }
 
 /// Percent-encodes what a URL path cannot carry as is.
@@ -140,14 +171,17 @@ pub(crate) fn postgres_url(conn: &str) -> Result<String, ConnectError> {
     if conn.starts_with("postgres://") || conn.starts_with("postgresql://") {
         return Ok(conn.to_owned());
     }
-    let invalid = |reason: &str| ConnectError::InvalidConnectionString { conn: redact(conn), reason: reason.to_owned() };
+    let invalid = |reason: &str| ConnectError::InvalidConnectionString {
+        conn: redact(conn),
+        reason: reason.to_owned(),
+    };
     let mut host = "localhost".to_owned();
     let mut port = "5432".to_owned();
     let mut user = String::new();
     let mut password = String::new();
     let mut dbname = String::new();
     let mut params = Vec::new();
-    for pair in split_pairs(conn).map_err(|reason| invalid(reason))? {
+    for pair in split_pairs(conn).map_err(&invalid)? {
         let (key, value) = pair;
         match key.as_str() {
             "host" => host = value,
@@ -155,7 +189,9 @@ pub(crate) fn postgres_url(conn: &str) -> Result<String, ConnectError> {
             "user" => user = value,
             "password" => password = value,
             "dbname" => dbname = value,
-            "sslmode" | "application_name" | "connect_timeout" | "options" => params.push(format!("{key}={}", encode(&value))),
+            "sslmode" | "application_name" | "connect_timeout" | "options" => {
+                params.push(format!("{key}={}", encode(&value)))
+            }
             // search_path is the book's; our SQL always names its schema, so it is not needed.
             "search_path" => {}
             other => return Err(invalid(&format!("unknown key {other:?}"))),
@@ -169,8 +205,15 @@ pub(crate) fn postgres_url(conn: &str) -> Result<String, ConnectError> {
         (false, true) => format!("{}@", encode(&user)),
         (false, false) => format!("{}:{}@", encode(&user), encode(&password)),
     };
-    let query = if params.is_empty() { String::new() } else { format!("?{}", params.join("&")) };
-    Ok(format!("postgres://{credentials}{host}:{port}/{}{query}", encode(&dbname)))
+    let query = if params.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", params.join("&"))
+    };
+    Ok(format!(
+        "postgres://{credentials}{host}:{port}/{}{query}",
+        encode(&dbname)
+    ))
 }
 
 fn split_pairs(conn: &str) -> Result<Vec<(String, String)>, &'static str> {
@@ -181,7 +224,8 @@ fn split_pairs(conn: &str) -> Result<Vec<(String, String)>, &'static str> {
         if chars.peek().is_none() {
             return Ok(pairs);
         }
-        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=' && !c.is_whitespace())).collect();
+        let key: String =
+            std::iter::from_fn(|| chars.next_if(|c| *c != '=' && !c.is_whitespace())).collect();
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
             return Err("expected key=value pairs");
@@ -223,13 +267,23 @@ pub(crate) fn redact(conn: &str) -> String {
     {
         let scheme = &conn[..conn.len() - rest.len()];
         let user = credentials.split(':').next().unwrap_or_default();
-        let hidden = if credentials.contains(':') { ":***" } else { "" };
+        let hidden = if credentials.contains(':') {
+            ":***"
+        } else {
+            ""
+        };
         return format!("{scheme}{user}{hidden}@{host}");
     }
     match split_pairs(conn) {
         Ok(pairs) => pairs
             .into_iter()
-            .map(|(k, v)| if k == "password" { format!("{k}=***") } else { format!("{k}={v}") })
+            .map(|(k, v)| {
+                if k == "password" {
+                    format!("{k}=***")
+                } else {
+                    format!("{k}={v}")
+                }
+            })
             .collect::<Vec<_>>()
             .join(" "),
         Err(_) => "<unparsable>".to_owned(),
@@ -249,24 +303,36 @@ mod tests {
     #[test]
     fn the_books_key_value_form_becomes_a_url() {
         let conn = "host=postgres dbname=mallbots user=mallbots_user password='p w' search_path=ordering,public";
-        assert_eq!(postgres_url(conn).unwrap(), "postgres://mallbots_user:p%20w@postgres:5432/mallbots");
+        assert_eq!(
+            postgres_url(conn).unwrap(),
+            "postgres://mallbots_user:p%20w@postgres:5432/mallbots"
+        );
     }
 
     #[test]
     fn an_unknown_key_is_an_error_not_a_guess() {
         let error = postgres_url("host=x colour=blue").unwrap_err();
-        assert!(error.to_string().contains("unknown key \"colour\""), "{error}");
+        assert!(
+            error.to_string().contains("unknown key \"colour\""),
+            "{error}"
+        );
     }
 
     #[test]
     fn passwords_are_never_shown() {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("host=h password=secret"), "host=h password=***");
-        assert!(!format!("{:?}", Target::Postgres("postgres://u:secret@h/db".into())).contains("secret"));
+        assert!(
+            !format!("{:?}", Target::Postgres("postgres://u:secret@h/db".into()))
+                .contains("secret")
+        );
     }
 
     #[test]
     fn paths_are_percent_encoded() {
-        assert_eq!(encode_path(Path::new("/tmp/a b?#/main.db")), "/tmp/a%20b%3F%23/main.db");
+        assert_eq!(
+            encode_path(Path::new("/tmp/a b?#/main.db")),
+            "/tmp/a%20b%3F%23/main.db"
+        );
     }
 }

@@ -96,7 +96,9 @@ pub struct Db {
 
 impl fmt::Debug for Db {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Db").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -107,7 +109,11 @@ impl Db {
     /// # Errors
     /// [`ConnectError`] when the server cannot be reached, the data directory cannot be
     /// created, or a schema name is not a plain identifier.
-    pub async fn connect(target: &Target, schemas: &[&str], options: &Options) -> Result<Db, ConnectError> {
+    pub async fn connect(
+        target: &Target,
+        schemas: &[&str],
+        options: &Options,
+    ) -> Result<Db, ConnectError> {
         connect::connect(target, schemas, options).await
     }
 
@@ -156,7 +162,11 @@ impl Db {
     ///
     /// # Errors
     /// [`MigrationError`] when a step fails or an applied step was edited afterwards.
-    pub async fn migrate(&self, schema: &str, migrations: &Migrations) -> Result<(), MigrationError> {
+    pub async fn migrate(
+        &self,
+        schema: &str,
+        migrations: &Migrations,
+    ) -> Result<(), MigrationError> {
         migrate::run(self, schema, migrations).await
     }
 

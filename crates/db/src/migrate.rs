@@ -41,7 +41,9 @@ pub enum MigrationError {
     #[error("invalid schema name {0:?}")]
     InvalidSchema(String),
     /// A step's SQL changed after it was applied.
-    #[error("migration {component} {version} ({description}) in schema {schema} changed after it was applied")]
+    #[error(
+        "migration {component} {version} ({description}) in schema {schema} changed after it was applied"
+    )]
     Changed {
         /// The schema.
         schema: String,
@@ -66,13 +68,22 @@ pub enum MigrationError {
     },
 }
 
-pub(crate) async fn run(db: &Db, schema: &str, migrations: &Migrations) -> Result<(), MigrationError> {
+pub(crate) async fn run(
+    db: &Db,
+    schema: &str,
+    migrations: &Migrations,
+) -> Result<(), MigrationError> {
     if !crate::is_valid_schema(schema) {
         return Err(MigrationError::InvalidSchema(schema.to_owned()));
     }
     let failed = |version: i64| {
         let schema = schema.to_owned();
-        move |source| MigrationError::Failed { schema, component: migrations.component, version, source }
+        move |source| MigrationError::Failed {
+            schema,
+            component: migrations.component,
+            version,
+            source,
+        }
     };
 
     let mut tx = db.begin().await.map_err(failed(0))?;
@@ -83,10 +94,12 @@ pub(crate) async fn run(db: &Db, schema: &str, migrations: &Migrations) -> Resul
             .execute(&mut *tx)
             .await
             .map_err(failed(0))?;
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
-            .execute(&mut *tx)
-            .await
-            .map_err(failed(0))?;
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema}"
+        )))
+        .execute(&mut *tx)
+        .await
+        .map_err(failed(0))?;
     }
     let ledger = format!(
         "CREATE TABLE IF NOT EXISTS {schema}.schema_migrations (
@@ -98,7 +111,10 @@ pub(crate) async fn run(db: &Db, schema: &str, migrations: &Migrations) -> Resul
             PRIMARY KEY (component, version)
         )"
     );
-    sqlx::raw_sql(AssertSqlSafe(ledger)).execute(&mut *tx).await.map_err(failed(0))?;
+    sqlx::raw_sql(AssertSqlSafe(ledger))
+        .execute(&mut *tx)
+        .await
+        .map_err(failed(0))?;
 
     let applied = sqlx::query(AssertSqlSafe(format!(
         "SELECT version, checksum FROM {schema}.schema_migrations WHERE component = $1"
@@ -115,7 +131,9 @@ pub(crate) async fn run(db: &Db, schema: &str, migrations: &Migrations) -> Resul
         }
         .replace("{schema}", schema);
         let checksum = format!("{:016x}", fnv1a(sql.as_bytes()));
-        let recorded = applied.iter().find(|row| row.get::<i64, _>(0) == step.version);
+        let recorded = applied
+            .iter()
+            .find(|row| row.get::<i64, _>(0) == step.version);
         if let Some(row) = recorded {
             if row.get::<String, _>(1) != checksum {
                 return Err(MigrationError::Changed {
@@ -127,8 +145,17 @@ pub(crate) async fn run(db: &Db, schema: &str, migrations: &Migrations) -> Resul
             }
             continue;
         }
-        tracing::info!(schema, component = migrations.component, version = step.version, step.description, "migrating");
-        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *tx).await.map_err(failed(step.version))?;
+        tracing::info!(
+            schema,
+            component = migrations.component,
+            version = step.version,
+            step.description,
+            "migrating"
+        );
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await
+            .map_err(failed(step.version))?;
         sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO {schema}.schema_migrations (component, version, description, checksum, applied_at)
              VALUES ($1, $2, $3, $4, $5)"

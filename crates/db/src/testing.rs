@@ -66,10 +66,21 @@ enum Cleanup {
 /// When the database cannot be created: the test cannot run.
 pub async fn fresh(backend: Backend, schemas: &[&str]) -> TestDb {
     let (target, guard) = fresh_target(backend).await;
-    let db = Db::connect(&target, schemas, &Options { max_connections: 8, ..Options::default() })
-        .await
-        .unwrap_or_else(|e| panic!("opening the test database: {e}"));
-    TestDb { db, target, _guard: guard }
+    let db = Db::connect(
+        &target,
+        schemas,
+        &Options {
+            max_connections: 8,
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("opening the test database: {e}"));
+    TestDb {
+        db,
+        target,
+        _guard: guard,
+    }
 }
 
 /// A new empty database on `backend`, not opened: for code under test that opens it itself.
@@ -82,8 +93,14 @@ pub async fn fresh_target(backend: Backend) -> (Target, Guard) {
     match backend {
         Backend::Sqlite => {
             let dir = std::env::temp_dir().join(format!("mallbots-test-{unique}"));
-            std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-            (Target::Sqlite(dir.clone()), Guard { _cleanup: Cleanup::Dir(dir) })
+            std::fs::create_dir_all(&dir)
+                .unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+            (
+                Target::Sqlite(dir.clone()),
+                Guard {
+                    _cleanup: Cleanup::Dir(dir),
+                },
+            )
         }
         Backend::Postgres => {
             let server = postgres_server();
@@ -92,7 +109,12 @@ pub async fn fresh_target(backend: Backend) -> (Target, Guard) {
                 panic!("creating a test database on {server} ({BACKENDS_VAR} selects postgres): {e}")
             });
             let url = database_url(&server, &name);
-            (Target::Postgres(url), Guard { _cleanup: Cleanup::Database { server, name } })
+            (
+                Target::Postgres(url),
+                Guard {
+                    _cleanup: Cleanup::Database { server, name },
+                },
+            )
         }
     }
 }
@@ -104,11 +126,18 @@ impl Drop for Cleanup {
                 let _ = std::fs::remove_dir_all(dir);
             }
             Cleanup::Database { server, name } => {
-                let (server, sql) = (server.clone(), format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                let (server, sql) = (
+                    server.clone(),
+                    format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                );
                 // Drop runs inside the test's runtime, which cannot be blocked on: use a thread.
                 let dropped = std::thread::spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-                    runtime.block_on(admin(&server, &sql)).map_err(std::io::Error::other)
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    runtime
+                        .block_on(admin(&server, &sql))
+                        .map_err(std::io::Error::other)
                 })
                 .join();
                 if !matches!(dropped, Ok(Ok(()))) {
@@ -123,12 +152,16 @@ async fn admin(server: &str, sql: &str) -> Result<(), sqlx::Error> {
     use sqlx::Connection as _;
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(server).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await?;
     conn.close().await
 }
 
 fn database_url(server: &str, name: &str) -> String {
-    let (base, query) = server.split_once('?').map_or((server, None), |(b, q)| (b, Some(q)));
+    let (base, query) = server
+        .split_once('?')
+        .map_or((server, None), |(b, q)| (b, Some(q)));
     let prefix = base.rsplit_once('/').map_or(base, |(prefix, _)| prefix);
     match query {
         Some(query) => format!("{prefix}/{name}?{query}"),

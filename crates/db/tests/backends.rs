@@ -1,8 +1,15 @@
 //! The portable-SQL contract of `Db`, on SQLite and PostgreSQL.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 use std::time::Duration;
 
-use db::{Backend, Db, Migration, MigrationError, Migrations, Options, Row as _, RowExt as _, Target};
+use db::{
+    Backend, Db, Migration, MigrationError, Migrations, Options, Row as _, RowExt as _, Target,
+};
 
 db::backend_tests!(
     numbered_placeholders_bind_by_number,
@@ -33,11 +40,13 @@ async fn fresh(backend: Backend) -> db::testing::TestDb {
 }
 
 async fn count(db: &Db, schema: &str) -> i64 {
-    sqlx::query(db::AssertSqlSafe(format!("SELECT COUNT(*) FROM {schema}.items")))
-        .fetch_one(db.pool())
-        .await
-        .unwrap()
-        .get(0)
+    sqlx::query(db::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM {schema}.items"
+    )))
+    .fetch_one(db.pool())
+    .await
+    .unwrap()
+    .get(0)
 }
 
 async fn numbered_placeholders_bind_by_number(backend: Backend) {
@@ -64,18 +73,33 @@ async fn numbered_placeholders_bind_by_number(backend: Backend) {
 
 async fn each_schema_has_its_own_tables(backend: Backend) {
     let test = fresh(backend).await;
-    sqlx::query("INSERT INTO alpha.items (id, qty, price, ok) VALUES ('a', 1, 1, TRUE)").execute(test.db.pool()).await.unwrap();
-    assert_eq!((count(&test.db, "alpha").await, count(&test.db, "beta").await), (1, 0));
+    sqlx::query("INSERT INTO alpha.items (id, qty, price, ok) VALUES ('a', 1, 1, TRUE)")
+        .execute(test.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            count(&test.db, "alpha").await,
+            count(&test.db, "beta").await
+        ),
+        (1, 0)
+    );
 }
 
 async fn a_dropped_transaction_rolls_back(backend: Backend) {
     let test = fresh(backend).await;
     {
         let mut tx = test.db.begin().await.unwrap();
-        sqlx::query("INSERT INTO alpha.items (id, qty, price, ok) VALUES ('a', 1, 1, TRUE)").execute(&mut *tx).await.unwrap();
+        sqlx::query("INSERT INTO alpha.items (id, qty, price, ok) VALUES ('a', 1, 1, TRUE)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
     }
     let mut tx = test.db.begin().await.unwrap();
-    sqlx::query("INSERT INTO alpha.items (id, qty, price, ok) VALUES ('b', 1, 1, TRUE)").execute(&mut *tx).await.unwrap();
+    sqlx::query("INSERT INTO alpha.items (id, qty, price, ok) VALUES ('b', 1, 1, TRUE)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(count(&test.db, "alpha").await, 1);
 }
@@ -84,11 +108,12 @@ async fn migrations_apply_once(backend: Backend) {
     let test = fresh(backend).await;
     // Re-running is a no-op (a second CREATE TABLE would fail).
     test.db.migrate("alpha", &TABLES).await.unwrap();
-    let applied: i64 = sqlx::query("SELECT COUNT(*) FROM alpha.schema_migrations WHERE component = 'test'")
-        .fetch_one(test.db.pool())
-        .await
-        .unwrap()
-        .get(0);
+    let applied: i64 =
+        sqlx::query("SELECT COUNT(*) FROM alpha.schema_migrations WHERE component = 'test'")
+            .fetch_one(test.db.pool())
+            .await
+            .unwrap()
+            .get(0);
     assert_eq!(applied, 1);
 }
 
@@ -96,16 +121,29 @@ async fn an_edited_migration_is_refused(backend: Backend) {
     let test = fresh(backend).await;
     let edited = Migrations {
         component: "test",
-        steps: &[Migration { version: 1, description: "items", postgres: "SELECT 1", sqlite: "SELECT 1" }],
+        steps: &[Migration {
+            version: 1,
+            description: "items",
+            postgres: "SELECT 1",
+            sqlite: "SELECT 1",
+        }],
     };
     let error = test.db.migrate("alpha", &edited).await.unwrap_err();
-    assert!(matches!(error, MigrationError::Changed { version: 1, .. }), "{error}");
+    assert!(
+        matches!(error, MigrationError::Changed { version: 1, .. }),
+        "{error}"
+    );
 }
 
 async fn concurrent_migrations_apply_once(backend: Backend) {
     let test = db::testing::fresh(backend, &["gamma"]).await;
-    let other = Db::connect(&test.target, &["gamma"], &Options::default()).await.unwrap();
-    let (first, second) = tokio::join!(test.db.migrate("gamma", &TABLES), other.migrate("gamma", &TABLES));
+    let other = Db::connect(&test.target, &["gamma"], &Options::default())
+        .await
+        .unwrap();
+    let (first, second) = tokio::join!(
+        test.db.migrate("gamma", &TABLES),
+        other.migrate("gamma", &TABLES)
+    );
     first.unwrap();
     second.unwrap();
     assert_eq!(count(&test.db, "gamma").await, 0);
@@ -114,7 +152,10 @@ async fn concurrent_migrations_apply_once(backend: Backend) {
 
 async fn unique_violations_are_recognised(backend: Backend) {
     let test = fresh(backend).await;
-    let insert = || sqlx::query("INSERT INTO alpha.items (id, qty, price, ok) VALUES ('a', 1, 1, TRUE)").execute(test.db.pool());
+    let insert = || {
+        sqlx::query("INSERT INTO alpha.items (id, qty, price, ok) VALUES ('a', 1, 1, TRUE)")
+            .execute(test.db.pool())
+    };
     insert().await.unwrap();
     let error = insert().await.unwrap_err();
     assert!(db::is_unique_violation(&error), "{error}");
@@ -122,9 +163,14 @@ async fn unique_violations_are_recognised(backend: Backend) {
 
 async fn data_survives_reopening(backend: Backend) {
     let test = fresh(backend).await;
-    sqlx::query("INSERT INTO beta.items (id, qty, price, ok) VALUES ('a', 1, 1, TRUE)").execute(test.db.pool()).await.unwrap();
+    sqlx::query("INSERT INTO beta.items (id, qty, price, ok) VALUES ('a', 1, 1, TRUE)")
+        .execute(test.db.pool())
+        .await
+        .unwrap();
     test.db.close().await;
-    let reopened = Db::connect(&test.target, &["alpha", "beta"], &Options::default()).await.unwrap();
+    let reopened = Db::connect(&test.target, &["alpha", "beta"], &Options::default())
+        .await
+        .unwrap();
     assert_eq!(count(&reopened, "beta").await, 1);
     reopened.close().await;
 }
@@ -132,15 +178,30 @@ async fn data_survives_reopening(backend: Backend) {
 #[tokio::test]
 async fn an_unreachable_server_is_one_clear_error_without_the_password() {
     let target = Target::Postgres("postgres://app:hunter2@127.0.0.1:1/mallbots".into());
-    let options = Options { acquire_timeout: Duration::from_secs(2), ..Options::default() };
-    let error = Db::connect(&target, &[], &options).await.unwrap_err().to_string();
-    assert!(error.starts_with("cannot connect to PostgreSQL at postgres://app:***@127.0.0.1:1/mallbots"), "{error}");
-    assert!(!error.contains("hunter2") && !error.contains('\n'), "{error}");
+    let options = Options {
+        acquire_timeout: Duration::from_secs(2),
+        ..Options::default()
+    };
+    let error = Db::connect(&target, &[], &options)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error
+            .starts_with("cannot connect to PostgreSQL at postgres://app:***@127.0.0.1:1/mallbots"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("hunter2") && !error.contains('\n'),
+        "{error}"
+    );
 }
 
 #[tokio::test]
 async fn a_schema_name_that_is_not_an_identifier_is_refused() {
     let target = Target::Sqlite(std::env::temp_dir().join("mallbots-never-created"));
-    let error = Db::connect(&target, &["drop table"], &Options::default()).await.unwrap_err();
+    let error = Db::connect(&target, &["drop table"], &Options::default())
+        .await
+        .unwrap_err();
     assert!(error.to_string().contains("invalid schema name"), "{error}");
 }

@@ -4,7 +4,11 @@
 //! PostgreSQL is measured when `MALLBOTS_TEST_PG` (default `postgres://postgres@127.0.0.1:5432/postgres`)
 //! answers; each backend gets a fresh database, dropped afterwards.
 
-#![allow(clippy::print_stdout, clippy::unwrap_used, reason = "a benchmark reports on stdout and stops on any error")]
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    reason = "a benchmark reports on stdout and stops on any error"
+)]
 
 use std::time::{Duration, Instant};
 
@@ -65,7 +69,11 @@ where
             done
         })
     });
-    let total: usize = futures::future::join_all(workers).await.into_iter().map(Result::unwrap).sum();
+    let total: usize = futures::future::join_all(workers)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .sum();
     total as f64 / started.elapsed().as_secs_f64()
 }
 
@@ -89,7 +97,10 @@ async fn measure(backend: Backend) {
     let test = db::testing::fresh(backend, &["bench"]).await;
     let db = test.db.clone();
     db.migrate("bench", &es::MIGRATIONS).await.unwrap();
-    sqlx::raw_sql("CREATE TABLE bench.raw (id TEXT PRIMARY KEY, n BIGINT NOT NULL)").execute(db.pool()).await.unwrap();
+    sqlx::raw_sql("CREATE TABLE bench.raw (id TEXT PRIMARY KEY, n BIGINT NOT NULL)")
+        .execute(db.pool())
+        .await
+        .unwrap();
     let store: EventStore<Account> = EventStore::new(db.clone(), "bench", ()).unwrap();
 
     let raw_1 = raw_inserts(&db, 1).await;
@@ -100,7 +111,10 @@ async fn measure(backend: Backend) {
             let store = store.clone();
             async move {
                 // Round-robin over a fixed set: each append loads a snapshot plus at most two events.
-                store.execute(&format!("account-{}", i % ACCOUNTS), 1).await.unwrap();
+                store
+                    .execute(&format!("account-{}", i % ACCOUNTS), 1)
+                    .await
+                    .unwrap();
             }
         })
     };
@@ -111,7 +125,11 @@ async fn measure(backend: Backend) {
         rate(tasks, move |i| {
             let store = store.clone();
             async move {
-                store.load(&format!("account-{}", i % ACCOUNTS)).await.unwrap().unwrap();
+                store
+                    .load(&format!("account-{}", i % ACCOUNTS))
+                    .await
+                    .unwrap()
+                    .unwrap();
             }
         })
     };
@@ -119,11 +137,18 @@ async fn measure(backend: Backend) {
     let loads_n = loads(CONCURRENCY).await;
 
     let row = |what: &str, one: f64, many: f64, base: Option<(f64, f64)>| {
-        let ratio = base.map_or(String::new(), |(b1, bn)| format!("{:>7.0}% {:>7.0}%", 100.0 * one / b1, 100.0 * many / bn));
+        let ratio = base.map_or(String::new(), |(b1, bn)| {
+            format!("{:>7.0}% {:>7.0}%", 100.0 * one / b1, 100.0 * many / bn)
+        });
         println!("{backend:<9} {what:<26} {one:>10.0} {many:>10.0}   {ratio}");
     };
     row("raw insert+commit", raw_1, raw_n, None);
-    row("es append (execute)", appends_1, appends_n, Some((raw_1, raw_n)));
+    row(
+        "es append (execute)",
+        appends_1,
+        appends_n,
+        Some((raw_1, raw_n)),
+    );
     row("es load (snapshot+tail)", loads_1, loads_n, None);
     db.close().await;
 }
@@ -131,8 +156,16 @@ async fn measure(backend: Backend) {
 #[tokio::main]
 async fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing we need to honour.
-    println!("event store throughput, ops/s ({}s windows; {} accounts; concurrent = {} callers)", WINDOW.as_secs(), ACCOUNTS, CONCURRENCY);
-    println!("{:<9} {:<26} {:>10} {:>10}   {:>8} {:>8}", "backend", "operation", "1 caller", "concurrent", "vs raw 1", "vs raw N");
+    println!(
+        "event store throughput, ops/s ({}s windows; {} accounts; concurrent = {} callers)",
+        WINDOW.as_secs(),
+        ACCOUNTS,
+        CONCURRENCY
+    );
+    println!(
+        "{:<9} {:<26} {:>10} {:>10}   {:>8} {:>8}",
+        "backend", "operation", "1 caller", "concurrent", "vs raw 1", "vs raw N"
+    );
     measure(Backend::Sqlite).await;
     let server = db::testing::postgres_server();
     let reachable = {

@@ -40,7 +40,9 @@ pub enum Error<E> {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The upcasters of one event do not form the chain 1 → 2 → … .
-    #[error("upcasters of {event} in {aggregate} must start at version 1 and have no gaps or repeats; found {found:?}")]
+    #[error(
+        "upcasters of {event} in {aggregate} must start at version 1 and have no gaps or repeats; found {found:?}"
+    )]
     BrokenUpcasterChain {
         /// The aggregate type.
         aggregate: &'static str,

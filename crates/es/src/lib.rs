@@ -26,7 +26,9 @@ pub use upcast::Upcaster;
 pub type Metadata = BTreeMap<String, String>;
 
 /// A domain event: a serde type with a stable name per variant.
-pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static {
+pub trait DomainEvent:
+    Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static
+{
     /// The name stored in `event_name`, e.g. `stores.StoreCreated`. Never change a name that
     /// has been stored; add an [`Upcaster`] instead.
     fn name(&self) -> &'static str;
@@ -90,7 +92,11 @@ pub trait EventHandler<A: Aggregate>: Send + Sync + 'static {
 
 /// No reactions: the events are only stored.
 impl<A: Aggregate> EventHandler<A> for () {
-    async fn handle(&self, _tx: &mut db::Conn, _events: &[Envelope<A::Event>]) -> anyhow::Result<()> {
+    async fn handle(
+        &self,
+        _tx: &mut db::Conn,
+        _events: &[Envelope<A::Event>],
+    ) -> anyhow::Result<()> {
         Ok(())
     }
 }

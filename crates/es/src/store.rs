@@ -96,7 +96,11 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
     ///
     /// # Errors
     /// [`Error::Rejected`] when the aggregate refuses; otherwise an infrastructure error.
-    pub async fn execute(&self, id: &str, command: A::Command) -> Result<Vec<Envelope<A::Event>>, Error<A::Error>>
+    pub async fn execute(
+        &self,
+        id: &str,
+        command: A::Command,
+    ) -> Result<Vec<Envelope<A::Event>>, Error<A::Error>>
     where
         A::Command: Clone,
     {
@@ -119,14 +123,22 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
         let mut attempt = 0;
         loop {
             let mut tx = self.db.begin().await?;
-            match self.execute_in(&mut tx, id, command.clone(), metadata).await {
+            match self
+                .execute_in(&mut tx, id, command.clone(), metadata)
+                .await
+            {
                 Ok(events) => {
                     tx.commit().await?;
                     return Ok(events);
                 }
                 Err(Error::Conflict { .. }) if attempt < CONFLICT_RETRIES => {
                     attempt += 1;
-                    tracing::debug!(aggregate = A::TYPE, id, attempt, "version conflict, retrying");
+                    tracing::debug!(
+                        aggregate = A::TYPE,
+                        id,
+                        attempt,
+                        "version conflict, retrying"
+                    );
                 }
                 Err(error) => return Err(error),
             }
@@ -151,7 +163,8 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
             None => (A::default(), 0),
         };
         let events = aggregate.handle(command).map_err(Error::Rejected)?;
-        self.append_in(tx, id, aggregate, version, events, metadata).await
+        self.append_in(tx, id, aggregate, version, events, metadata)
+            .await
     }
 
     /// Appends `events` to `id` if its stream is still at `expected_version`, in its own
@@ -171,9 +184,16 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
             Some(loaded) if loaded.version == expected_version => loaded.aggregate,
             None if expected_version == 0 => A::default(),
             // Either way the write would lose: report it before touching the table.
-            _ => return Err(Error::Conflict { stream: A::TYPE, id: id.to_owned() }),
+            _ => {
+                return Err(Error::Conflict {
+                    stream: A::TYPE,
+                    id: id.to_owned(),
+                });
+            }
         };
-        let envelopes = self.append_in(&mut tx, id, aggregate, expected_version, events, metadata).await?;
+        let envelopes = self
+            .append_in(&mut tx, id, aggregate, expected_version, events, metadata)
+            .await?;
         tx.commit().await?;
         Ok(envelopes)
     }
@@ -191,10 +211,12 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
             return Ok(Vec::new());
         }
         let occurred_at = chrono::Utc::now();
-        let metadata_json = serde_json::to_string(metadata).map_err(|e| self.corrupt(id, "metadata", version, e))?;
+        let metadata_json = serde_json::to_string(metadata)
+            .map_err(|e| self.corrupt(id, "metadata", version, e))?;
         let mut envelopes = Vec::with_capacity(events.len());
         for (event, next) in events.into_iter().zip(version + 1..) {
-            let data = serde_json::to_string(&event).map_err(|e| self.corrupt(id, event.name(), next, e))?;
+            let data = serde_json::to_string(&event)
+                .map_err(|e| self.corrupt(id, event.name(), next, e))?;
             let envelope = Envelope {
                 event_id: uuid::Uuid::new_v4().to_string(),
                 aggregate_id: id.to_owned(),
@@ -218,14 +240,20 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
             match inserted {
                 Ok(_) => {}
                 Err(e) if db::is_unique_violation(&e) => {
-                    return Err(Error::Conflict { stream: A::TYPE, id: id.to_owned() });
+                    return Err(Error::Conflict {
+                        stream: A::TYPE,
+                        id: id.to_owned(),
+                    });
                 }
                 Err(e) => return Err(e.into()),
             }
             aggregate.apply(&envelope.event);
             envelopes.push(envelope);
         }
-        self.handler.handle(tx, &envelopes).await.map_err(Error::Handler)?;
+        self.handler
+            .handle(tx, &envelopes)
+            .await
+            .map_err(Error::Handler)?;
 
         let new_version = version + i64::try_from(envelopes.len()).unwrap_or(i64::MAX);
         if let Some(every) = self.snapshot_every
@@ -236,7 +264,11 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
         Ok(envelopes)
     }
 
-    async fn load_in(&self, conn: &mut db::Conn, id: &str) -> Result<Option<Loaded<A>>, Error<A::Error>> {
+    async fn load_in(
+        &self,
+        conn: &mut db::Conn,
+        id: &str,
+    ) -> Result<Option<Loaded<A>>, Error<A::Error>> {
         let (mut aggregate, snapshot_version) = match self.load_snapshot(conn, id).await? {
             Some((aggregate, version)) => (aggregate, Some(version)),
             None => (A::default(), None),
@@ -256,23 +288,43 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
             let data: String = row.try_get(4)?;
             let event = self
                 .decode_event(&name, stored_version, &data)
-                .map_err(|reason| Error::Corrupt { stream: A::TYPE, id: id.to_owned(), name, version: stream_version, reason })?;
+                .map_err(|reason| Error::Corrupt {
+                    stream: A::TYPE,
+                    id: id.to_owned(),
+                    name,
+                    version: stream_version,
+                    reason,
+                })?;
             aggregate.apply(&event);
             version = stream_version;
         }
         if version == 0 {
             return Ok(None);
         }
-        Ok(Some(Loaded { aggregate, version, snapshot_version, events_replayed }))
+        Ok(Some(Loaded {
+            aggregate,
+            version,
+            snapshot_version,
+            events_replayed,
+        }))
     }
 
-    fn decode_event(&self, name: &str, stored_version: i32, data: &str) -> Result<A::Event, String> {
+    fn decode_event(
+        &self,
+        name: &str,
+        stored_version: i32,
+        data: &str,
+    ) -> Result<A::Event, String> {
         let value: serde_json::Value = serde_json::from_str(data).map_err(|e| e.to_string())?;
         let value = upcast::upcast(A::UPCASTERS, name, stored_version, value)?;
         serde_json::from_value(value).map_err(|e| e.to_string())
     }
 
-    async fn load_snapshot(&self, conn: &mut db::Conn, id: &str) -> Result<Option<(A, i64)>, Error<A::Error>> {
+    async fn load_snapshot(
+        &self,
+        conn: &mut db::Conn,
+        id: &str,
+    ) -> Result<Option<(A, i64)>, Error<A::Error>> {
         let row = sqlx::query(AssertSqlSafe(self.sql.load_snapshot.as_str()))
             .bind(id)
             .bind(A::TYPE)
@@ -283,7 +335,12 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
         let schema_version: i32 = row.try_get(1)?;
         if schema_version != A::SNAPSHOT_VERSION {
             // Written by an older shape of `A`: replaying the events is always correct.
-            tracing::debug!(aggregate = A::TYPE, id, schema_version, "ignoring a snapshot of another version");
+            tracing::debug!(
+                aggregate = A::TYPE,
+                id,
+                schema_version,
+                "ignoring a snapshot of another version"
+            );
             return Ok(None);
         }
         let data: String = row.try_get(2)?;
@@ -296,8 +353,15 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
         }
     }
 
-    async fn save_snapshot(&self, tx: &mut db::Conn, id: &str, aggregate: &A, version: i64) -> Result<(), Error<A::Error>> {
-        let data = serde_json::to_string(aggregate).map_err(|e| self.corrupt(id, "snapshot", version, e))?;
+    async fn save_snapshot(
+        &self,
+        tx: &mut db::Conn,
+        id: &str,
+        aggregate: &A,
+        version: i64,
+    ) -> Result<(), Error<A::Error>> {
+        let data = serde_json::to_string(aggregate)
+            .map_err(|e| self.corrupt(id, "snapshot", version, e))?;
         sqlx::query(AssertSqlSafe(self.sql.upsert_snapshot.as_str()))
             .bind(id)
             .bind(A::TYPE)
@@ -310,7 +374,19 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
         Ok(())
     }
 
-    fn corrupt(&self, id: &str, name: &str, version: i64, error: serde_json::Error) -> Error<A::Error> {
-        Error::Corrupt { stream: A::TYPE, id: id.to_owned(), name: name.to_owned(), version, reason: error.to_string() }
+    fn corrupt(
+        &self,
+        id: &str,
+        name: &str,
+        version: i64,
+        error: serde_json::Error,
+    ) -> Error<A::Error> {
+        Error::Corrupt {
+            stream: A::TYPE,
+            id: id.to_owned(),
+            name: name.to_owned(),
+            version,
+            reason: error.to_string(),
+        }
     }
 }

@@ -33,7 +33,9 @@ pub fn given<A: Aggregate>(events: impl IntoIterator<Item = A::Event>) -> Given<
 impl<A: Aggregate> Given<A> {
     /// Runs `command` on the rebuilt state.
     pub fn when(self, command: A::Command) -> When<A> {
-        When { result: self.aggregate.handle(command) }
+        When {
+            result: self.aggregate.handle(command),
+        }
     }
 
     /// The rebuilt state, for assertions on it.
@@ -56,7 +58,9 @@ where
         let expected: Vec<_> = expected.into_iter().collect();
         match self.result {
             Ok(events) => assert_eq!(events, expected, "the command produced other events"),
-            Err(error) => panic!("expected events {expected:?}, the command was refused: {error:?}"),
+            Err(error) => {
+                panic!("expected events {expected:?}, the command was refused: {error:?}")
+            }
         }
     }
 
@@ -67,8 +71,13 @@ where
     #[track_caller]
     pub fn then_err(self, expected: A::Error) {
         match self.result {
-            Ok(events) => panic!("expected the error {expected:?}, the command produced {events:?}"),
-            Err(error) => assert_eq!(error, expected, "the command was refused for another reason"),
+            Ok(events) => {
+                panic!("expected the error {expected:?}, the command produced {events:?}")
+            }
+            Err(error) => assert_eq!(
+                error, expected,
+                "the command was refused for another reason"
+            ),
         }
     }
 }

@@ -26,14 +26,24 @@ pub(crate) fn current_version(upcasters: &[Upcaster], event: &str) -> i32 {
 }
 
 /// Brings `data` of `event` from `version` to the current version.
-pub(crate) fn upcast(upcasters: &[Upcaster], event: &str, mut version: i32, mut data: Value) -> Result<Value, String> {
-    while let Some(step) = upcasters.iter().find(|u| u.event == event && u.from_version == version) {
+pub(crate) fn upcast(
+    upcasters: &[Upcaster],
+    event: &str,
+    mut version: i32,
+    mut data: Value,
+) -> Result<Value, String> {
+    while let Some(step) = upcasters
+        .iter()
+        .find(|u| u.event == event && u.from_version == version)
+    {
         data = (step.upcast)(data)?;
         version += 1;
     }
     let current = current_version(upcasters, event);
     if version != current {
-        return Err(format!("stored at version {version}, which no upcaster chain leads to {current} from"));
+        return Err(format!(
+            "stored at version {version}, which no upcaster chain leads to {current} from"
+        ));
     }
     Ok(data)
 }
@@ -41,11 +51,22 @@ pub(crate) fn upcast(upcasters: &[Upcaster], event: &str, mut version: i32, mut 
 /// Checks that each event's upcasters read versions 1, 2, … with no gap or repeat.
 pub(crate) fn validate(aggregate: &'static str, upcasters: &[Upcaster]) -> Result<(), ConfigError> {
     for upcaster in upcasters {
-        let mut found: Vec<i32> =
-            upcasters.iter().filter(|u| u.event == upcaster.event).map(|u| u.from_version).collect();
+        let mut found: Vec<i32> = upcasters
+            .iter()
+            .filter(|u| u.event == upcaster.event)
+            .map(|u| u.from_version)
+            .collect();
         found.sort_unstable();
-        if found.iter().zip(1..).any(|(version, expected)| *version != expected) {
-            return Err(ConfigError::BrokenUpcasterChain { aggregate, event: upcaster.event, found });
+        if found
+            .iter()
+            .zip(1..)
+            .any(|(version, expected)| *version != expected)
+        {
+            return Err(ConfigError::BrokenUpcasterChain {
+                aggregate,
+                event: upcaster.event,
+                found,
+            });
         }
     }
     Ok(())
@@ -71,15 +92,32 @@ mod tests {
     }
 
     const CHAIN: &[Upcaster] = &[
-        Upcaster { event: "Deposited", from_version: 1, upcast: rename_amount },
-        Upcaster { event: "Deposited", from_version: 2, upcast: double_cents },
+        Upcaster {
+            event: "Deposited",
+            from_version: 1,
+            upcast: rename_amount,
+        },
+        Upcaster {
+            event: "Deposited",
+            from_version: 2,
+            upcast: double_cents,
+        },
     ];
 
     #[test]
     fn a_chain_runs_from_the_stored_version_to_the_current_one() {
-        assert_eq!(upcast(CHAIN, "Deposited", 1, json!({"amount": 5})), Ok(json!({"cents": 10})));
-        assert_eq!(upcast(CHAIN, "Deposited", 2, json!({"cents": 5})), Ok(json!({"cents": 10})));
-        assert_eq!(upcast(CHAIN, "Deposited", 3, json!({"cents": 5})), Ok(json!({"cents": 5})));
+        assert_eq!(
+            upcast(CHAIN, "Deposited", 1, json!({"amount": 5})),
+            Ok(json!({"cents": 10}))
+        );
+        assert_eq!(
+            upcast(CHAIN, "Deposited", 2, json!({"cents": 5})),
+            Ok(json!({"cents": 10}))
+        );
+        assert_eq!(
+            upcast(CHAIN, "Deposited", 3, json!({"cents": 5})),
+            Ok(json!({"cents": 5}))
+        );
     }
 
     #[test]
@@ -91,8 +129,15 @@ mod tests {
 
     #[test]
     fn a_chain_with_a_gap_is_refused() {
-        let broken = [Upcaster { event: "Deposited", from_version: 2, upcast: double_cents }];
-        assert!(matches!(validate("Account", &broken), Err(ConfigError::BrokenUpcasterChain { .. })));
+        let broken = [Upcaster {
+            event: "Deposited",
+            from_version: 2,
+            upcast: double_cents,
+        }];
+        assert!(matches!(
+            validate("Account", &broken),
+            Err(ConfigError::BrokenUpcasterChain { .. })
+        ));
         assert!(validate("Account", CHAIN).is_ok());
     }
 }

@@ -1,5 +1,10 @@
 //! The event store's contract, run on SQLite and on PostgreSQL.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 use db::{AssertSqlSafe, Backend, Row as _, testing::TestDb};
 use es::{Aggregate, DomainEvent, Envelope, Error, EventHandler, EventStore, Metadata, Upcaster};
 use serde::{Deserialize, Serialize};
@@ -75,8 +80,11 @@ fn deposited_v1_to_v2(mut value: serde_json::Value) -> Result<serde_json::Value,
 
 impl Aggregate for Account {
     const TYPE: &'static str = "bank.Account";
-    const UPCASTERS: &'static [Upcaster] =
-        &[Upcaster { event: "bank.Deposited", from_version: 1, upcast: deposited_v1_to_v2 }];
+    const UPCASTERS: &'static [Upcaster] = &[Upcaster {
+        event: "bank.Deposited",
+        from_version: 1,
+        upcast: deposited_v1_to_v2,
+    }];
     type Command = Command;
     type Event = Event;
     type Error = AccountError;
@@ -87,7 +95,9 @@ impl Aggregate for Account {
             Command::OpenWithBonus(cents) => Ok(vec![Event::Opened, Event::Deposited { cents }]),
             Command::Deposit(_) | Command::Withdraw(_) if !self.open => Err(AccountError::NotOpen),
             Command::Deposit(cents) => Ok(vec![Event::Deposited { cents }]),
-            Command::Withdraw(cents) if cents > self.balance => Err(AccountError::InsufficientFunds),
+            Command::Withdraw(cents) if cents > self.balance => {
+                Err(AccountError::InsufficientFunds)
+            }
             Command::Withdraw(cents) => Ok(vec![Event::Withdrawn { cents }]),
         }
     }
@@ -108,12 +118,14 @@ struct Ledger;
 impl EventHandler<Account> for Ledger {
     async fn handle(&self, tx: &mut db::Conn, events: &[Envelope<Event>]) -> anyhow::Result<()> {
         for envelope in events {
-            sqlx::query("INSERT INTO bank.ledger (event_id, account_id, version) VALUES ($1, $2, $3)")
-                .bind(&envelope.event_id)
-                .bind(&envelope.aggregate_id)
-                .bind(envelope.version)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO bank.ledger (event_id, account_id, version) VALUES ($1, $2, $3)",
+            )
+            .bind(&envelope.event_id)
+            .bind(&envelope.aggregate_id)
+            .bind(envelope.version)
+            .execute(&mut *tx)
+            .await?;
             if envelope.event == (Event::Deposited { cents: 13 }) {
                 anyhow::bail!("13 is unlucky");
             }
@@ -166,7 +178,10 @@ async fn appended_events_load_back_in_order(backend: Backend) {
     let accounts = store(&test);
     accounts.execute("a1", Command::Open).await.unwrap();
     accounts.execute("a1", Command::Deposit(500)).await.unwrap();
-    let withdrawn = accounts.execute("a1", Command::Withdraw(200)).await.unwrap();
+    let withdrawn = accounts
+        .execute("a1", Command::Withdraw(200))
+        .await
+        .unwrap();
     assert_eq!(withdrawn.len(), 1);
     assert_eq!(withdrawn[0].version, 3);
     assert_eq!(withdrawn[0].event, Event::Withdrawn { cents: 200 });
@@ -185,11 +200,23 @@ async fn an_unknown_id_loads_as_none(backend: Backend) {
 async fn a_refused_command_stores_nothing(backend: Backend) {
     let test = bank(backend).await;
     let accounts = store(&test);
-    let error = accounts.execute("a1", Command::Deposit(5)).await.unwrap_err();
-    assert!(matches!(error, Error::Rejected(AccountError::NotOpen)), "{error:?}");
+    let error = accounts
+        .execute("a1", Command::Deposit(5))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::Rejected(AccountError::NotOpen)),
+        "{error:?}"
+    );
     accounts.execute("a1", Command::Open).await.unwrap();
-    let error = accounts.execute("a1", Command::Withdraw(5)).await.unwrap_err();
-    assert!(matches!(error, Error::Rejected(AccountError::InsufficientFunds)), "{error:?}");
+    let error = accounts
+        .execute("a1", Command::Withdraw(5))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::Rejected(AccountError::InsufficientFunds)),
+        "{error:?}"
+    );
     assert_eq!(stored_events(&test, "a1").await, 1);
 }
 
@@ -202,7 +229,10 @@ async fn two_writers_at_one_version_get_exactly_one_conflict(backend: Backend) {
         accounts.append("a1", 1, vec![Event::Deposited { cents: 1 }], &meta),
         accounts.append("a1", 1, vec![Event::Deposited { cents: 2 }], &meta),
     );
-    let conflicts = [&first, &second].iter().filter(|r| matches!(r, Err(Error::Conflict { .. }))).count();
+    let conflicts = [&first, &second]
+        .iter()
+        .filter(|r| matches!(r, Err(Error::Conflict { .. })))
+        .count();
     let successes = [&first, &second].iter().filter(|r| r.is_ok()).count();
     assert_eq!((successes, conflicts), (1, 1), "{first:?} / {second:?}");
     assert_eq!(accounts.load("a1").await.unwrap().unwrap().version, 2);
@@ -226,12 +256,22 @@ async fn concurrent_commands_are_retried_until_all_apply(backend: Backend) {
 async fn a_multi_event_append_stores_consecutive_versions(backend: Backend) {
     let test = bank(backend).await;
     let accounts = store(&test).snapshot_every(0);
-    let events = accounts.execute("a1", Command::OpenWithBonus(700)).await.unwrap();
+    let events = accounts
+        .execute("a1", Command::OpenWithBonus(700))
+        .await
+        .unwrap();
     let versions: Vec<_> = events.iter().map(|e| e.version).collect();
     assert_eq!(versions, [1, 2]);
     assert_ne!(events[0].event_id, events[1].event_id);
     let loaded = accounts.load("a1").await.unwrap().unwrap();
-    assert_eq!((loaded.version, loaded.aggregate.balance, loaded.events_replayed), (2, 700, 2));
+    assert_eq!(
+        (
+            loaded.version,
+            loaded.aggregate.balance,
+            loaded.events_replayed
+        ),
+        (2, 700, 2)
+    );
     assert_eq!(ledger_rows(&test, "a1").await, 2);
 }
 
@@ -246,19 +286,39 @@ async fn a_snapshot_is_written_every_n_versions_and_used_on_load(backend: Backen
         assert_eq!(loaded.version, version);
         assert_eq!(loaded.aggregate.balance, 10 * (version - 1));
         let expected_snapshot = (version >= 4).then_some(version / 4 * 4);
-        assert_eq!(loaded.snapshot_version, expected_snapshot, "at version {version}");
-        assert!(loaded.events_replayed < n as usize, "replayed {} events at version {version}", loaded.events_replayed);
+        assert_eq!(
+            loaded.snapshot_version, expected_snapshot,
+            "at version {version}"
+        );
+        assert!(
+            loaded.events_replayed < n as usize,
+            "replayed {} events at version {version}",
+            loaded.events_replayed
+        );
     }
     // A multi-event append that crosses a multiple snapshots at its last version.
     let two = vec![Event::Deposited { cents: 1 }, Event::Deposited { cents: 1 }];
-    accounts.append("a1", 11, two, &Metadata::new()).await.unwrap();
+    accounts
+        .append("a1", 11, two, &Metadata::new())
+        .await
+        .unwrap();
     let loaded = accounts.load("a1").await.unwrap().unwrap();
-    assert_eq!((loaded.snapshot_version, loaded.events_replayed, loaded.aggregate.balance), (Some(13), 0, 102));
+    assert_eq!(
+        (
+            loaded.snapshot_version,
+            loaded.events_replayed,
+            loaded.aggregate.balance
+        ),
+        (Some(13), 0, 102)
+    );
 }
 
 async fn set_snapshot_column(test: &TestDb, assignment: &str) {
     let sql = format!("UPDATE bank.snapshots SET {assignment} WHERE stream_id = 'a1'");
-    let updated = sqlx::query(AssertSqlSafe(sql)).execute(test.db.pool()).await.unwrap();
+    let updated = sqlx::query(AssertSqlSafe(sql))
+        .execute(test.db.pool())
+        .await
+        .unwrap();
     assert_eq!(updated.rows_affected(), 1);
 }
 
@@ -270,19 +330,36 @@ async fn a_snapshot_of_another_schema_version_is_ignored(backend: Backend) {
         accounts.execute("a1", Command::Deposit(10)).await.unwrap();
     }
     // A snapshot claiming a fortune, written by "another shape" of the aggregate.
-    set_snapshot_column(&test, "snapshot_version = 99, snapshot_data = '{\"open\":true,\"balance\":999999}'").await;
+    set_snapshot_column(
+        &test,
+        "snapshot_version = 99, snapshot_data = '{\"open\":true,\"balance\":999999}'",
+    )
+    .await;
     let loaded = accounts.load("a1").await.unwrap().unwrap();
-    assert_eq!((loaded.snapshot_version, loaded.events_replayed, loaded.aggregate.balance), (None, 4, 30));
+    assert_eq!(
+        (
+            loaded.snapshot_version,
+            loaded.events_replayed,
+            loaded.aggregate.balance
+        ),
+        (None, 4, 30)
+    );
 }
 
 async fn an_unreadable_snapshot_is_ignored(backend: Backend) {
     let test = bank(backend).await;
     let accounts = store(&test);
-    accounts.execute("a1", Command::OpenWithBonus(5)).await.unwrap();
+    accounts
+        .execute("a1", Command::OpenWithBonus(5))
+        .await
+        .unwrap();
     accounts.execute("a1", Command::Deposit(5)).await.unwrap();
     set_snapshot_column(&test, "snapshot_data = 'not json'").await;
     let loaded = accounts.load("a1").await.unwrap().unwrap();
-    assert_eq!((loaded.snapshot_version, loaded.aggregate.balance), (None, 10));
+    assert_eq!(
+        (loaded.snapshot_version, loaded.aggregate.balance),
+        (None, 10)
+    );
 }
 
 async fn upcasters_bring_old_events_to_the_current_shape(backend: Backend) {
@@ -302,19 +379,33 @@ async fn upcasters_bring_old_events_to_the_current_shape(backend: Backend) {
 
     // New events are written at the current version, 2, and need no upcasting.
     accounts.execute("a1", Command::Deposit(1)).await.unwrap();
-    let version: i32 = sqlx::query("SELECT event_version FROM bank.events WHERE stream_id = 'a1' AND stream_version = 3")
-        .fetch_one(test.db.pool())
-        .await
-        .unwrap()
-        .get(0);
+    let version: i32 = sqlx::query(
+        "SELECT event_version FROM bank.events WHERE stream_id = 'a1' AND stream_version = 3",
+    )
+    .fetch_one(test.db.pool())
+    .await
+    .unwrap()
+    .get(0);
     assert_eq!(version, 2);
-    assert_eq!(accounts.load("a1").await.unwrap().unwrap().aggregate.balance, 301);
+    assert_eq!(
+        accounts
+            .load("a1")
+            .await
+            .unwrap()
+            .unwrap()
+            .aggregate
+            .balance,
+        301
+    );
 }
 
 async fn the_handler_commits_with_the_append(backend: Backend) {
     let test = bank(backend).await;
     let accounts = store(&test);
-    accounts.execute("a1", Command::OpenWithBonus(1)).await.unwrap();
+    accounts
+        .execute("a1", Command::OpenWithBonus(1))
+        .await
+        .unwrap();
     accounts.execute("a1", Command::Deposit(2)).await.unwrap();
     assert_eq!(ledger_rows(&test, "a1").await, 3);
 }
@@ -323,8 +414,14 @@ async fn a_failing_handler_rolls_the_append_back(backend: Backend) {
     let test = bank(backend).await;
     let accounts = store(&test);
     accounts.execute("a1", Command::Open).await.unwrap();
-    let error = accounts.execute("a1", Command::Deposit(13)).await.unwrap_err();
-    assert!(matches!(&error, Error::Handler(e) if e.to_string() == "13 is unlucky"), "{error:?}");
+    let error = accounts
+        .execute("a1", Command::Deposit(13))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::Handler(e) if e.to_string() == "13 is unlucky"),
+        "{error:?}"
+    );
     // Neither the event nor the handler's own row of it survived.
     assert_eq!(stored_events(&test, "a1").await, 1);
     assert_eq!(ledger_rows(&test, "a1").await, 1);
@@ -337,27 +434,49 @@ async fn the_handler_write_of_a_losing_writer_is_rolled_back(backend: Backend) {
     accounts.execute("a1", Command::Open).await.unwrap();
     let mut tx = test.db.begin().await.unwrap();
     let meta = Metadata::new();
-    accounts.execute_in(&mut tx, "a1", Command::Deposit(1), &meta).await.unwrap();
+    accounts
+        .execute_in(&mut tx, "a1", Command::Deposit(1), &meta)
+        .await
+        .unwrap();
     // Before `tx` commits nothing is visible, and rolling it back leaves nothing behind.
     tx.rollback().await.unwrap();
-    assert_eq!((stored_events(&test, "a1").await, ledger_rows(&test, "a1").await), (1, 1));
+    assert_eq!(
+        (
+            stored_events(&test, "a1").await,
+            ledger_rows(&test, "a1").await
+        ),
+        (1, 1)
+    );
 
     // A writer whose version was taken fails before its handler row can persist.
     accounts.execute("a1", Command::Deposit(1)).await.unwrap();
-    let lost = accounts.append("a1", 1, vec![Event::Deposited { cents: 7 }], &meta).await;
+    let lost = accounts
+        .append("a1", 1, vec![Event::Deposited { cents: 7 }], &meta)
+        .await;
     assert!(matches!(lost, Err(Error::Conflict { .. })), "{lost:?}");
-    assert_eq!((stored_events(&test, "a1").await, ledger_rows(&test, "a1").await), (2, 2));
+    assert_eq!(
+        (
+            stored_events(&test, "a1").await,
+            ledger_rows(&test, "a1").await
+        ),
+        (2, 2)
+    );
 }
 
 async fn metadata_is_stored_with_each_event(backend: Backend) {
     let test = bank(backend).await;
     let accounts = store(&test);
     let meta = Metadata::from([("causation_id".to_owned(), "msg-1".to_owned())]);
-    accounts.execute_with("a1", Command::OpenWithBonus(1), &meta).await.unwrap();
-    let rows = sqlx::query("SELECT metadata FROM bank.events WHERE stream_id = 'a1' ORDER BY stream_version")
-        .fetch_all(test.db.pool())
+    accounts
+        .execute_with("a1", Command::OpenWithBonus(1), &meta)
         .await
         .unwrap();
+    let rows = sqlx::query(
+        "SELECT metadata FROM bank.events WHERE stream_id = 'a1' ORDER BY stream_version",
+    )
+    .fetch_all(test.db.pool())
+    .await
+    .unwrap();
     assert_eq!(rows.len(), 2);
     for row in rows {
         let stored: Metadata = serde_json::from_str(&row.get::<String, _>(0)).unwrap();
@@ -372,7 +491,9 @@ mod given_when_then {
 
     #[test]
     fn a_deposit_into_an_open_account_is_recorded() {
-        given::<Account>([Event::Opened]).when(Command::Deposit(5)).then([Event::Deposited { cents: 5 }]);
+        given::<Account>([Event::Opened])
+            .when(Command::Deposit(5))
+            .then([Event::Deposited { cents: 5 }]);
     }
 
     #[test]
@@ -384,7 +505,11 @@ mod given_when_then {
 
     #[test]
     fn the_given_events_are_applied_in_order() {
-        let given = given::<Account>([Event::Opened, Event::Deposited { cents: 5 }, Event::Withdrawn { cents: 2 }]);
+        let given = given::<Account>([
+            Event::Opened,
+            Event::Deposited { cents: 5 },
+            Event::Withdrawn { cents: 2 },
+        ]);
         assert_eq!(given.state().balance, 3);
     }
 }

@@ -80,7 +80,8 @@ impl Config {
         db::Options {
             max_connections: self.db_max_connections,
             acquire_timeout: self.db_acquire_timeout,
-            statement_timeout: (!self.db_statement_timeout.is_zero()).then_some(self.db_statement_timeout),
+            statement_timeout: (!self.db_statement_timeout.is_zero())
+                .then_some(self.db_statement_timeout),
         }
     }
 
@@ -129,10 +130,14 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = value;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').ok_or_else(invalid)?;
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(invalid)?;
         let (number, tail) = rest.split_at(digits);
         let number: f64 = number.parse().map_err(|_| invalid())?;
-        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(unit_len);
         let seconds = match unit {
             "ms" => number / 1000.0,
@@ -144,16 +149,26 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
         total += Duration::try_from_secs_f64(seconds).map_err(|_| invalid())?;
         rest = tail;
     }
-    if value.is_empty() { Err(invalid()) } else { Ok(total) }
+    if value.is_empty() {
+        Err(invalid())
+    } else {
+        Ok(total)
+    }
 }
 
 fn parse_rpc_services(value: &str) -> Result<RpcServices, String> {
     let mut services = BTreeMap::new();
-    for pair in value.split(',').map(str::trim).filter(|pair| !pair.is_empty()) {
+    for pair in value
+        .split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+    {
         let (name, address) = pair
             .split_once('=')
             .filter(|(name, address)| !name.trim().is_empty() && address.contains(':'))
-            .ok_or_else(|| format!("expected NAME=host:port pairs separated by commas, got {pair:?}"))?;
+            .ok_or_else(|| {
+                format!("expected NAME=host:port pairs separated by commas, got {pair:?}")
+            })?;
         services.insert(name.trim().to_uppercase(), address.trim().to_owned());
     }
     Ok(RpcServices(services))
@@ -208,7 +223,10 @@ mod tests {
     fn log_levels_accept_the_books_names_and_directives() {
         assert_eq!(parse_log_level("DEBUG").as_deref(), Ok("debug"));
         assert_eq!(parse_log_level("PANIC").as_deref(), Ok("error"));
-        assert_eq!(parse_log_level("info,sqlx=warn").as_deref(), Ok("info,sqlx=warn"));
+        assert_eq!(
+            parse_log_level("info,sqlx=warn").as_deref(),
+            Ok("info,sqlx=warn")
+        );
         assert!(parse_log_level("info,sqlx=loud").is_err());
     }
 }

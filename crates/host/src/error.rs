@@ -24,7 +24,11 @@ pub struct ApiError {
 impl ApiError {
     /// An error with `code` and `message`.
     pub fn new(code: Code, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: message.into(), status: None }
+        ApiError {
+            code,
+            message: message.into(),
+            status: None,
+        }
     }
 
     /// 400, InvalidArgument: the request is malformed or a value is invalid.
@@ -70,7 +74,9 @@ pub fn http_status(code: Code) -> StatusCode {
         Code::Ok => StatusCode::OK,
         Code::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
         Code::Unknown | Code::Internal | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
-        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => StatusCode::BAD_REQUEST,
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
+            StatusCode::BAD_REQUEST
+        }
         Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
         Code::NotFound => StatusCode::NOT_FOUND,
         Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
@@ -84,7 +90,8 @@ pub fn http_status(code: Code) -> StatusCode {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "code": self.code as i32, "message": self.message, "details": [] });
+        let body =
+            serde_json::json!({ "code": self.code as i32, "message": self.message, "details": [] });
         (self.status(), axum::Json(body)).into_response()
     }
 }
@@ -105,13 +112,25 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = bytes::Bytes::from_request(request, state).await.map_err(|rejection| {
-            let status = rejection.status();
-            let code = if status == StatusCode::PAYLOAD_TOO_LARGE { Code::ResourceExhausted } else { Code::InvalidArgument };
-            ApiError::new(code, rejection.body_text()).with_status(status)
-        })?;
-        let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
-        serde_json::from_slice(body).map(Json).map_err(|e| ApiError::invalid_argument(e.to_string()))
+        let bytes = bytes::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                let status = rejection.status();
+                let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    Code::ResourceExhausted
+                } else {
+                    Code::InvalidArgument
+                };
+                ApiError::new(code, rejection.body_text()).with_status(status)
+            })?;
+        let body: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(body)
+            .map(Json)
+            .map_err(|e| ApiError::invalid_argument(e.to_string()))
     }
 }
 
@@ -137,12 +156,21 @@ mod tests {
     #[test]
     fn statuses_follow_grpc_gateway() {
         assert_eq!(http_status(Code::InvalidArgument), StatusCode::BAD_REQUEST);
-        assert_eq!(http_status(Code::FailedPrecondition), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            http_status(Code::FailedPrecondition),
+            StatusCode::BAD_REQUEST
+        );
         assert_eq!(http_status(Code::NotFound), StatusCode::NOT_FOUND);
         assert_eq!(http_status(Code::Aborted), StatusCode::CONFLICT);
         assert_eq!(http_status(Code::Unauthenticated), StatusCode::UNAUTHORIZED);
-        assert_eq!(http_status(Code::Unknown), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            http_status(Code::Unknown),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
         assert_eq!(http_status(Code::Cancelled).as_u16(), 499);
-        assert_eq!(http_status(Code::DeadlineExceeded), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(
+            http_status(Code::DeadlineExceeded),
+            StatusCode::GATEWAY_TIMEOUT
+        );
     }
 }

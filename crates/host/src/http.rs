@@ -20,9 +20,14 @@ pub(crate) fn router(rest: Router, checks: Vec<(&'static str, Check)>, config: &
     rest.route("/liveness", get(|| async { "." }))
         .route("/readiness", get(readiness).with_state(Arc::new(checks)))
         .fallback(|| async { ApiError::not_found("Not Found") })
-        .method_not_allowed_fallback(|| async { ApiError::new(Code::Unimplemented, "Method Not Allowed").into_response() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(Code::Unimplemented, "Method Not Allowed").into_response()
+        })
         .layer(DefaultBodyLimit::max(config.request_body_limit))
-        .layer(middleware::from_fn_with_state(config.request_timeout, timeout))
+        .layer(middleware::from_fn_with_state(
+            config.request_timeout,
+            timeout,
+        ))
         .layer(TraceLayer::new_for_http())
 }
 
@@ -36,9 +41,18 @@ async fn readiness(State(checks): State<Arc<Vec<(&'static str, Check)>>>) -> Res
     let ready = results.iter().all(|(_, result)| result.is_ok());
     let checks: serde_json::Map<_, _> = results
         .into_iter()
-        .map(|(name, result)| (name.to_owned(), result.err().unwrap_or_else(|| "ok".to_owned()).into()))
+        .map(|(name, result)| {
+            (
+                name.to_owned(),
+                result.err().unwrap_or_else(|| "ok".to_owned()).into(),
+            )
+        })
         .collect();
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = serde_json::json!({ "status": if ready { "ready" } else { "unavailable" }, "checks": checks });
     (status, axum::Json(body)).into_response()
 }

@@ -52,8 +52,10 @@ impl Host {
     /// The database cannot be opened or a port cannot be bound; the message says which.
     pub async fn new(config: Config, schemas: &[&str]) -> anyhow::Result<Host> {
         let db = db::Db::connect(&config.database(), schemas, &config.database_options()).await?;
-        let http_listener = bind(config.web_host, config.web_port, "HTTP (WEB_HOST/WEB_PORT)").await?;
-        let grpc_listener = bind(config.rpc_host, config.rpc_port, "gRPC (RPC_HOST/RPC_PORT)").await?;
+        let http_listener =
+            bind(config.web_host, config.web_port, "HTTP (WEB_HOST/WEB_PORT)").await?;
+        let grpc_listener =
+            bind(config.rpc_host, config.rpc_port, "gRPC (RPC_HOST/RPC_PORT)").await?;
         let mut host = Host {
             config,
             db,
@@ -88,7 +90,9 @@ impl Host {
     /// # Panics
     /// Never in practice: the listener is bound.
     pub fn http_addr(&self) -> SocketAddr {
-        self.http_listener.local_addr().expect("a bound listener has an address")
+        self.http_listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Where the gRPC server listens.
@@ -96,7 +100,9 @@ impl Host {
     /// # Panics
     /// Never in practice: the listener is bound.
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc_listener.local_addr().expect("a bound listener has an address")
+        self.grpc_listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Adds REST routes (absolute paths, e.g. `/api/stores`).
@@ -158,7 +164,8 @@ impl Host {
         F: FnOnce(CancellationToken) -> Fut + Send + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        self.tasks.push((name, Box::new(move |token| Box::pin(task(token)))));
+        self.tasks
+            .push((name, Box::new(move |token| Box::pin(task(token)))));
     }
 
     /// Adds a check to `/readiness`.
@@ -195,23 +202,40 @@ impl Host {
             let builder = tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
                 .with_service_name("grpc.reflection.v1.ServerReflection");
-            names.iter().fold(builder, |builder, name| builder.with_service_name(*name))
+            names
+                .iter()
+                .fold(builder, |builder, name| builder.with_service_name(*name))
         };
-        grpc.add_service(reflection().build_v1().context("building gRPC reflection")?);
-        grpc.add_service(reflection().build_v1alpha().context("building gRPC reflection")?);
+        grpc.add_service(
+            reflection()
+                .build_v1()
+                .context("building gRPC reflection")?,
+        );
+        grpc.add_service(
+            reflection()
+                .build_v1alpha()
+                .context("building gRPC reflection")?,
+        );
         let routes = grpc.routes();
         let grpc_stop = token.clone();
         running.spawn(async move {
             tonic::transport::Server::builder()
                 .add_routes(routes)
-                .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(self.grpc_listener), grpc_stop.cancelled_owned())
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(self.grpc_listener),
+                    grpc_stop.cancelled_owned(),
+                )
                 .await
                 .context("gRPC server")
         });
 
         for (name, task) in self.tasks {
             let future = task(token.clone());
-            running.spawn(async move { future.await.with_context(|| format!("background task {name}")) });
+            running.spawn(async move {
+                future
+                    .await
+                    .with_context(|| format!("background task {name}"))
+            });
         }
 
         tracing::info!(http = %self.config.web_host, web_port = self.config.web_port, "serving");
@@ -222,7 +246,8 @@ impl Host {
         token.cancel();
         if let Some(ended) = early {
             // Something stopped on its own: that is a failure even if it returned Ok.
-            let outcome = flatten(ended).and_then(|()| anyhow::bail!("a server or task stopped unexpectedly"));
+            let outcome = flatten(ended)
+                .and_then(|()| anyhow::bail!("a server or task stopped unexpectedly"));
             drain(&mut running, self.config.shutdown_timeout).await?;
             return outcome;
         }
@@ -233,7 +258,9 @@ impl Host {
 
 async fn bind(ip: IpAddr, port: u16, what: &str) -> anyhow::Result<TcpListener> {
     let address = SocketAddr::new(ip, port);
-    TcpListener::bind(address).await.with_context(|| format!("cannot listen for {what} on {address}"))
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen for {what} on {address}"))
 }
 
 fn flatten(joined: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::Result<()> {
@@ -253,34 +280,52 @@ async fn drain(running: &mut JoinSet<anyhow::Result<()>>, timeout: Duration) -> 
     if tokio::time::timeout(timeout, all).await.is_err() {
         let left = running.len();
         running.abort_all();
-        anyhow::bail!("shutdown took longer than SHUTDOWN_TIMEOUT ({timeout:?}); {left} task(s) aborted");
+        anyhow::bail!(
+            "shutdown took longer than SHUTDOWN_TIMEOUT ({timeout:?}); {left} task(s) aborted"
+        );
     }
     first_error.map_or(Ok(()), Err)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+///
+/// The handlers are installed when this is called, not when the future is first polled, so a
+/// signal arriving while the process is still starting is not lost (nor fatal). Call it from
+/// inside the runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
     #[cfg(unix)]
     {
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "cannot listen for SIGTERM");
-                    std::future::pending::<()>().await;
-                }
-            }
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = |kind: SignalKind| {
+            signal(kind)
+                .map_err(|error| tracing::warn!(%error, "cannot listen for a shutdown signal"))
+                .ok()
         };
-        tokio::select! {
-            _ = interrupt => {}
-            () = terminate => {}
+        let (mut interrupt, mut terminate) = (
+            install(SignalKind::interrupt()),
+            install(SignalKind::terminate()),
+        );
+        async move {
+            tokio::select! {
+                () = wait_for(interrupt.as_mut()) => {}
+                () = wait_for(terminate.as_mut()) => {}
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = interrupt.await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn wait_for(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending().await,
     }
 }

@@ -12,8 +12,12 @@ pub fn init(config: &Config) -> anyhow::Result<()> {
     let filter = EnvFilter::builder().parse(&config.log_level)?;
     let registry = tracing_subscriber::registry().with(filter);
     match config.log_format {
-        LogFormat::Pretty => registry.with(fmt::layer().with_writer(std::io::stderr)).try_init()?,
-        LogFormat::Json => registry.with(fmt::layer().json().with_writer(std::io::stderr)).try_init()?,
+        LogFormat::Pretty => registry
+            .with(fmt::layer().with_writer(std::io::stderr))
+            .try_init()?,
+        LogFormat::Json => registry
+            .with(fmt::layer().json().with_writer(std::io::stderr))
+            .try_init()?,
     }
     Ok(())
 }

@@ -1,6 +1,11 @@
 //! The process shell from outside: health, the REST error contract, limits, gRPC reflection,
 //! background tasks and graceful shutdown. Backend-independent; runs on SQLite.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 use std::time::Duration;
 
 use axum::{Router, routing::post};
@@ -53,7 +58,13 @@ async fn start(configure: impl FnOnce(&mut Config), mount: impl FnOnce(&mut Host
     let done = tokio::spawn(host.run(async {
         let _ = stopped.await;
     }));
-    Running { base, grpc, stop: Some(stop), done, _dir: dir }
+    Running {
+        base,
+        grpc,
+        stop: Some(stop),
+        done,
+        _dir: dir,
+    }
 }
 
 async fn body(response: reqwest::Response) -> (u16, Value) {
@@ -64,28 +75,68 @@ async fn body(response: reqwest::Response) -> (u16, Value) {
 #[tokio::test]
 async fn liveness_and_readiness_answer_200() {
     let app = start(|_| {}, |_| {}).await;
-    let live = reqwest::get(format!("{}/liveness", app.base)).await.unwrap();
+    let live = reqwest::get(format!("{}/liveness", app.base))
+        .await
+        .unwrap();
     assert_eq!(live.status(), 200);
     assert_eq!(live.text().await.unwrap(), ".");
-    let (status, ready) = body(reqwest::get(format!("{}/readiness", app.base)).await.unwrap()).await;
-    assert_eq!((status, ready), (200, json!({"status": "ready", "checks": {"database": "ok"}})));
+    let (status, ready) = body(
+        reqwest::get(format!("{}/readiness", app.base))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, ready),
+        (
+            200,
+            json!({"status": "ready", "checks": {"database": "ok"}})
+        )
+    );
     app.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn a_failing_check_makes_readiness_503_and_names_it() {
-    let app = start(|_| {}, |host| host.readiness_check("broker", || Box::pin(async { Err("not connected".to_owned()) }))).await;
-    let (status, ready) = body(reqwest::get(format!("{}/readiness", app.base)).await.unwrap()).await;
+    let app = start(
+        |_| {},
+        |host| {
+            host.readiness_check("broker", || {
+                Box::pin(async { Err("not connected".to_owned()) })
+            })
+        },
+    )
+    .await;
+    let (status, ready) = body(
+        reqwest::get(format!("{}/readiness", app.base))
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 503);
-    assert_eq!(ready, json!({"status": "unavailable", "checks": {"database": "ok", "broker": "not connected"}}));
+    assert_eq!(
+        ready,
+        json!({"status": "unavailable", "checks": {"database": "ok", "broker": "not connected"}})
+    );
     app.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn unknown_routes_get_the_gateway_json_404() {
     let app = start(|_| {}, |_| {}).await;
-    let (status, error) = body(reqwest::get(format!("{}/api/nowhere", app.base)).await.unwrap()).await;
-    assert_eq!((status, error), (404, json!({"code": 5, "message": "Not Found", "details": []})));
+    let (status, error) = body(
+        reqwest::get(format!("{}/api/nowhere", app.base))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, error),
+        (
+            404,
+            json!({"code": 5, "message": "Not Found", "details": []})
+        )
+    );
     app.stop().await.unwrap();
 }
 
@@ -93,7 +144,12 @@ async fn unknown_routes_get_the_gateway_json_404() {
 async fn json_bodies_are_read_like_grpc_gateway() {
     let app = start(|_| {}, |_| {}).await;
     let client = reqwest::Client::new();
-    let post = |body: &'static str| client.post(format!("{}/api/greet", app.base)).body(body).send();
+    let post = |body: &'static str| {
+        client
+            .post(format!("{}/api/greet", app.base))
+            .body(body)
+            .send()
+    };
 
     // No content type needed; unknown fields ignored; an empty body is `{}`.
     let (status, reply) = body(post(r#"{"name":"Ada","colour":"blue"}"#).await.unwrap()).await;
@@ -104,7 +160,11 @@ async fn json_bodies_are_read_like_grpc_gateway() {
     // Malformed JSON and a type mismatch: 400, code 3, the decoder's text.
     for bad in [r#"{"name": "#, r#"{"name": 7}"#] {
         let (status, error) = body(post(bad).await.unwrap()).await;
-        assert_eq!((status, &error["code"], &error["details"]), (400, &json!(3), &json!([])), "{bad}: {error}");
+        assert_eq!(
+            (status, &error["code"], &error["details"]),
+            (400, &json!(3), &json!([])),
+            "{bad}: {error}"
+        );
         assert!(!error["message"].as_str().unwrap().is_empty());
     }
     app.stop().await.unwrap();
@@ -114,7 +174,12 @@ async fn json_bodies_are_read_like_grpc_gateway() {
 async fn bodies_over_the_limit_are_refused_with_413() {
     let app = start(|config| config.request_body_limit = 64, |_| {}).await;
     let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(200));
-    let response = reqwest::Client::new().post(format!("{}/api/greet", app.base)).body(big).send().await.unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/greet", app.base))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
     let (status, error) = body(response).await;
     assert_eq!((status, &error["code"]), (413, &json!(8)), "{error}");
     app.stop().await.unwrap();
@@ -122,17 +187,35 @@ async fn bodies_over_the_limit_are_refused_with_413() {
 
 #[tokio::test]
 async fn slow_requests_time_out_with_504() {
-    let app = start(|config| config.request_timeout = Duration::from_millis(100), |_| {}).await;
-    let response = reqwest::Client::new().post(format!("{}/api/slow", app.base)).send().await.unwrap();
+    let app = start(
+        |config| config.request_timeout = Duration::from_millis(100),
+        |_| {},
+    )
+    .await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/slow", app.base))
+        .send()
+        .await
+        .unwrap();
     let (status, error) = body(response).await;
-    assert_eq!((status, error), (504, json!({"code": 4, "message": "request timed out", "details": []})));
+    assert_eq!(
+        (status, error),
+        (
+            504,
+            json!({"code": 4, "message": "request timed out", "details": []})
+        )
+    );
     app.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn shutdown_lets_in_flight_requests_finish() {
     let app = start(|_| {}, |_| {}).await;
-    let slow = tokio::spawn(reqwest::Client::new().post(format!("{}/api/slow", app.base)).send());
+    let slow = tokio::spawn(
+        reqwest::Client::new()
+            .post(format!("{}/api/slow", app.base))
+            .send(),
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
     app.stop().await.unwrap();
     let response = slow.await.unwrap().unwrap();
@@ -152,7 +235,10 @@ async fn a_task_that_overruns_the_shutdown_timeout_fails_the_run() {
     )
     .await;
     let error = app.stop().await.unwrap_err().to_string();
-    assert!(error.contains("shutdown took longer than SHUTDOWN_TIMEOUT"), "{error}");
+    assert!(
+        error.contains("shutdown took longer than SHUTDOWN_TIMEOUT"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -175,10 +261,24 @@ async fn background_tasks_stop_on_shutdown() {
 
 #[tokio::test]
 async fn a_failing_background_task_stops_the_process_with_its_error() {
-    let app = start(|_| {}, |host| host.spawn("doomed", |_token| async { anyhow::bail!("lost the connection") })).await;
-    let outcome = tokio::time::timeout(Duration::from_secs(5), app.done).await.unwrap().unwrap();
+    let app = start(
+        |_| {},
+        |host| {
+            host.spawn("doomed", |_token| async {
+                anyhow::bail!("lost the connection")
+            })
+        },
+    )
+    .await;
+    let outcome = tokio::time::timeout(Duration::from_secs(5), app.done)
+        .await
+        .unwrap()
+        .unwrap();
     let error = format!("{:#}", outcome.unwrap_err());
-    assert!(error.contains("background task doomed") && error.contains("lost the connection"), "{error}");
+    assert!(
+        error.contains("background task doomed") && error.contains("lost the connection"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -188,12 +288,25 @@ async fn grpc_reflection_lists_every_service() {
         server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
     };
     let app = start(|_| {}, |_| {}).await;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", app.grpc)).unwrap().connect().await.unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", app.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let mut client = ServerReflectionClient::new(channel);
-    let request = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
-    let mut responses = client.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
     let response = responses.message().await.unwrap().unwrap();
-    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else { panic!("{response:?}") };
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("{response:?}")
+    };
     let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
     // No module is mounted here: reflection must not claim services this process lacks.
     assert_eq!(names, ["grpc.reflection.v1.ServerReflection"]);
@@ -202,11 +315,17 @@ async fn grpc_reflection_lists_every_service() {
 
 #[tokio::test]
 async fn the_reflection_descriptors_know_every_module_service() {
-    let fds = <prost_types::FileDescriptorSet as prost::Message>::decode(proto::FILE_DESCRIPTOR_SET).unwrap();
+    let fds =
+        <prost_types::FileDescriptorSet as prost::Message>::decode(proto::FILE_DESCRIPTOR_SET)
+            .unwrap();
     let services: Vec<String> = fds
         .file
         .iter()
-        .flat_map(|f| f.service.iter().map(move |s| format!("{}.{}", f.package(), s.name())))
+        .flat_map(|f| {
+            f.service
+                .iter()
+                .map(move |s| format!("{}.{}", f.package(), s.name()))
+        })
         .collect();
     for expected in [
         "storespb.StoresService",
@@ -218,7 +337,10 @@ async fn the_reflection_descriptors_know_every_module_service() {
         "notificationspb.NotificationsService",
         "searchpb.SearchService",
     ] {
-        assert!(services.iter().any(|s| s == expected), "{expected} missing from {services:?}");
+        assert!(
+            services.iter().any(|s| s == expected),
+            "{expected} missing from {services:?}"
+        );
     }
 }
 
@@ -229,16 +351,25 @@ async fn a_port_in_use_is_a_clear_error() {
     let mut config = Config::for_tests(db::Target::Sqlite(dir.path().to_owned()));
     config.web_port = taken.local_addr().unwrap().port();
     let error = format!("{:#}", Host::new(config, &[]).await.err().unwrap());
-    assert!(error.starts_with("cannot listen for HTTP (WEB_HOST/WEB_PORT) on 127.0.0.1:"), "{error}");
+    assert!(
+        error.starts_with("cannot listen for HTTP (WEB_HOST/WEB_PORT) on 127.0.0.1:"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
 async fn service_addresses_come_from_rpc_services_or_this_process() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_tests(db::Target::Sqlite(dir.path().to_owned()));
-    config.rpc_services.0.insert("STORES".into(), "stores:9000".into());
+    config
+        .rpc_services
+        .0
+        .insert("STORES".into(), "stores:9000".into());
     let host = Host::new(config, &[]).await.unwrap();
     assert_eq!(host.service_address("stores"), "stores:9000");
-    assert_eq!(host.service_address("CUSTOMERS"), host.grpc_addr().to_string());
+    assert_eq!(
+        host.service_address("CUSTOMERS"),
+        host.grpc_addr().to_string()
+    );
     host.channel("CUSTOMERS").unwrap();
 }

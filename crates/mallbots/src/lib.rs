@@ -38,11 +38,18 @@ pub fn select(spec: &str) -> Result<Vec<&'static Module>, String> {
     }
     let mut selected: Vec<&'static Module> = Vec::new();
     for name in spec.split(',').map(str::trim) {
-        let module = MODULES.iter().find(|m| m.name.eq_ignore_ascii_case(name)).ok_or_else(|| {
-            let known: Vec<_> = MODULES.iter().map(|m| m.name).collect();
-            let known = if known.is_empty() { "none in this build".to_owned() } else { known.join(", ") };
-            format!("unknown module {name:?} in MODULES (known: {known}; or \"all\")")
-        })?;
+        let module = MODULES
+            .iter()
+            .find(|m| m.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                let known: Vec<_> = MODULES.iter().map(|m| m.name).collect();
+                let known = if known.is_empty() {
+                    "none in this build".to_owned()
+                } else {
+                    known.join(", ")
+                };
+                format!("unknown module {name:?} in MODULES (known: {known}; or \"all\")")
+            })?;
         if selected.iter().any(|m| m.name == module.name) {
             return Err(format!("module {name:?} is listed twice in MODULES"));
         }
@@ -55,7 +62,10 @@ pub fn select(spec: &str) -> Result<Vec<&'static Module>, String> {
 ///
 /// # Errors
 /// The database or a listener cannot be opened, or a module fails to migrate or mount.
-pub async fn start(config: host::Config, modules: &[&'static Module]) -> anyhow::Result<host::Host> {
+pub async fn start(
+    config: host::Config,
+    modules: &[&'static Module],
+) -> anyhow::Result<host::Host> {
     let schemas: Vec<&str> = modules.iter().map(|m| m.name).collect();
     let mut host = host::Host::new(config, &schemas).await?;
     for module in modules {

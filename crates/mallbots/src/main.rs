@@ -4,7 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-#[allow(clippy::print_stderr, clippy::print_stdout, reason = "the process's own last words, before or after logging")]
+#[allow(
+    clippy::print_stderr,
+    clippy::print_stdout,
+    reason = "the process's own last words, before or after logging"
+)]
 fn main() -> ExitCode {
     let cli = match mallbots::Cli::try_parse() {
         Ok(cli) => cli,
@@ -15,7 +19,13 @@ fn main() -> ExitCode {
         }
         Err(error) => {
             let rendered = error.render().to_string();
-            eprintln!("{}", rendered.lines().next().unwrap_or("error: invalid arguments"));
+            eprintln!(
+                "{}",
+                rendered
+                    .lines()
+                    .next()
+                    .unwrap_or("error: invalid arguments")
+            );
             return ExitCode::from(2);
         }
     };
@@ -23,7 +33,10 @@ fn main() -> ExitCode {
         eprintln!("error: setting up logging: {error:#}");
         return ExitCode::FAILURE;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: starting the runtime: {error}");

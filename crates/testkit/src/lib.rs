@@ -30,7 +30,11 @@ pub struct TestApp {
 /// When it cannot start: the test cannot run.
 pub async fn spawn_app(modules: &[&str], backend: Backend) -> TestApp {
     let (target, database) = db::testing::fresh_target(backend).await;
-    let selected = if modules.is_empty() { Vec::new() } else { mallbots::select(&modules.join(",")).expect("known modules") };
+    let selected = if modules.is_empty() {
+        Vec::new()
+    } else {
+        mallbots::select(&modules.join(",")).expect("known modules")
+    };
     let host = mallbots::start(host::Config::for_tests(target), &selected)
         .await
         .unwrap_or_else(|e| panic!("starting the app on {backend}: {e:#}"));
@@ -61,15 +65,29 @@ impl TestApp {
     /// # Panics
     /// When the request cannot be sent.
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("GET reaches the app")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET reaches the app")
     }
 
     /// Sends `method path` with a raw body.
     ///
     /// # Panics
     /// When the request cannot be sent.
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
-        self.client.request(method, self.url(path)).body(body).send().await.expect("the request reaches the app")
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.client
+            .request(method, self.url(path))
+            .body(body)
+            .send()
+            .await
+            .expect("the request reaches the app")
     }
 
     /// Stops the app the way SIGTERM does and returns how its run ended.

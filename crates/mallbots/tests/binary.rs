@@ -1,0 +1,172 @@
+//! The `mallbots` binary as an operator meets it: help, bad settings, start, readiness, stop.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+use std::{
+    io::{BufRead as _, BufReader},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+fn mallbots() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mallbots"));
+    // A clean environment: the settings under test come only from each test.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PG_")
+            || key.starts_with("WEB_")
+            || key.starts_with("RPC_")
+            || key == "MODULES"
+            || key == "DATA_DIR"
+        {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+/// Runs to completion; (success, stdout, stderr).
+fn run(command: &mut Command) -> (bool, String, String) {
+    let output = command.output().expect("the binary runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into(),
+        String::from_utf8_lossy(&output.stderr).into(),
+    )
+}
+
+fn assert_one_clear_line(stderr: &str, expected: &str) {
+    let lines: Vec<_> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line, got:\n{stderr}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains(expected),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_lists_every_setting_with_its_environment_variable() {
+    let (ok, stdout, _) = run(mallbots().arg("--help"));
+    assert!(ok);
+    for var in [
+        "MODULES",
+        "WEB_HOST",
+        "WEB_PORT",
+        "RPC_HOST",
+        "RPC_PORT",
+        "RPC_SERVICES",
+        "PG_CONN",
+        "DATA_DIR",
+        "DB_MAX_CONNECTIONS",
+        "DB_ACQUIRE_TIMEOUT",
+        "DB_STATEMENT_TIMEOUT",
+        "LOG_LEVEL",
+        "LOG_FORMAT",
+        "SHUTDOWN_TIMEOUT",
+        "REQUEST_TIMEOUT",
+        "REQUEST_BODY_LIMIT",
+    ] {
+        assert!(
+            stdout.contains(&format!("[env: {var}")),
+            "--help does not mention {var}:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("migrate"), "{stdout}");
+}
+
+#[test]
+fn a_non_numeric_port_is_one_clear_error() {
+    let (ok, _, stderr) = run(mallbots().env("WEB_PORT", "abc"));
+    assert!(!ok);
+    assert_one_clear_line(&stderr, "abc");
+}
+
+#[test]
+fn an_unknown_module_is_one_clear_error() {
+    let data = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = run(mallbots()
+        .env("MODULES", "warehouse")
+        .env("DATA_DIR", data.path())
+        .env("LOG_LEVEL", "error"));
+    assert!(!ok);
+    assert_one_clear_line(&stderr, "unknown module \"warehouse\"");
+}
+
+#[test]
+fn an_unreachable_database_is_one_clear_error_without_the_password() {
+    let (ok, _, stderr) = run(mallbots()
+        .env("PG_CONN", "postgres://mallbots:s3cret@127.0.0.1:1/mallbots")
+        .env("DB_ACQUIRE_TIMEOUT", "1s")
+        .env("LOG_LEVEL", "error"));
+    assert!(!ok);
+    assert_one_clear_line(
+        &stderr,
+        "cannot connect to PostgreSQL at postgres://mallbots:***@127.0.0.1:1/mallbots",
+    );
+    assert!(!stderr.contains("s3cret"));
+}
+
+#[test]
+fn migrate_applies_and_exits() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("fresh");
+    let (ok, _, stderr) = run(mallbots().arg("migrate").env("DATA_DIR", &dir));
+    assert!(ok, "{stderr}");
+    assert!(dir.join("main.db").exists());
+}
+
+#[test]
+fn serve_gets_ready_and_stops_cleanly_on_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = mallbots()
+        .env("DATA_DIR", data.path())
+        .env("WEB_HOST", "127.0.0.1")
+        .env("WEB_PORT", "0")
+        .env("RPC_HOST", "127.0.0.1")
+        .env("RPC_PORT", "0")
+        .env("LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let http = loop {
+        let line = lines.next().expect("the server logs its start").unwrap();
+        let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if entry["fields"]["message"] == "mallbots started" {
+            break entry["fields"]["http"].as_str().unwrap().to_owned();
+        }
+    };
+    let client = reqwest::blocking::Client::new();
+    loop {
+        match client.get(format!("http://{http}/readiness")).send() {
+            Ok(response) if response.status() == 200 => break,
+            _ if started.elapsed() > Duration::from_secs(10) => panic!("not ready after 10 s"),
+            _ => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    assert_eq!(
+        client
+            .get(format!("http://{http}/liveness"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
+}
