@@ -209,6 +209,11 @@ pub fn is_valid_schema(name: &str) -> bool {
         && name.len() <= 48
 }
 
+/// A stable PostgreSQL advisory-lock key for `name` (the same in every process and build).
+pub fn advisory_key(name: &str) -> i64 {
+    i64::from_ne_bytes(migrate::fnv1a(name.as_bytes()).to_ne_bytes())
+}
+
 /// Microseconds since the Unix epoch: how framework tables store instants on both backends.
 pub fn now_micros() -> i64 {
     let since = std::time::SystemTime::now()

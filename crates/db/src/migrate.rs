@@ -174,11 +174,11 @@ pub(crate) async fn run(
 
 /// A stable advisory-lock key per schema.
 fn lock_key(schema: &str) -> i64 {
-    i64::from_ne_bytes(fnv1a(format!("mallbots.migrate.{schema}").as_bytes()).to_ne_bytes())
+    crate::advisory_key(&format!("mallbots.migrate.{schema}"))
 }
 
 /// FNV-1a: a stable, dependency-free fingerprint (not a security boundary).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })

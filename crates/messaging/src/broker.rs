@@ -1,0 +1,88 @@
+//! The `Broker` port: what the outbox relay publishes to and subscriptions consume from.
+//! Two implementations share one conformance suite: [`crate::JetStream`] (NATS) and
+//! [`crate::Embedded`] (a durable log in the database).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+/// A message on its way out: already encoded, with the id the broker de-duplicates on.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    /// Logical subject, e.g. `mallbots.stores.events.Store`.
+    pub subject: &'a str,
+    /// The message id (`Nats-Msg-Id`).
+    pub id: &'a str,
+    /// The `StreamMessage` bytes.
+    pub body: &'a [u8],
+}
+
+/// What a durable consumer reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerSpec {
+    /// Durable name, unique per module and subject (e.g. `search-orders`).
+    pub durable: String,
+    /// Logical subject it reads.
+    pub subject: String,
+    /// How long a delivery may stay unacknowledged before it is delivered again.
+    pub ack_wait: Duration,
+}
+
+/// A broker failure. Always worth retrying later: the caller backs off and tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// NATS refused, timed out or is unreachable.
+    #[error("nats: {0}")]
+    Nats(String),
+    /// The embedded broker's database failed.
+    #[error("embedded broker: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// A failed publish of several messages: the first `stored` of them are known stored.
+#[derive(Debug, thiserror::Error)]
+#[error("publish failed after {stored} stored message(s): {source}")]
+pub struct PublishError {
+    /// How many leading messages the broker acknowledged.
+    pub stored: usize,
+    /// Why the next one was not.
+    pub source: BrokerError,
+}
+
+/// A message broker with durable consumers and explicit acknowledgement.
+#[async_trait]
+pub trait Broker: Send + Sync + 'static {
+    /// Stores `messages` in order and returns once the broker acknowledged each of them.
+    /// A message whose id was already stored is acknowledged without being stored twice.
+    async fn publish(&self, messages: &[Outgoing<'_>]) -> Result<(), PublishError>;
+
+    /// Opens (creating it if needed) the durable consumer `spec`.
+    async fn consumer(&self, spec: &ConsumerSpec) -> Result<Box<dyn Consumer>, BrokerError>;
+
+    /// `Ok` when the broker can take messages now; the reason otherwise.
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// A durable consumer's stream of deliveries.
+#[async_trait]
+pub trait Consumer: Send {
+    /// Waits for the next delivery (a new message, or one due for redelivery).
+    async fn next(&mut self) -> Result<Box<dyn Delivery>, BrokerError>;
+}
+
+/// One delivery of one message, to be settled exactly once.
+#[async_trait]
+pub trait Delivery: Send + Sync {
+    /// The logical subject it was published on.
+    fn subject(&self) -> &str;
+    /// The `StreamMessage` bytes.
+    fn body(&self) -> &[u8];
+    /// Which delivery this is (1 = first).
+    fn attempt(&self) -> u32;
+    /// Done: never deliver it again.
+    async fn ack(&self) -> Result<(), BrokerError>;
+    /// Not done: deliver it again after `delay`.
+    async fn nak(&self, delay: Duration) -> Result<(), BrokerError>;
+    /// Still working on it: restart the ack-wait clock.
+    async fn in_progress(&self) -> Result<(), BrokerError>;
+}

@@ -1,0 +1,257 @@
+//! The NATS JetStream broker (async-nats).
+//!
+//! One stream (`NATS_STREAM`, default `mallbots`) holds every subject. The book hard-codes the
+//! `mallbots.` prefix in its subjects; here a stream of another name carries the same subjects
+//! under its own prefix (`<stream>.stores.events.Store`), so a renamed stream works and tests
+//! can each own one on a shared server. Publishing awaits every PubAck; consumers are durable
+//! pull consumers with explicit acks and no server-side delivery limit (dead-lettering is
+//! decided by the subscription, which knows why a message failed).
+
+use std::{sync::Arc, time::Duration};
+
+use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
+use async_trait::async_trait;
+use futures::StreamExt as _;
+use tokio::sync::Mutex;
+
+use crate::broker::{Broker, BrokerError, Consumer, ConsumerSpec, Delivery, Outgoing, PublishError};
+
+/// The logical prefix every subject of the book starts with.
+const LOGICAL_PREFIX: &str = "mallbots";
+
+/// Stream limits; zero means unlimited (the book's stream is unlimited, and a Go service
+/// sharing the stream refuses to start if its configuration differs).
+#[derive(Debug, Clone, Default)]
+pub struct StreamLimits {
+    /// Oldest message kept.
+    pub max_age: Duration,
+    /// Most bytes kept.
+    pub max_bytes: i64,
+}
+
+/// A JetStream connection and stream.
+#[derive(Clone)]
+pub struct JetStream {
+    client: async_nats::Client,
+    context: jetstream::Context,
+    stream: Arc<str>,
+    limits: StreamLimits,
+    /// Set once the stream is known to exist; creation is retried until then.
+    stream_ready: Arc<Mutex<bool>>,
+}
+
+impl std::fmt::Debug for JetStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JetStream").field("stream", &self.stream).finish_non_exhaustive()
+    }
+}
+
+impl JetStream {
+    /// Connects to `url` (reconnecting forever in the background: the process starts even if
+    /// NATS is down, and reports not ready until it is up).
+    ///
+    /// # Errors
+    /// A URL that cannot be used at all.
+    pub async fn connect(url: &str, stream: &str, limits: StreamLimits) -> Result<JetStream, BrokerError> {
+        let client = async_nats::ConnectOptions::new()
+            .name("mallbots")
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .event_callback(|event| async move {
+                match event {
+                    async_nats::Event::Connected => tracing::info!("connected to NATS"),
+                    async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
+                    other => tracing::debug!(event = %other, "NATS event"),
+                }
+            })
+            .connect(url)
+            .await
+            .map_err(|e| BrokerError::Nats(format!("connecting to {url}: {e}")))?;
+        let context = jetstream::new(client.clone());
+        Ok(JetStream { client, context, stream: Arc::from(stream), limits, stream_ready: Arc::new(Mutex::new(false)) })
+    }
+
+    /// The subject on the wire for a logical `mallbots.…` subject.
+    fn physical(&self, subject: &str) -> String {
+        match subject.strip_prefix(LOGICAL_PREFIX) {
+            Some(rest) if &*self.stream != LOGICAL_PREFIX => format!("{}{rest}", self.stream),
+            _ => subject.to_owned(),
+        }
+    }
+
+    /// The logical subject of a subject on the wire.
+    fn logical(&self, subject: &str) -> String {
+        match subject.strip_prefix(&*self.stream) {
+            Some(rest) if &*self.stream != LOGICAL_PREFIX => format!("{LOGICAL_PREFIX}{rest}"),
+            _ => subject.to_owned(),
+        }
+    }
+
+    async fn ensure_stream(&self) -> Result<jetstream::stream::Stream, BrokerError> {
+        let mut ready = self.stream_ready.lock().await;
+        let config = stream::Config {
+            name: self.stream.to_string(),
+            subjects: vec![format!("{}.>", self.stream)],
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            max_age: self.limits.max_age,
+            max_bytes: if self.limits.max_bytes > 0 { self.limits.max_bytes } else { -1 },
+            ..Default::default()
+        };
+        let stream = self
+            .context
+            .get_or_create_stream(config)
+            .await
+            .map_err(|e| BrokerError::Nats(format!("stream {}: {e}", self.stream)))?;
+        *ready = true;
+        Ok(stream)
+    }
+
+    /// Deletes the stream (tests clean up with it).
+    ///
+    /// # Errors
+    /// NATS refused.
+    pub async fn delete_stream(&self) -> Result<(), BrokerError> {
+        self.context.delete_stream(&*self.stream).await.map_err(|e| BrokerError::Nats(e.to_string()))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Broker for JetStream {
+    async fn publish(&self, messages: &[Outgoing<'_>]) -> Result<(), PublishError> {
+        if !*self.stream_ready.lock().await {
+            self.ensure_stream().await.map_err(|source| PublishError { stored: 0, source })?;
+        }
+        // Pipelined: send all, then await the acks in order.
+        let mut acks = Vec::with_capacity(messages.len());
+        for (sent, message) in messages.iter().enumerate() {
+            let publish = jetstream::message::PublishMessage::build()
+                .payload(bytes::Bytes::copy_from_slice(message.body))
+                .message_id(message.id);
+            match self.context.send_publish(self.physical(message.subject), publish).await {
+                Ok(ack) => acks.push(ack),
+                Err(e) => {
+                    // Whatever was sent before may still be acked: settle those first.
+                    let stored = settle(acks).await;
+                    debug_assert!(stored <= sent);
+                    return Err(PublishError { stored, source: BrokerError::Nats(e.to_string()) });
+                }
+            }
+        }
+        let total = acks.len();
+        let mut stored = 0;
+        for ack in acks {
+            if let Err(e) = ack.await {
+                return Err(PublishError { stored, source: BrokerError::Nats(e.to_string()) });
+            }
+            stored += 1;
+        }
+        debug_assert_eq!(stored, total);
+        Ok(())
+    }
+
+    async fn consumer(&self, spec: &ConsumerSpec) -> Result<Box<dyn Consumer>, BrokerError> {
+        let stream = self.ensure_stream().await?;
+        let config = pull::Config {
+            durable_name: Some(spec.durable.clone()),
+            filter_subject: self.physical(&spec.subject),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: spec.ack_wait,
+            max_deliver: -1,
+            deliver_policy: jetstream::consumer::DeliverPolicy::All,
+            max_ack_pending: 1024,
+            ..Default::default()
+        };
+        let consumer = stream
+            .get_or_create_consumer(&spec.durable, config)
+            .await
+            .map_err(|e| BrokerError::Nats(format!("consumer {}: {e}", spec.durable)))?;
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(64)
+            .heartbeat(Duration::from_secs(5))
+            .messages()
+            .await
+            .map_err(|e| BrokerError::Nats(format!("consumer {}: {e}", spec.durable)))?;
+        Ok(Box::new(JetStreamConsumer { broker: self.clone(), messages }))
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        match self.client.connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            state => Err(format!("NATS connection {state}")),
+        }
+    }
+}
+
+/// Awaits acks already requested; how many leading ones succeeded.
+async fn settle(acks: Vec<jetstream::context::PublishAckFuture>) -> usize {
+    let mut stored = 0;
+    for ack in acks {
+        if ack.await.is_err() {
+            break;
+        }
+        stored += 1;
+    }
+    stored
+}
+
+struct JetStreamConsumer {
+    broker: JetStream,
+    messages: pull::Stream,
+}
+
+#[async_trait]
+impl Consumer for JetStreamConsumer {
+    async fn next(&mut self) -> Result<Box<dyn Delivery>, BrokerError> {
+        match self.messages.next().await {
+            Some(Ok(message)) => {
+                let attempt = message.info().map(|info| info.delivered).unwrap_or(1);
+                let subject = self.broker.logical(message.subject.as_str());
+                Ok(Box::new(JetStreamDelivery { message, subject, attempt: u32::try_from(attempt).unwrap_or(1) }))
+            }
+            Some(Err(e)) => Err(BrokerError::Nats(e.to_string())),
+            None => Err(BrokerError::Nats("the consumer's message stream ended".to_owned())),
+        }
+    }
+}
+
+struct JetStreamDelivery {
+    message: jetstream::Message,
+    subject: String,
+    attempt: u32,
+}
+
+impl JetStreamDelivery {
+    async fn send(&self, kind: AckKind) -> Result<(), BrokerError> {
+        self.message.ack_with(kind).await.map_err(|e| BrokerError::Nats(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl Delivery for JetStreamDelivery {
+    fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    fn body(&self) -> &[u8] {
+        &self.message.payload
+    }
+
+    fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    async fn ack(&self) -> Result<(), BrokerError> {
+        self.send(AckKind::Ack).await
+    }
+
+    async fn nak(&self, delay: Duration) -> Result<(), BrokerError> {
+        self.send(AckKind::Nak(Some(delay))).await
+    }
+
+    async fn in_progress(&self) -> Result<(), BrokerError> {
+        self.send(AckKind::Progress).await
+    }
+}

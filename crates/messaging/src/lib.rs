@@ -1,0 +1,30 @@
+//! Asynchronous messaging with the book's wire format, losing nothing.
+//!
+//! - [`Envelope`]: the Go-compatible `StreamMessage` codec.
+//! - [`Broker`]: NATS [`JetStream`] or the [`Embedded`] log, one contract.
+//! - [`Outbox`]: stage messages in the business transaction; [`outbox::relay`] publishes them.
+//! - [`Subscription`] + [`Handler`]: inbox de-duplication, retries with back-off, dead letters
+//!   ([`subscription::run`]), per-aggregate order.
+//! - [`CommandHandler`] + [`replying`]: commands answered with replies, per the saga contract.
+//! - [`dlq`]: list, show, replay and discard dead letters.
+
+mod broker;
+mod command;
+pub mod dlq;
+pub mod embedded;
+mod envelope;
+mod jetstream;
+mod message;
+pub mod outbox;
+pub mod subscription;
+mod tables;
+
+pub use broker::{Broker, BrokerError, Consumer, ConsumerSpec, Delivery, Outgoing, PublishError};
+pub use command::{CommandError, CommandHandler, Reply, replying};
+pub use embedded::Embedded;
+pub use envelope::{DecodeError, Envelope, Metadata, from_timestamp, timestamp};
+pub use jetstream::{JetStream, StreamLimits};
+pub use message::{AGGREGATE_ID_KEY, Incoming, Message};
+pub use outbox::{Outbox, RelayConfig};
+pub use subscription::{Handler, HandlerError, RetryPolicy, Subscription};
+pub use tables::MIGRATIONS;
