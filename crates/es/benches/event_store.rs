@@ -63,7 +63,8 @@ where
         tokio::spawn(async move {
             let mut done = 0;
             while started.elapsed() < WINDOW {
-                op(worker * 1_000_000 + done).await;
+                // Interleaved, so concurrent callers work on different accounts.
+                op(done * tasks + worker).await;
                 done += 1;
             }
             done

@@ -25,17 +25,26 @@ pub struct Reply {
 impl Reply {
     /// `am.Success`, no payload.
     pub fn success() -> Reply {
-        Reply { name: am::SUCCESS_REPLY.to_owned(), payload: Vec::new() }
+        Reply {
+            name: am::SUCCESS_REPLY.to_owned(),
+            payload: Vec::new(),
+        }
     }
 
     /// `am.Failure`, no payload.
     pub fn failure() -> Reply {
-        Reply { name: am::FAILURE_REPLY.to_owned(), payload: Vec::new() }
+        Reply {
+            name: am::FAILURE_REPLY.to_owned(),
+            payload: Vec::new(),
+        }
     }
 
     /// A named reply with a payload (e.g. `depotapi.CreatedShoppingListReply`).
     pub fn new(name: impl Into<String>, payload: &impl prost::Message) -> Reply {
-        Reply { name: name.into(), payload: payload.encode_to_vec() }
+        Reply {
+            name: name.into(),
+            payload: payload.encode_to_vec(),
+        }
     }
 }
 
@@ -59,7 +68,10 @@ pub enum CommandError {
 impl CommandError {
     /// A business failure answered with `am.Failure`.
     pub fn failed(reason: impl std::fmt::Display) -> CommandError {
-        CommandError::Failed { reason: reason.to_string(), reply: None }
+        CommandError::Failed {
+            reason: reason.to_string(),
+            reply: None,
+        }
     }
 }
 
@@ -95,7 +107,10 @@ struct Replying<C> {
 #[async_trait]
 impl<C: CommandHandler> Handler for Replying<C> {
     async fn handle(&self, tx: &mut db::Conn, command: &Incoming) -> Result<(), HandlerError> {
-        let Some(reply_to) = command.metadata(am::COMMAND_REPLY_CHANNEL_HDR).filter(|c| !c.is_empty()) else {
+        let Some(reply_to) = command
+            .metadata(am::COMMAND_REPLY_CHANNEL_HDR)
+            .filter(|c| !c.is_empty())
+        else {
             return Err(HandlerError::Permanent(anyhow::anyhow!(
                 "command {} {} has no {}",
                 command.name(),
@@ -122,7 +137,8 @@ impl<C: CommandHandler> Handler for Replying<C> {
             if let Some(rest) = key.strip_prefix(am::COMMAND_HDR_PREFIX)
                 && key != am::COMMAND_NAME_HDR
             {
-                message = message.with_metadata(format!("{}{rest}", am::REPLY_HDR_PREFIX), value.clone());
+                message =
+                    message.with_metadata(format!("{}{rest}", am::REPLY_HDR_PREFIX), value.clone());
             }
         }
         let message = message.with_metadata(am::REPLY_OUTCOME_HDR, outcome);

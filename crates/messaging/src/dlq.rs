@@ -30,7 +30,8 @@ pub struct DeadLetter {
     pub body: Vec<u8>,
 }
 
-const COLUMNS: &str = "consumer, id, name, subject, error, attempts, dead_at, replay_requested, body";
+const COLUMNS: &str =
+    "consumer, id, name, subject, error, attempts, dead_at, replay_requested, body";
 
 fn from_row(row: &db::AnyRow) -> Result<DeadLetter, sqlx::Error> {
     Ok(DeadLetter {
@@ -40,7 +41,10 @@ fn from_row(row: &db::AnyRow) -> Result<DeadLetter, sqlx::Error> {
         subject: row.try_get(3)?,
         error: row.try_get(4)?,
         attempts: row.try_get(5)?,
-        dead_at: Utc.timestamp_micros(row.try_get(6)?).single().unwrap_or_default(),
+        dead_at: Utc
+            .timestamp_micros(row.try_get(6)?)
+            .single()
+            .unwrap_or_default(),
         replay_requested: row.flag(7)?,
         body: row.try_get(8)?,
     })
@@ -52,16 +56,31 @@ fn from_row(row: &db::AnyRow) -> Result<DeadLetter, sqlx::Error> {
 /// A database error.
 pub async fn list(db: &Db, schema: &str) -> Result<Vec<DeadLetter>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM {schema}.dead_letters ORDER BY dead_at, consumer, id");
-    sqlx::query(AssertSqlSafe(sql)).fetch_all(db.pool()).await?.iter().map(from_row).collect()
+    sqlx::query(AssertSqlSafe(sql))
+        .fetch_all(db.pool())
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
 }
 
 /// One dead letter.
 ///
 /// # Errors
 /// A database error.
-pub async fn show(db: &Db, schema: &str, consumer: &str, id: &str) -> Result<Option<DeadLetter>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM {schema}.dead_letters WHERE consumer = $1 AND id = $2");
-    let row = sqlx::query(AssertSqlSafe(sql)).bind(consumer).bind(id).fetch_optional(db.pool()).await?;
+pub async fn show(
+    db: &Db,
+    schema: &str,
+    consumer: &str,
+    id: &str,
+) -> Result<Option<DeadLetter>, sqlx::Error> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM {schema}.dead_letters WHERE consumer = $1 AND id = $2");
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(consumer)
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -70,8 +89,15 @@ pub async fn show(db: &Db, schema: &str, consumer: &str, id: &str) -> Result<Opt
 /// # Errors
 /// A database error.
 pub async fn replay(db: &Db, schema: &str, consumer: &str, id: &str) -> Result<bool, sqlx::Error> {
-    let sql = format!("UPDATE {schema}.dead_letters SET replay_requested = $3 WHERE consumer = $1 AND id = $2");
-    let done = sqlx::query(AssertSqlSafe(sql)).bind(consumer).bind(id).bind(true).execute(db.pool()).await?;
+    let sql = format!(
+        "UPDATE {schema}.dead_letters SET replay_requested = $3 WHERE consumer = $1 AND id = $2"
+    );
+    let done = sqlx::query(AssertSqlSafe(sql))
+        .bind(consumer)
+        .bind(id)
+        .bind(true)
+        .execute(db.pool())
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -81,6 +107,10 @@ pub async fn replay(db: &Db, schema: &str, consumer: &str, id: &str) -> Result<b
 /// A database error.
 pub async fn discard(db: &Db, schema: &str, consumer: &str, id: &str) -> Result<bool, sqlx::Error> {
     let sql = format!("DELETE FROM {schema}.dead_letters WHERE consumer = $1 AND id = $2");
-    let done = sqlx::query(AssertSqlSafe(sql)).bind(consumer).bind(id).execute(db.pool()).await?;
+    let done = sqlx::query(AssertSqlSafe(sql))
+        .bind(consumer)
+        .bind(id)
+        .execute(db.pool())
+        .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use db::{AssertSqlSafe, Backend, Db, Migration, Migrations, Row as _};
 use tokio::sync::Notify;
 
-use crate::broker::{Broker, BrokerError, Consumer, ConsumerSpec, Delivery, Outgoing, PublishError};
+use crate::broker::{
+    Broker, BrokerError, Consumer, ConsumerSpec, Delivery, Outgoing, PublishError,
+};
 
 /// The schema the log lives in (attach it on SQLite).
 pub const SCHEMA: &str = "broker";
@@ -92,7 +94,11 @@ pub struct Embedded {
 impl Embedded {
     /// A broker keeping stream `stream` in `db` (run [`MIGRATIONS`] on [`SCHEMA`] first).
     pub fn new(db: Db, stream: &str) -> Embedded {
-        Embedded { db, stream: Arc::from(stream), published: Arc::new(Notify::new()) }
+        Embedded {
+            db,
+            stream: Arc::from(stream),
+            published: Arc::new(Notify::new()),
+        }
     }
 
     /// Deletes messages every consumer has read and settled that are older than `age`.
@@ -117,7 +123,10 @@ impl Embedded {
 #[async_trait]
 impl Broker for Embedded {
     async fn publish(&self, messages: &[Outgoing<'_>]) -> Result<(), PublishError> {
-        let failed = |source: sqlx::Error| PublishError { stored: 0, source: source.into() };
+        let failed = |source: sqlx::Error| PublishError {
+            stored: 0,
+            source: source.into(),
+        };
         let mut tx = self.db.begin().await.map_err(failed)?;
         let now = db::now_micros();
         for message in messages {
@@ -149,7 +158,10 @@ impl Broker for Embedded {
         .bind(&spec.subject)
         .execute(self.db.pool())
         .await?;
-        Ok(Box::new(EmbeddedConsumer { broker: self.clone(), spec: spec.clone() }))
+        Ok(Box::new(EmbeddedConsumer {
+            broker: self.clone(),
+            spec: spec.clone(),
+        }))
     }
 
     async fn check(&self) -> Result<(), String> {
@@ -258,11 +270,13 @@ impl EmbeddedConsumer {
 
     /// When the earliest pending redelivery of this consumer becomes due, if any.
     async fn next_due(&self) -> Result<Option<i64>, sqlx::Error> {
-        let row = sqlx::query("SELECT MIN(visible_at) FROM broker.deliveries WHERE stream = $1 AND consumer = $2")
-            .bind(&*self.broker.stream)
-            .bind(&self.spec.durable)
-            .fetch_one(self.broker.db.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT MIN(visible_at) FROM broker.deliveries WHERE stream = $1 AND consumer = $2",
+        )
+        .bind(&*self.broker.stream)
+        .bind(&self.spec.durable)
+        .fetch_one(self.broker.db.pool())
+        .await?;
         row.try_get::<Option<i64>, _>(0)
     }
 }
@@ -285,7 +299,10 @@ impl Consumer for EmbeddedConsumer {
                 return Ok(Box::new(delivery));
             }
             let wait = match self.next_due().await? {
-                Some(due) => Duration::from_micros(u64::try_from(due - db::now_micros()).unwrap_or(0)).min(POLL),
+                Some(due) => {
+                    Duration::from_micros(u64::try_from(due - db::now_micros()).unwrap_or(0))
+                        .min(POLL)
+                }
                 None => POLL,
             };
             tokio::select! {
@@ -309,12 +326,17 @@ struct EmbeddedDelivery {
 impl EmbeddedDelivery {
     async fn settle(&self, visible_in: Option<Duration>) -> Result<(), BrokerError> {
         let query = match visible_in {
-            None => sqlx::query("DELETE FROM broker.deliveries WHERE stream = $1 AND consumer = $2 AND seq = $3"),
+            None => sqlx::query(
+                "DELETE FROM broker.deliveries WHERE stream = $1 AND consumer = $2 AND seq = $3",
+            ),
             Some(_) => sqlx::query(
                 "UPDATE broker.deliveries SET visible_at = $4 WHERE stream = $1 AND consumer = $2 AND seq = $3",
             ),
         };
-        let query = query.bind(&*self.broker.stream).bind(&self.consumer).bind(self.seq);
+        let query = query
+            .bind(&*self.broker.stream)
+            .bind(&self.consumer)
+            .bind(self.seq);
         let query = match visible_in {
             Some(delay) => query.bind(db::now_micros() + EmbeddedConsumer::micros(delay)),
             None => query,

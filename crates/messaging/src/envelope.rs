@@ -60,12 +60,17 @@ impl Envelope {
     /// Encodes the body of a NATS message.
     pub fn encode(&self) -> Vec<u8> {
         // Event-, Command- and ReplyMessageData are field-for-field identical.
-        let data = EventMessageData { payload: self.payload.clone(), occurred_at: Some(timestamp(self.occurred_at)) };
+        let data = EventMessageData {
+            payload: self.payload.clone(),
+            occurred_at: Some(timestamp(self.occurred_at)),
+        };
         let fields = self
             .metadata
             .iter()
             .map(|(key, value)| {
-                let value = prost_types::Value { kind: Some(prost_types::value::Kind::StringValue(value.clone())) };
+                let value = prost_types::Value {
+                    kind: Some(prost_types::value::Kind::StringValue(value.clone())),
+                };
                 (key.clone(), value)
             })
             .collect();
@@ -91,17 +96,24 @@ impl Envelope {
         if stream.name.is_empty() {
             return Err(DecodeError::Missing("a name"));
         }
-        let data = EventMessageData::decode(stream.data.as_slice()).map_err(|e| DecodeError::Data {
-            id: stream.id.clone(),
-            name: stream.name.clone(),
-            reason: e.to_string(),
-        })?;
+        let data =
+            EventMessageData::decode(stream.data.as_slice()).map_err(|e| DecodeError::Data {
+                id: stream.id.clone(),
+                name: stream.name.clone(),
+                reason: e.to_string(),
+            })?;
         let metadata = stream
             .metadata
-            .map(|s| s.fields.into_iter().map(|(key, value)| (key, metadata_string(value))).collect())
+            .map(|s| {
+                s.fields
+                    .into_iter()
+                    .map(|(key, value)| (key, metadata_string(value)))
+                    .collect()
+            })
             .unwrap_or_default();
         let instant = |t: Option<prost_types::Timestamp>| {
-            from_timestamp(t.unwrap_or_default()).ok_or_else(|| DecodeError::Timestamp(stream.id.clone()))
+            from_timestamp(t.unwrap_or_default())
+                .ok_or_else(|| DecodeError::Timestamp(stream.id.clone()))
         };
         Ok(Envelope {
             occurred_at: instant(data.occurred_at)?,

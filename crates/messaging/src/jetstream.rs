@@ -14,7 +14,9 @@ use async_trait::async_trait;
 use futures::StreamExt as _;
 use tokio::sync::Mutex;
 
-use crate::broker::{Broker, BrokerError, Consumer, ConsumerSpec, Delivery, Outgoing, PublishError};
+use crate::broker::{
+    Broker, BrokerError, Consumer, ConsumerSpec, Delivery, Outgoing, PublishError,
+};
 
 /// The logical prefix every subject of the book starts with.
 const LOGICAL_PREFIX: &str = "mallbots";
@@ -42,7 +44,9 @@ pub struct JetStream {
 
 impl std::fmt::Debug for JetStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JetStream").field("stream", &self.stream).finish_non_exhaustive()
+        f.debug_struct("JetStream")
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
     }
 }
 
@@ -52,7 +56,11 @@ impl JetStream {
     ///
     /// # Errors
     /// A URL that cannot be used at all.
-    pub async fn connect(url: &str, stream: &str, limits: StreamLimits) -> Result<JetStream, BrokerError> {
+    pub async fn connect(
+        url: &str,
+        stream: &str,
+        limits: StreamLimits,
+    ) -> Result<JetStream, BrokerError> {
         let client = async_nats::ConnectOptions::new()
             .name("mallbots")
             .retry_on_initial_connect()
@@ -60,7 +68,9 @@ impl JetStream {
             .event_callback(|event| async move {
                 match event {
                     async_nats::Event::Connected => tracing::info!("connected to NATS"),
-                    async_nats::Event::Disconnected => tracing::warn!("disconnected from NATS; reconnecting"),
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!("disconnected from NATS; reconnecting")
+                    }
                     other => tracing::debug!(event = %other, "NATS event"),
                 }
             })
@@ -68,7 +78,13 @@ impl JetStream {
             .await
             .map_err(|e| BrokerError::Nats(format!("connecting to {url}: {e}")))?;
         let context = jetstream::new(client.clone());
-        Ok(JetStream { client, context, stream: Arc::from(stream), limits, stream_ready: Arc::new(Mutex::new(false)) })
+        Ok(JetStream {
+            client,
+            context,
+            stream: Arc::from(stream),
+            limits,
+            stream_ready: Arc::new(Mutex::new(false)),
+        })
     }
 
     /// The subject on the wire for a logical `mallbots.…` subject.
@@ -95,7 +111,11 @@ impl JetStream {
             storage: stream::StorageType::File,
             retention: stream::RetentionPolicy::Limits,
             max_age: self.limits.max_age,
-            max_bytes: if self.limits.max_bytes > 0 { self.limits.max_bytes } else { -1 },
+            max_bytes: if self.limits.max_bytes > 0 {
+                self.limits.max_bytes
+            } else {
+                -1
+            },
             ..Default::default()
         };
         let stream = self
@@ -112,7 +132,10 @@ impl JetStream {
     /// # Errors
     /// NATS refused.
     pub async fn delete_stream(&self) -> Result<(), BrokerError> {
-        self.context.delete_stream(&*self.stream).await.map_err(|e| BrokerError::Nats(e.to_string()))?;
+        self.context
+            .delete_stream(&*self.stream)
+            .await
+            .map_err(|e| BrokerError::Nats(e.to_string()))?;
         Ok(())
     }
 }
@@ -121,7 +144,9 @@ impl JetStream {
 impl Broker for JetStream {
     async fn publish(&self, messages: &[Outgoing<'_>]) -> Result<(), PublishError> {
         if !*self.stream_ready.lock().await {
-            self.ensure_stream().await.map_err(|source| PublishError { stored: 0, source })?;
+            self.ensure_stream()
+                .await
+                .map_err(|source| PublishError { stored: 0, source })?;
         }
         // Pipelined: send all, then await the acks in order.
         let mut acks = Vec::with_capacity(messages.len());
@@ -129,13 +154,20 @@ impl Broker for JetStream {
             let publish = jetstream::message::PublishMessage::build()
                 .payload(bytes::Bytes::copy_from_slice(message.body))
                 .message_id(message.id);
-            match self.context.send_publish(self.physical(message.subject), publish).await {
+            match self
+                .context
+                .send_publish(self.physical(message.subject), publish)
+                .await
+            {
                 Ok(ack) => acks.push(ack),
                 Err(e) => {
                     // Whatever was sent before may still be acked: settle those first.
                     let stored = settle(acks).await;
                     debug_assert!(stored <= sent);
-                    return Err(PublishError { stored, source: BrokerError::Nats(e.to_string()) });
+                    return Err(PublishError {
+                        stored,
+                        source: BrokerError::Nats(e.to_string()),
+                    });
                 }
             }
         }
@@ -143,7 +175,10 @@ impl Broker for JetStream {
         let mut stored = 0;
         for ack in acks {
             if let Err(e) = ack.await {
-                return Err(PublishError { stored, source: BrokerError::Nats(e.to_string()) });
+                return Err(PublishError {
+                    stored,
+                    source: BrokerError::Nats(e.to_string()),
+                });
             }
             stored += 1;
         }
@@ -174,7 +209,10 @@ impl Broker for JetStream {
             .messages()
             .await
             .map_err(|e| BrokerError::Nats(format!("consumer {}: {e}", spec.durable)))?;
-        Ok(Box::new(JetStreamConsumer { broker: self.clone(), messages }))
+        Ok(Box::new(JetStreamConsumer {
+            broker: self.clone(),
+            messages,
+        }))
     }
 
     async fn check(&self) -> Result<(), String> {
@@ -209,10 +247,16 @@ impl Consumer for JetStreamConsumer {
             Some(Ok(message)) => {
                 let attempt = message.info().map(|info| info.delivered).unwrap_or(1);
                 let subject = self.broker.logical(message.subject.as_str());
-                Ok(Box::new(JetStreamDelivery { message, subject, attempt: u32::try_from(attempt).unwrap_or(1) }))
+                Ok(Box::new(JetStreamDelivery {
+                    message,
+                    subject,
+                    attempt: u32::try_from(attempt).unwrap_or(1),
+                }))
             }
             Some(Err(e)) => Err(BrokerError::Nats(e.to_string())),
-            None => Err(BrokerError::Nats("the consumer's message stream ended".to_owned())),
+            None => Err(BrokerError::Nats(
+                "the consumer's message stream ended".to_owned(),
+            )),
         }
     }
 }
@@ -225,7 +269,10 @@ struct JetStreamDelivery {
 
 impl JetStreamDelivery {
     async fn send(&self, kind: AckKind) -> Result<(), BrokerError> {
-        self.message.ack_with(kind).await.map_err(|e| BrokerError::Nats(e.to_string()))
+        self.message
+            .ack_with(kind)
+            .await
+            .map_err(|e| BrokerError::Nats(e.to_string()))
     }
 }
 

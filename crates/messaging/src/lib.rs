@@ -18,6 +18,7 @@ mod message;
 pub mod outbox;
 pub mod subscription;
 mod tables;
+pub mod testing;
 
 pub use broker::{Broker, BrokerError, Consumer, ConsumerSpec, Delivery, Outgoing, PublishError};
 pub use command::{CommandError, CommandHandler, Reply, replying};

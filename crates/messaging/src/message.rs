@@ -19,7 +19,11 @@ pub struct Message {
 
 impl Message {
     /// A message named `name` carrying `payload`, with a fresh id.
-    pub fn new(subject: impl Into<String>, name: impl Into<String>, payload: &impl prost::Message) -> Message {
+    pub fn new(
+        subject: impl Into<String>,
+        name: impl Into<String>,
+        payload: &impl prost::Message,
+    ) -> Message {
         let now = Utc::now();
         Message {
             subject: subject.into(),
@@ -104,7 +108,11 @@ impl Incoming {
     /// A [`crate::HandlerError::Permanent`]: a payload that does not decode never will.
     pub fn decode<M: prost::Message + Default>(&self) -> Result<M, crate::HandlerError> {
         M::decode(self.envelope.payload.as_slice()).map_err(|e| {
-            crate::HandlerError::Permanent(anyhow::anyhow!("payload of {} {} is not valid: {e}", self.name(), self.id()))
+            crate::HandlerError::Permanent(anyhow::anyhow!(
+                "payload of {} {} is not valid: {e}",
+                self.name(),
+                self.id()
+            ))
         })
     }
 }

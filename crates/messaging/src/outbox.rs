@@ -31,7 +31,10 @@ pub struct Outbox {
 impl Outbox {
     /// The outbox in `schema` (its tables come from [`crate::MIGRATIONS`]).
     pub fn new(schema: &'static str) -> Outbox {
-        Outbox { schema, staged: Arc::new(Notify::new()) }
+        Outbox {
+            schema,
+            staged: Arc::new(Notify::new()),
+        }
     }
 
     /// The schema.
@@ -48,7 +51,11 @@ impl Outbox {
     ///
     /// # Errors
     /// A database error (the caller's transaction must then roll back).
-    pub async fn stage(&self, tx: &mut db::Conn, messages: impl IntoIterator<Item = Message>) -> Result<(), sqlx::Error> {
+    pub async fn stage(
+        &self,
+        tx: &mut db::Conn,
+        messages: impl IntoIterator<Item = Message>,
+    ) -> Result<(), sqlx::Error> {
         let insert = format!(
             "INSERT INTO {}.outbox (id, name, subject, body, staged_at) VALUES ($1, $2, $3, $4, $5)",
             self.schema
@@ -70,7 +77,10 @@ impl Outbox {
         }
         if tx.backend_name() == "PostgreSQL" {
             // Delivered when (and only if) the transaction commits.
-            sqlx::query("SELECT pg_notify($1, '')").bind(self.channel()).execute(&mut *tx).await?;
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(self.channel())
+                .execute(&mut *tx)
+                .await?;
         } else {
             self.staged.notify_one();
         }
@@ -111,9 +121,20 @@ struct Row {
 
 /// Publishes `outbox` to `broker` until `stop` is cancelled. Never returns an error: every
 /// failure is logged and retried.
-pub async fn relay(db: Db, outbox: Outbox, broker: Arc<dyn Broker>, config: RelayConfig, stop: CancellationToken) {
+pub async fn relay(
+    db: Db,
+    outbox: Outbox,
+    broker: Arc<dyn Broker>,
+    config: RelayConfig,
+    stop: CancellationToken,
+) {
     if let Some(url) = db.postgres_url() {
-        tokio::spawn(listen(url.to_owned(), outbox.channel(), outbox.staged.clone(), stop.clone()));
+        tokio::spawn(listen(
+            url.to_owned(),
+            outbox.channel(),
+            outbox.staged.clone(),
+            stop.clone(),
+        ));
     }
     let mut backoff = Duration::from_millis(50);
     let mut last_purge = tokio::time::Instant::now();
@@ -153,7 +174,12 @@ pub async fn relay(db: Db, outbox: Outbox, broker: Arc<dyn Broker>, config: Rela
 }
 
 /// Publishes one batch; how many rows were published.
-async fn relay_batch(db: &Db, outbox: &Outbox, broker: &dyn Broker, batch: i64) -> anyhow::Result<usize> {
+async fn relay_batch(
+    db: &Db,
+    outbox: &Outbox,
+    broker: &dyn Broker,
+    batch: i64,
+) -> anyhow::Result<usize> {
     let select = format!(
         "SELECT seq, id, subject, body FROM {}.outbox WHERE published_at IS NULL ORDER BY seq LIMIT {batch}",
         outbox.schema
@@ -195,7 +221,14 @@ async fn read(tx: &mut db::Conn, select: &str) -> Result<Vec<Row>, sqlx::Error> 
         .fetch_all(&mut *tx)
         .await?
         .into_iter()
-        .map(|row| Ok(Row { seq: row.try_get(0)?, id: row.try_get(1)?, subject: row.try_get(2)?, body: row.try_get(3)? }))
+        .map(|row| {
+            Ok(Row {
+                seq: row.try_get(0)?,
+                id: row.try_get(1)?,
+                subject: row.try_get(2)?,
+                body: row.try_get(3)?,
+            })
+        })
         .collect()
 }
 
@@ -204,8 +237,14 @@ async fn publish(broker: &dyn Broker, rows: &[Row]) -> (usize, anyhow::Result<()
     if rows.is_empty() {
         return (0, Ok(()));
     }
-    let outgoing: Vec<Outgoing<'_>> =
-        rows.iter().map(|row| Outgoing { subject: &row.subject, id: &row.id, body: &row.body }).collect();
+    let outgoing: Vec<Outgoing<'_>> = rows
+        .iter()
+        .map(|row| Outgoing {
+            subject: &row.subject,
+            id: &row.id,
+            body: &row.body,
+        })
+        .collect();
     match broker.publish(&outgoing).await {
         Ok(()) => (rows.len(), Ok(())),
         Err(error) => (error.stored, Err(error.into())),
@@ -232,8 +271,14 @@ async fn mark(tx: &mut db::Conn, outbox: &Outbox, rows: &[Row]) -> Result<(), sq
 
 async fn purge(db: &Db, outbox: &Outbox, retention: Duration) -> Result<(), sqlx::Error> {
     let cutoff = db::now_micros() - i64::try_from(retention.as_micros()).unwrap_or(i64::MAX);
-    let delete = format!("DELETE FROM {}.outbox WHERE published_at IS NOT NULL AND published_at < $1", outbox.schema);
-    sqlx::query(AssertSqlSafe(delete)).bind(cutoff).execute(db.pool()).await?;
+    let delete = format!(
+        "DELETE FROM {}.outbox WHERE published_at IS NOT NULL AND published_at < $1",
+        outbox.schema
+    );
+    sqlx::query(AssertSqlSafe(delete))
+        .bind(cutoff)
+        .execute(db.pool())
+        .await?;
     Ok(())
 }
 

@@ -78,7 +78,9 @@ impl RetryPolicy {
     /// The delay before retrying after `failures` failures (1-based).
     pub fn backoff(&self, failures: u32) -> Duration {
         let factor = 2_u32.saturating_pow(failures.saturating_sub(1));
-        self.min_backoff.saturating_mul(factor).min(self.max_backoff)
+        self.min_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
     }
 }
 
@@ -101,7 +103,11 @@ pub struct Subscription {
 
 impl Subscription {
     /// Consumer `consumer` of `subject`, keeping its inbox in `schema`.
-    pub fn new(schema: &'static str, consumer: impl Into<String>, subject: impl Into<String>) -> Subscription {
+    pub fn new(
+        schema: &'static str,
+        consumer: impl Into<String>,
+        subject: impl Into<String>,
+    ) -> Subscription {
         Subscription {
             schema,
             consumer: consumer.into(),
@@ -133,7 +139,11 @@ impl Subscription {
     fn spec(&self) -> ConsumerSpec {
         // Redelivery after a crash: a little longer than a handler may take.
         let ack_wait = self.retry.handler_timeout + Duration::from_secs(5);
-        ConsumerSpec { durable: self.consumer.clone(), subject: self.subject.clone(), ack_wait }
+        ConsumerSpec {
+            durable: self.consumer.clone(),
+            subject: self.subject.clone(),
+            ack_wait,
+        }
     }
 }
 
@@ -146,8 +156,18 @@ enum Outcome {
 
 /// Consumes `subscription` until `stop` is cancelled. Never returns early: broker and database
 /// failures are logged and retried.
-pub async fn run(db: Db, broker: Arc<dyn Broker>, subscription: Subscription, handler: Arc<dyn Handler>, stop: CancellationToken) {
-    let runner = Arc::new(Runner { db, subscription, handler });
+pub async fn run(
+    db: Db,
+    broker: Arc<dyn Broker>,
+    subscription: Subscription,
+    handler: Arc<dyn Handler>,
+    stop: CancellationToken,
+) {
+    let runner = Arc::new(Runner {
+        db,
+        subscription,
+        handler,
+    });
     let replays = tokio::spawn(runner.clone().replay_loop(stop.clone()));
     runner.consume(broker, stop).await;
     let _ = replays.await;
@@ -197,7 +217,9 @@ impl Runner {
                     Ok(delivery) => self.process(delivery.as_ref(), &mut order).await,
                     Err(error) => {
                         tracing::warn!(consumer = %sub.consumer, %error, "consumer failed; reopening");
-                        if sleep_or_stop(backoff, &stop).await { return; }
+                        if sleep_or_stop(backoff, &stop).await {
+                            return;
+                        }
                         continue 'connect;
                     }
                 }
@@ -211,7 +233,14 @@ impl Runner {
             Ok(envelope) => envelope,
             Err(error) => {
                 let id = format!("undecodable-{}", uuid::Uuid::new_v4());
-                let dead = DeadLetterRecord { id: &id, name: "", subject: delivery.subject(), body: delivery.body(), error: &error.to_string(), attempts: delivery.attempt() };
+                let dead = DeadLetterRecord {
+                    id: &id,
+                    name: "",
+                    subject: delivery.subject(),
+                    body: delivery.body(),
+                    error: &error.to_string(),
+                    attempts: delivery.attempt(),
+                };
                 self.dead_letter(delivery, dead).await;
                 return;
             }
@@ -223,7 +252,11 @@ impl Runner {
             settle(delivery.ack().await, &sub.consumer);
             return;
         }
-        let incoming = Incoming { subject: delivery.subject().to_owned(), envelope, attempt: delivery.attempt() };
+        let incoming = Incoming {
+            subject: delivery.subject().to_owned(),
+            envelope,
+            attempt: delivery.attempt(),
+        };
         let id = incoming.id().to_owned();
         let key = incoming.key().map(str::to_owned);
         if let Some(key) = &key
@@ -235,11 +268,22 @@ impl Runner {
             return;
         }
         let deferred = order.deferred.get(&id).copied().unwrap_or(0);
-        let failures_before = delivery.attempt().saturating_sub(1).saturating_sub(deferred);
+        let failures_before = delivery
+            .attempt()
+            .saturating_sub(1)
+            .saturating_sub(deferred);
 
-        let outcome = match tokio::time::timeout(sub.retry.handler_timeout, self.handle_once(&incoming)).await {
+        let outcome = match tokio::time::timeout(
+            sub.retry.handler_timeout,
+            self.handle_once(&incoming),
+        )
+        .await
+        {
             Ok(outcome) => outcome,
-            Err(_) => Err(HandlerError::Transient(anyhow::anyhow!("handler timed out after {:?}", sub.retry.handler_timeout))),
+            Err(_) => Err(HandlerError::Transient(anyhow::anyhow!(
+                "handler timed out after {:?}",
+                sub.retry.handler_timeout
+            ))),
         };
         let unblock = |order: &mut Order| {
             order.deferred.remove(&id);
@@ -264,7 +308,14 @@ impl Runner {
             }
             Err(HandlerError::Transient(error) | HandlerError::Permanent(error)) => {
                 let error = format!("{error:#}");
-                let dead = DeadLetterRecord { id: &id, name: incoming.name(), subject: &incoming.subject, body: delivery.body(), error: &error, attempts: failures_before + 1 };
+                let dead = DeadLetterRecord {
+                    id: &id,
+                    name: incoming.name(),
+                    subject: &incoming.subject,
+                    body: delivery.body(),
+                    error: &error,
+                    attempts: failures_before + 1,
+                };
                 self.dead_letter(delivery, dead).await;
                 unblock(order);
             }
@@ -363,11 +414,19 @@ impl Runner {
         .fetch_all(self.db.pool())
         .await?;
         for row in rows {
-            let (id, subject, body, attempts): (String, String, Vec<u8>, i64) =
-                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+            let (id, subject, body, attempts): (String, String, Vec<u8>, i64) = (
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+            );
             let result = match Envelope::decode(&body) {
                 Ok(envelope) => {
-                    let incoming = Incoming { subject, envelope, attempt: u32::try_from(attempts + 1).unwrap_or(u32::MAX) };
+                    let incoming = Incoming {
+                        subject,
+                        envelope,
+                        attempt: u32::try_from(attempts + 1).unwrap_or(u32::MAX),
+                    };
                     self.handle_once(&incoming).await.map(|_| ())
                 }
                 Err(error) => Err(HandlerError::Permanent(error.into())),
@@ -375,11 +434,14 @@ impl Runner {
             match result {
                 Ok(()) => {
                     tracing::info!(consumer = %sub.consumer, %id, "dead letter replayed");
-                    sqlx::query(AssertSqlSafe(format!("DELETE FROM {}.dead_letters WHERE consumer = $1 AND id = $2", sub.schema)))
-                        .bind(&sub.consumer)
-                        .bind(&id)
-                        .execute(self.db.pool())
-                        .await?;
+                    sqlx::query(AssertSqlSafe(format!(
+                        "DELETE FROM {}.dead_letters WHERE consumer = $1 AND id = $2",
+                        sub.schema
+                    )))
+                    .bind(&sub.consumer)
+                    .bind(&id)
+                    .execute(self.db.pool())
+                    .await?;
                 }
                 Err(error) => {
                     tracing::warn!(consumer = %sub.consumer, %id, %error, "dead letter replay failed; left in place");
@@ -402,12 +464,16 @@ impl Runner {
 
     async fn purge_inbox(&self) -> Result<(), sqlx::Error> {
         let sub = &self.subscription;
-        let cutoff = db::now_micros() - i64::try_from(sub.inbox_retention.as_micros()).unwrap_or(i64::MAX);
-        sqlx::query(AssertSqlSafe(format!("DELETE FROM {}.inbox WHERE consumer = $1 AND received_at < $2", sub.schema)))
-            .bind(&sub.consumer)
-            .bind(cutoff)
-            .execute(self.db.pool())
-            .await?;
+        let cutoff =
+            db::now_micros() - i64::try_from(sub.inbox_retention.as_micros()).unwrap_or(i64::MAX);
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {}.inbox WHERE consumer = $1 AND received_at < $2",
+            sub.schema
+        )))
+        .bind(&sub.consumer)
+        .bind(cutoff)
+        .execute(self.db.pool())
+        .await?;
         Ok(())
     }
 }
@@ -442,7 +508,11 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
-        let policy = RetryPolicy { min_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(1), ..RetryPolicy::default() };
+        let policy = RetryPolicy {
+            min_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            ..RetryPolicy::default()
+        };
         let delays: Vec<_> = (1..=6).map(|f| policy.backoff(f).as_millis()).collect();
         assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
     }
