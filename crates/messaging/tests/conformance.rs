@@ -40,6 +40,7 @@ db::backend_tests!(
     a_failed_command_replies_failure_and_rolls_back_its_writes,
     an_infrastructure_error_in_a_command_is_retried_not_failed,
     a_command_without_a_reply_channel_is_dead_lettered,
+    rows_wait_while_the_broker_is_down,
 );
 
 const SCHEMA: &str = "shop";
@@ -58,23 +59,41 @@ const EFFECTS: db::Migrations = db::Migrations {
 
 struct Rig {
     test: db::testing::TestDb,
-    broker: TestBroker,
+    broker: Arc<dyn Broker>,
+    _stream: Option<TestBroker>,
     outbox: Outbox,
     stop: CancellationToken,
 }
 
+async fn fresh_db(backend: Backend) -> db::testing::TestDb {
+    let test = db::testing::fresh(backend, &[SCHEMA, messaging::embedded::SCHEMA]).await;
+    test.db
+        .migrate(SCHEMA, &messaging::MIGRATIONS)
+        .await
+        .unwrap();
+    test.db.migrate(SCHEMA, &EFFECTS).await.unwrap();
+    test
+}
+
 impl Rig {
     async fn new(backend: Backend) -> Rig {
-        let test = db::testing::fresh(backend, &[SCHEMA, messaging::embedded::SCHEMA]).await;
-        test.db
-            .migrate(SCHEMA, &messaging::MIGRATIONS)
-            .await
-            .unwrap();
-        test.db.migrate(SCHEMA, &EFFECTS).await.unwrap();
-        let broker = messaging::testing::broker(backend, &test.db).await;
+        let test = fresh_db(backend).await;
+        let stream = messaging::testing::broker(backend, &test.db).await;
+        let broker = stream.broker.clone();
         Rig {
             test,
             broker,
+            _stream: Some(stream),
+            outbox: Outbox::new(SCHEMA),
+            stop: CancellationToken::new(),
+        }
+    }
+
+    fn with_broker(test: db::testing::TestDb, broker: Arc<dyn Broker>) -> Rig {
+        Rig {
+            test,
+            broker,
+            _stream: None,
             outbox: Outbox::new(SCHEMA),
             stop: CancellationToken::new(),
         }
@@ -85,7 +104,7 @@ impl Rig {
     }
 
     fn broker(&self) -> Arc<dyn Broker> {
-        self.broker.broker.clone()
+        self.broker.clone()
     }
 
     async fn stage(&self, messages: Vec<Message>) {
@@ -823,4 +842,125 @@ async fn a_command_without_a_reply_channel_is_dead_lettered(backend: Backend) {
         dead.error
     );
     assert_eq!(rig.labels().await, ["next"]);
+}
+
+/// The embedded broker with an off switch: the port's double for "the broker is down".
+struct Switchable {
+    inner: messaging::Embedded,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl Switchable {
+    fn is_down(&self) -> bool {
+        self.down.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl Broker for Switchable {
+    async fn publish(&self, messages: &[Outgoing<'_>]) -> Result<(), messaging::PublishError> {
+        if self.is_down() {
+            return Err(messaging::PublishError {
+                stored: 0,
+                source: messaging::BrokerError::Nats("connection refused".into()),
+            });
+        }
+        self.inner.publish(messages).await
+    }
+
+    async fn consumer(
+        &self,
+        spec: &messaging::ConsumerSpec,
+    ) -> Result<Box<dyn messaging::Consumer>, messaging::BrokerError> {
+        self.inner.consumer(spec).await
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        if self.is_down() {
+            Err("down".into())
+        } else {
+            self.inner.check().await
+        }
+    }
+}
+
+async fn rows_wait_while_the_broker_is_down(backend: Backend) {
+    let test = fresh_db(backend).await;
+    let mut nats = None;
+    let (broker, switch): (Arc<dyn Broker>, Arc<Switchable>) = match backend {
+        Backend::Sqlite => {
+            test.db
+                .migrate(
+                    messaging::embedded::SCHEMA,
+                    &messaging::embedded::MIGRATIONS,
+                )
+                .await
+                .unwrap();
+            let switch = Arc::new(Switchable {
+                inner: messaging::Embedded::new(test.db.clone(), "mallbots"),
+                down: false.into(),
+            });
+            (switch.clone(), switch)
+        }
+        Backend::Postgres => {
+            let server = messaging::testing::NatsServer::start();
+            let jetstream = messaging::testing::jetstream(&server.url()).await;
+            nats = Some(server);
+            let unused = Arc::new(Switchable {
+                inner: messaging::Embedded::new(test.db.clone(), "unused"),
+                down: false.into(),
+            });
+            (Arc::new(jetstream), unused)
+        }
+    };
+    let set_down = |down: bool| {
+        switch.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    };
+    let rig = Rig::with_broker(test, broker.clone());
+    rig.relay();
+    rig.subscribe(subscription("shop-stores"), Recorder::default());
+    rig.stage(vec![store_event("s1", "before")]).await;
+    eventually("the first is handled", || async {
+        rig.labels().await == ["before"]
+    })
+    .await;
+
+    set_down(true);
+    if let Some(server) = nats.as_mut() {
+        server.stop();
+    }
+    eventually("the broker reports not ready", || async {
+        broker.check().await.is_err()
+    })
+    .await;
+    rig.stage(vec![
+        store_event("s2", "during-1"),
+        store_event("s3", "during-2"),
+    ])
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        rig.count("SELECT COUNT(*) FROM shop.outbox WHERE published_at IS NULL")
+            .await,
+        2,
+        "rows wait in the outbox"
+    );
+    assert_eq!(rig.labels().await, ["before"]);
+
+    set_down(false);
+    if let Some(server) = nats.as_mut() {
+        server.resume();
+    }
+    eventually("the waiting rows go out", || async {
+        rig.count("SELECT COUNT(*) FROM shop.outbox WHERE published_at IS NULL")
+            .await
+            == 0
+    })
+    .await;
+    eventually("they are handled", || async {
+        rig.effects().await.len() == 3
+    })
+    .await;
+    assert_eq!(rig.labels().await, ["before", "during-1", "during-2"]);
+    assert!(broker.check().await.is_ok());
 }
