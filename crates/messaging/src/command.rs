@@ -131,8 +131,7 @@ impl<C: CommandHandler> Handler for Replying<C> {
             }
             Err(CommandError::Handler(error)) => return Err(error),
         };
-        let mut message = Message::new(reply_to, reply.name, &());
-        message.envelope.payload = reply.payload;
+        let mut message = Message::from_bytes(reply_to, reply.name, reply.payload);
         for (key, value) in &command.envelope.metadata {
             if let Some(rest) = key.strip_prefix(am::COMMAND_HDR_PREFIX)
                 && key != am::COMMAND_NAME_HDR

@@ -24,13 +24,22 @@ impl Message {
         name: impl Into<String>,
         payload: &impl prost::Message,
     ) -> Message {
+        Message::from_bytes(subject, name, payload.encode_to_vec())
+    }
+
+    /// A message whose payload is already encoded.
+    pub fn from_bytes(
+        subject: impl Into<String>,
+        name: impl Into<String>,
+        payload: Vec<u8>,
+    ) -> Message {
         let now = Utc::now();
         Message {
             subject: subject.into(),
             envelope: Envelope {
                 id: uuid::Uuid::new_v4().to_string(),
                 name: name.into(),
-                payload: payload.encode_to_vec(),
+                payload,
                 occurred_at: now,
                 metadata: Metadata::new(),
                 sent_at: now,
