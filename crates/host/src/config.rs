@@ -27,6 +27,19 @@ pub struct Config {
     /// Directory of the embedded SQLite files (used when PG_CONN is unset).
     #[arg(long, env = "DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// NATS server with JetStream (`nats://host:4222`). Unset: the embedded broker, a durable
+    /// log in the database.
+    #[arg(long, env = "NATS_URL")]
+    pub nats_url: Option<String>,
+    /// JetStream stream holding every subject (`<stream>.>`).
+    #[arg(long, env = "NATS_STREAM", default_value = "mallbots", value_parser = parse_stream)]
+    pub nats_stream: String,
+    /// Oldest message the stream keeps (`0s`: no limit, as in the book).
+    #[arg(long, env = "NATS_STREAM_MAX_AGE", default_value = "0s", value_parser = parse_duration)]
+    pub nats_stream_max_age: Duration,
+    /// Most bytes the stream keeps (`0`: no limit, as in the book).
+    #[arg(long, env = "NATS_STREAM_MAX_BYTES", default_value = "0")]
+    pub nats_stream_max_bytes: i64,
     /// Most database connections this process opens.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value = "16", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_max_connections: u32,
@@ -98,6 +111,10 @@ impl Config {
             rpc_host: loopback,
             rpc_port: 0,
             rpc_services: RpcServices::default(),
+            nats_url: None,
+            nats_stream: "mallbots".into(),
+            nats_stream_max_age: Duration::ZERO,
+            nats_stream_max_bytes: 0,
             pg_conn,
             data_dir,
             db_max_connections: 8,
@@ -156,6 +173,20 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     }
 }
 
+fn parse_stream(value: &str) -> Result<String, String> {
+    let valid = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err(format!(
+            "expected a stream name of letters, digits, '-' and '_', got {value:?}"
+        ))
+    }
+}
+
 fn parse_rpc_services(value: &str) -> Result<RpcServices, String> {
     let mut services = BTreeMap::new();
     for pair in value
@@ -207,6 +238,14 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("10 parsecs").is_err());
+    }
+
+    #[test]
+    fn stream_names_cannot_break_subjects() {
+        assert_eq!(parse_stream("mallbots").as_deref(), Ok("mallbots"));
+        assert!(parse_stream("a.b").is_err());
+        assert!(parse_stream("a>").is_err());
+        assert!(parse_stream("").is_err());
     }
 
     #[test]

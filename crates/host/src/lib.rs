@@ -35,6 +35,7 @@ type Task = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, anyhow::Resu
 pub struct Host {
     config: Config,
     db: db::Db,
+    broker: Arc<dyn messaging::Broker>,
     http_listener: TcpListener,
     grpc_listener: TcpListener,
     rest: axum::Router,
@@ -51,7 +52,29 @@ impl Host {
     /// # Errors
     /// The database cannot be opened or a port cannot be bound; the message says which.
     pub async fn new(config: Config, schemas: &[&str]) -> anyhow::Result<Host> {
-        let db = db::Db::connect(&config.database(), schemas, &config.database_options()).await?;
+        let embedded = config.nats_url.is_none();
+        let mut schemas = schemas.to_vec();
+        if embedded {
+            schemas.push(messaging::embedded::SCHEMA);
+        }
+        let db = db::Db::connect(&config.database(), &schemas, &config.database_options()).await?;
+        let broker: Arc<dyn messaging::Broker> = match &config.nats_url {
+            Some(url) => {
+                let limits = messaging::StreamLimits {
+                    max_age: config.nats_stream_max_age,
+                    max_bytes: config.nats_stream_max_bytes,
+                };
+                Arc::new(messaging::JetStream::connect(url, &config.nats_stream, limits).await?)
+            }
+            None => {
+                db.migrate(
+                    messaging::embedded::SCHEMA,
+                    &messaging::embedded::MIGRATIONS,
+                )
+                .await?;
+                Arc::new(messaging::Embedded::new(db.clone(), &config.nats_stream))
+            }
+        };
         let http_listener =
             bind(config.web_host, config.web_port, "HTTP (WEB_HOST/WEB_PORT)").await?;
         let grpc_listener =
@@ -59,6 +82,7 @@ impl Host {
         let mut host = Host {
             config,
             db,
+            broker,
             http_listener,
             grpc_listener,
             rest: axum::Router::new(),
@@ -72,6 +96,17 @@ impl Host {
             let db = db.clone();
             Box::pin(async move { db.ping(Duration::from_secs(2)).await })
         });
+        let broker = host.broker.clone();
+        host.readiness_check("broker", move || {
+            let broker = broker.clone();
+            Box::pin(async move { broker.check().await })
+        });
+        if embedded {
+            let log = messaging::Embedded::new(host.db.clone(), &host.config.nats_stream);
+            host.spawn("embedded broker purge", move |stop| {
+                purge_embedded(log, stop)
+            });
+        }
         Ok(host)
     }
 
@@ -103,6 +138,34 @@ impl Host {
         self.grpc_listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The message broker: JetStream when `NATS_URL` is set, else the embedded log.
+    pub fn broker(&self) -> Arc<dyn messaging::Broker> {
+        self.broker.clone()
+    }
+
+    /// Publishes `outbox` (after each commit) until shutdown.
+    pub fn relay(&mut self, outbox: messaging::Outbox) {
+        let (db, broker) = (self.db.clone(), self.broker.clone());
+        self.spawn("outbox relay", move |stop| async move {
+            messaging::outbox::relay(db, outbox, broker, messaging::RelayConfig::default(), stop)
+                .await;
+            Ok(())
+        });
+    }
+
+    /// Consumes `subscription` with `handler` until shutdown.
+    pub fn subscribe(
+        &mut self,
+        subscription: messaging::Subscription,
+        handler: impl messaging::Handler,
+    ) {
+        let (db, broker, handler) = (self.db.clone(), self.broker.clone(), Arc::new(handler));
+        self.spawn("subscription", move |stop| async move {
+            messaging::subscription::run(db, broker, subscription, handler, stop).await;
+            Ok(())
+        });
     }
 
     /// Adds REST routes (absolute paths, e.g. `/api/stores`).
@@ -253,6 +316,19 @@ impl Host {
         }
         tracing::info!(timeout = ?self.config.shutdown_timeout, "shutting down");
         drain(&mut running, self.config.shutdown_timeout).await
+    }
+}
+
+/// Deletes embedded-log messages every consumer is done with, hourly.
+async fn purge_embedded(log: messaging::Embedded, stop: CancellationToken) -> anyhow::Result<()> {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+        if let Err(error) = log.purge(Duration::from_secs(3600)).await {
+            tracing::warn!(%error, "purging the embedded broker failed");
+        }
     }
 }
 

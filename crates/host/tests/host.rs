@@ -90,7 +90,7 @@ async fn liveness_and_readiness_answer_200() {
         (status, ready),
         (
             200,
-            json!({"status": "ready", "checks": {"database": "ok"}})
+            json!({"status": "ready", "checks": {"database": "ok", "broker": "ok"}})
         )
     );
     app.stop().await.unwrap();
@@ -101,7 +101,7 @@ async fn a_failing_check_makes_readiness_503_and_names_it() {
     let app = start(
         |_| {},
         |host| {
-            host.readiness_check("broker", || {
+            host.readiness_check("bus", || {
                 Box::pin(async { Err("not connected".to_owned()) })
             })
         },
@@ -116,7 +116,7 @@ async fn a_failing_check_makes_readiness_503_and_names_it() {
     assert_eq!(status, 503);
     assert_eq!(
         ready,
-        json!({"status": "unavailable", "checks": {"database": "ok", "broker": "not connected"}})
+        json!({"status": "unavailable", "checks": {"database": "ok", "broker": "ok", "bus": "not connected"}})
     );
     app.stop().await.unwrap();
 }
@@ -372,4 +372,96 @@ async fn service_addresses_come_from_rpc_services_or_this_process() {
         host.grpc_addr().to_string()
     );
     host.channel("CUSTOMERS").unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_nats_starts_anyway_and_reports_not_ready() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = start(
+        |config| config.nats_url = Some(format!("nats://127.0.0.1:{dead}")),
+        |_| {},
+    )
+    .await;
+    let (status, ready) = body(
+        reqwest::get(format!("{}/readiness", app.base))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, &ready["checks"]["database"]),
+        (503, &json!("ok")),
+        "{ready}"
+    );
+    assert!(
+        ready["checks"]["broker"]
+            .as_str()
+            .unwrap()
+            .starts_with("NATS connection"),
+        "{ready}"
+    );
+    app.stop().await.unwrap();
+}
+
+/// Counts StoreCreated messages into `seen`.
+struct Counter(tokio::sync::mpsc::UnboundedSender<String>);
+
+#[async_trait::async_trait]
+impl messaging::Handler for Counter {
+    async fn handle(
+        &self,
+        _tx: &mut db::Conn,
+        message: &messaging::Incoming,
+    ) -> Result<(), messaging::HandlerError> {
+        let _ = self.0.send(message.id().to_owned());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn modules_relay_and_subscribe_through_the_host() {
+    let (seen, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let outbox = messaging::Outbox::new("shop");
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = Host::new(
+        Config::for_tests(db::Target::Sqlite(dir.path().to_owned())),
+        &["shop"],
+    )
+    .await
+    .unwrap();
+    host.db()
+        .migrate("shop", &messaging::MIGRATIONS)
+        .await
+        .unwrap();
+    host.relay(outbox.clone());
+    let subject = proto::stores::STORE_AGGREGATE_CHANNEL;
+    host.subscribe(
+        messaging::Subscription::new("shop", "shop-stores", subject),
+        Counter(seen),
+    );
+    let db = host.db().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let running = tokio::spawn(host.run(async {
+        let _ = stopped.await;
+    }));
+
+    let message = messaging::Message::new(
+        subject,
+        proto::stores::STORE_CREATED_EVENT,
+        &proto::stores::StoreCreated::default(),
+    );
+    let id = message.id().to_owned();
+    let mut tx = db.begin().await.unwrap();
+    outbox.stage(&mut tx, [message]).await.unwrap();
+    tx.commit().await.unwrap();
+    let delivered = tokio::time::timeout(Duration::from_secs(10), received.recv())
+        .await
+        .unwrap();
+    assert_eq!(delivered, Some(id));
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
 }

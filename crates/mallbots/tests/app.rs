@@ -16,6 +16,7 @@ async fn an_app_without_modules_serves_health(backend: Backend) {
     assert_eq!(ready.status(), 200);
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(body["checks"]["broker"], "ok");
     let missing = app.get("/api/stores").await;
     assert_eq!(missing.status(), 404);
 }

@@ -109,6 +109,45 @@ impl Drop for TestBroker {
     }
 }
 
+/// Deletes JetStream stream `stream` on `url` when dropped: for tests that let the code under
+/// test create its own stream (e.g. an app started with `NATS_STREAM`).
+#[derive(Debug)]
+pub struct StreamGuard {
+    url: String,
+    stream: String,
+}
+
+impl StreamGuard {
+    /// Guards `stream` on `url`.
+    pub fn new(url: impl Into<String>, stream: impl Into<String>) -> StreamGuard {
+        StreamGuard {
+            url: url.into(),
+            stream: stream.into(),
+        }
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        let (url, stream) = (self.url.clone(), self.stream.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let client = async_nats::connect(&url)
+                    .await
+                    .map_err(std::io::Error::other)?;
+                let _ = async_nats::jetstream::new(client)
+                    .delete_stream(&stream)
+                    .await;
+                Ok::<(), std::io::Error>(())
+            })
+        })
+        .join();
+    }
+}
+
 /// A `nats-server -js` of the test's own, on a free port, for tests that stop the broker.
 #[derive(Debug)]
 pub struct NatsServer {

@@ -20,11 +20,13 @@ pub struct TestApp {
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     running: Option<JoinHandle<anyhow::Result<()>>>,
-    // Dropped last: the database outlives the app using it.
+    // Dropped last: the database and stream outlive the app using them.
+    _stream: Option<messaging::testing::StreamGuard>,
     _database: db::testing::Guard,
 }
 
-/// Starts the app with `modules` (names as in `MODULES`) on a fresh database on `backend`.
+/// Starts the app with `modules` (names as in `MODULES`) on a fresh database on `backend`:
+/// SQLite with the embedded broker, or PostgreSQL with JetStream (a stream of its own).
 ///
 /// # Panics
 /// When it cannot start: the test cannot run.
@@ -35,7 +37,14 @@ pub async fn spawn_app(modules: &[&str], backend: Backend) -> TestApp {
     } else {
         mallbots::select(&modules.join(",")).expect("known modules")
     };
-    let host = mallbots::start(host::Config::for_tests(target), &selected)
+    let mut config = host::Config::for_tests(target);
+    let stream = (backend == Backend::Postgres).then(|| {
+        let url = messaging::testing::nats_url();
+        config.nats_stream = messaging::testing::unique_stream();
+        config.nats_url = Some(url.clone());
+        messaging::testing::StreamGuard::new(url, config.nats_stream.clone())
+    });
+    let host = mallbots::start(config, &selected)
         .await
         .unwrap_or_else(|e| panic!("starting the app on {backend}: {e:#}"));
     let (http, grpc) = (host.http_addr(), host.grpc_addr());
@@ -50,6 +59,7 @@ pub async fn spawn_app(modules: &[&str], backend: Backend) -> TestApp {
         client: reqwest::Client::new(),
         stop: Some(stop),
         running: Some(running),
+        _stream: stream,
         _database: database,
     }
 }
