@@ -5,7 +5,11 @@
 //! - outbox relay throughput (staged rows → broker acks → rows marked);
 //! - publish → handler latency at a light, steady load (p50/p99).
 
-#![allow(clippy::print_stdout, clippy::unwrap_used, reason = "a benchmark reports on stdout and stops on any error")]
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    reason = "a benchmark reports on stdout and stops on any error"
+)]
 
 use std::{
     sync::{Arc, Mutex},
@@ -14,7 +18,9 @@ use std::{
 
 use async_trait::async_trait;
 use db::{Backend, Row as _};
-use messaging::{Broker, Handler, HandlerError, Incoming, Message, Outbox, Outgoing, RelayConfig, Subscription};
+use messaging::{
+    Broker, Handler, HandlerError, Incoming, Message, Outbox, Outgoing, RelayConfig, Subscription,
+};
 use proto::stores::{STORE_AGGREGATE_CHANNEL, STORE_CREATED_EVENT, StoreCreated};
 use tokio_util::sync::CancellationToken;
 
@@ -24,19 +30,32 @@ const LATENCY_RATE: u64 = 100; // messages per second
 const LATENCY_WINDOW: Duration = Duration::from_secs(5);
 
 fn message(i: usize) -> Message {
-    let event = StoreCreated { id: format!("store-{i}"), name: format!("Store {i}"), location: "Level 1".into() };
+    let event = StoreCreated {
+        id: format!("store-{i}"),
+        name: format!("Store {i}"),
+        location: "Level 1".into(),
+    };
     Message::new(STORE_AGGREGATE_CHANNEL, STORE_CREATED_EVENT, &event).about(format!("store-{i}"))
 }
 
 async fn raw_publish(broker: &dyn Broker, in_flight: usize) -> f64 {
-    let bodies: Vec<(String, Vec<u8>)> = (0..20_000).map(|i| {
-        let m = message(i);
-        (m.id().to_owned(), m.envelope.encode())
-    }).collect();
+    let bodies: Vec<(String, Vec<u8>)> = (0..20_000)
+        .map(|i| {
+            let m = message(i);
+            (m.id().to_owned(), m.envelope.encode())
+        })
+        .collect();
     let total = if in_flight == 1 { 3_000 } else { bodies.len() };
     let started = Instant::now();
     for chunk in bodies[..total].chunks(in_flight) {
-        let outgoing: Vec<Outgoing<'_>> = chunk.iter().map(|(id, body)| Outgoing { subject: STORE_AGGREGATE_CHANNEL, id, body }).collect();
+        let outgoing: Vec<Outgoing<'_>> = chunk
+            .iter()
+            .map(|(id, body)| Outgoing {
+                subject: STORE_AGGREGATE_CHANNEL,
+                id,
+                body,
+            })
+            .collect();
         broker.publish(&outgoing).await.unwrap();
     }
     total as f64 / started.elapsed().as_secs_f64()
@@ -46,14 +65,27 @@ async fn relay_throughput(test: &db::testing::TestDb, broker: Arc<dyn Broker>) -
     let outbox = Outbox::new(SCHEMA);
     for chunk in (0..RELAY_MESSAGES).collect::<Vec<_>>().chunks(1000) {
         let mut tx = test.db.begin().await.unwrap();
-        outbox.stage(&mut tx, chunk.iter().map(|i| message(*i))).await.unwrap();
+        outbox
+            .stage(&mut tx, chunk.iter().map(|i| message(*i)))
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
     }
     let stop = CancellationToken::new();
     let started = Instant::now();
-    tokio::spawn(messaging::outbox::relay(test.db.clone(), outbox, broker, RelayConfig::default(), stop.clone()));
+    tokio::spawn(messaging::outbox::relay(
+        test.db.clone(),
+        outbox,
+        broker,
+        RelayConfig::default(),
+        stop.clone(),
+    ));
     loop {
-        let left: i64 = sqlx::query("SELECT COUNT(*) FROM bench.outbox WHERE published_at IS NULL").fetch_one(test.db.pool()).await.unwrap().get(0);
+        let left: i64 = sqlx::query("SELECT COUNT(*) FROM bench.outbox WHERE published_at IS NULL")
+            .fetch_one(test.db.pool())
+            .await
+            .unwrap()
+            .get(0);
         if left == 0 {
             break;
         }
@@ -70,19 +102,37 @@ struct Latencies(Arc<Mutex<Vec<Duration>>>);
 impl Handler for Latencies {
     async fn handle(&self, _tx: &mut db::Conn, message: &Incoming) -> Result<(), HandlerError> {
         let waited = chrono::Utc::now() - message.envelope.sent_at;
-        self.0.lock().unwrap().push(waited.to_std().unwrap_or_default());
+        self.0
+            .lock()
+            .unwrap()
+            .push(waited.to_std().unwrap_or_default());
         Ok(())
     }
 }
 
-async fn latency(test: &db::testing::TestDb, broker: Arc<dyn Broker>) -> (Duration, Duration, usize) {
+async fn latency(
+    test: &db::testing::TestDb,
+    broker: Arc<dyn Broker>,
+) -> (Duration, Duration, usize) {
     test.db.migrate(SCHEMA, &messaging::MIGRATIONS).await.ok();
     let outbox = Outbox::new(SCHEMA);
     let stop = CancellationToken::new();
     let seen = Arc::new(Mutex::new(Vec::new()));
-    tokio::spawn(messaging::outbox::relay(test.db.clone(), outbox.clone(), broker.clone(), RelayConfig::default(), stop.clone()));
+    tokio::spawn(messaging::outbox::relay(
+        test.db.clone(),
+        outbox.clone(),
+        broker.clone(),
+        RelayConfig::default(),
+        stop.clone(),
+    ));
     let subscription = Subscription::new(SCHEMA, "bench-latency", STORE_AGGREGATE_CHANNEL);
-    tokio::spawn(messaging::subscription::run(test.db.clone(), broker, subscription, Arc::new(Latencies(seen.clone())), stop.clone()));
+    tokio::spawn(messaging::subscription::run(
+        test.db.clone(),
+        broker,
+        subscription,
+        Arc::new(Latencies(seen.clone())),
+        stop.clone(),
+    ));
     // Let the consumer catch up with what the relay benchmark left on the subject.
     tokio::time::sleep(Duration::from_secs(3)).await;
     seen.lock().unwrap().clear();
@@ -92,7 +142,10 @@ async fn latency(test: &db::testing::TestDb, broker: Arc<dyn Broker>) -> (Durati
     for i in 0..sent {
         tick.tick().await;
         let mut tx = test.db.begin().await.unwrap();
-        outbox.stage(&mut tx, [message(RELAY_MESSAGES + i)]).await.unwrap();
+        outbox
+            .stage(&mut tx, [message(RELAY_MESSAGES + i)])
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -105,7 +158,10 @@ async fn latency(test: &db::testing::TestDb, broker: Arc<dyn Broker>) -> (Durati
 
 async fn measure(backend: Backend) {
     let test = db::testing::fresh(backend, &[SCHEMA, messaging::embedded::SCHEMA]).await;
-    test.db.migrate(SCHEMA, &messaging::MIGRATIONS).await.unwrap();
+    test.db
+        .migrate(SCHEMA, &messaging::MIGRATIONS)
+        .await
+        .unwrap();
     let broker = messaging::testing::broker(backend, &test.db).await;
     let raw_1 = raw_publish(broker.broker.as_ref(), 1).await;
     let raw_n = raw_publish(broker.broker.as_ref(), 256).await;
@@ -115,19 +171,33 @@ async fn measure(backend: Backend) {
         Backend::Sqlite => "sqlite + embedded",
         Backend::Postgres => "postgres + jetstream",
     };
-    println!("{name:<22} {raw_1:>12.0} {raw_n:>12.0} {relay:>12.0} {:>7.0}% {:>9.2} {:>9.2} {count:>6}", 100.0 * relay / raw_n, p50.as_secs_f64() * 1e3, p99.as_secs_f64() * 1e3);
+    println!(
+        "{name:<22} {raw_1:>12.0} {raw_n:>12.0} {relay:>12.0} {:>7.0}% {:>9.2} {:>9.2} {count:>6}",
+        100.0 * relay / raw_n,
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3
+    );
 }
 
 #[tokio::main]
 async fn main() {
-    println!("messaging: publish rates and relay throughput in msgs/s; publish→handler latency at {LATENCY_RATE} msgs/s in ms");
-    println!("{:<22} {:>12} {:>12} {:>12} {:>8} {:>9} {:>9} {:>6}", "backend", "raw 1-ack", "raw 256", "relay", "of raw", "p50 ms", "p99 ms", "n");
+    println!(
+        "messaging: publish rates and relay throughput in msgs/s; publish→handler latency at {LATENCY_RATE} msgs/s in ms"
+    );
+    println!(
+        "{:<22} {:>12} {:>12} {:>12} {:>8} {:>9} {:>9} {:>6}",
+        "backend", "raw 1-ack", "raw 256", "relay", "of raw", "p50 ms", "p99 ms", "n"
+    );
     measure(Backend::Sqlite).await;
     let reachable = {
         use sqlx::Connection as _;
         sqlx::any::install_default_drivers();
-        sqlx::AnyConnection::connect(&db::testing::postgres_server()).await.is_ok()
-            && async_nats::connect(messaging::testing::nats_url()).await.is_ok()
+        sqlx::AnyConnection::connect(&db::testing::postgres_server())
+            .await
+            .is_ok()
+            && async_nats::connect(messaging::testing::nats_url())
+                .await
+                .is_ok()
     };
     if reachable {
         measure(Backend::Postgres).await;

@@ -120,9 +120,21 @@ impl JetStream {
         };
         let stream = self
             .context
-            .get_or_create_stream(config)
+            .get_or_create_stream(config.clone())
             .await
             .map_err(|e| BrokerError::Nats(format!("stream {}: {e}", self.stream)))?;
+        // Limits set explicitly are applied to an existing stream too; unset ones leave it as
+        // it is (a Go service sharing the stream refuses to start on a changed configuration).
+        let current = &stream.cached_info().config;
+        let explicit = !self.limits.max_age.is_zero() || self.limits.max_bytes > 0;
+        if explicit && (current.max_age != config.max_age || current.max_bytes != config.max_bytes)
+        {
+            tracing::info!(stream = %self.stream, max_age = ?config.max_age, max_bytes = config.max_bytes, "updating stream limits");
+            self.context
+                .update_stream(config)
+                .await
+                .map_err(|e| BrokerError::Nats(format!("updating stream {}: {e}", self.stream)))?;
+        }
         *ready = true;
         Ok(stream)
     }

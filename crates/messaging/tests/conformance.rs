@@ -601,19 +601,38 @@ async fn a_replayed_dead_letter_takes_effect_once(backend: Backend) {
     let rig = Rig::new(backend).await;
     rig.relay();
     let recorder = Recorder::default();
-    recorder.poisoned.lock().unwrap().insert("bug".into());
+    recorder.rejected.lock().unwrap().insert("bug".into());
+    recorder.rejected.lock().unwrap().insert("junk".into());
     rig.subscribe(subscription("shop-stores"), recorder.clone());
     let message = store_event("s1", "bug");
     let id = message.id().to_owned();
-    rig.stage(vec![message, store_event("s2", "to-discard")])
-        .await;
-    eventually("it is dead-lettered", || async {
-        rig.count("SELECT COUNT(*) FROM shop.dead_letters").await == 1
+    let junk = store_event("s2", "junk");
+    let junk_id = junk.id().to_owned();
+    rig.stage(vec![message, junk]).await;
+    eventually("both are dead-lettered", || async {
+        rig.count("SELECT COUNT(*) FROM shop.dead_letters").await == 2
     })
     .await;
+    // The junk is thrown away for good.
+    assert!(
+        dlq::discard(rig.db(), SCHEMA, "shop-stores", &junk_id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !dlq::discard(rig.db(), SCHEMA, "shop-stores", &junk_id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        dlq::show(rig.db(), SCHEMA, "shop-stores", &junk_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // The bug is fixed; the operator replays.
-    recorder.poisoned.lock().unwrap().clear();
+    recorder.rejected.lock().unwrap().remove("bug");
     assert!(
         dlq::show(rig.db(), SCHEMA, "shop-stores", &id)
             .await
@@ -634,7 +653,11 @@ async fn a_replayed_dead_letter_takes_effect_once(backend: Backend) {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(rig.labels().await.iter().filter(|l| *l == "bug").count(), 1);
+    assert_eq!(
+        rig.labels().await,
+        ["bug"],
+        "once, and the discarded one never"
+    );
     assert!(
         !dlq::replay(rig.db(), SCHEMA, "shop-stores", &id)
             .await
@@ -963,4 +986,122 @@ async fn rows_wait_while_the_broker_is_down(backend: Backend) {
     .await;
     assert_eq!(rig.labels().await, ["before", "during-1", "during-2"]);
     assert!(broker.check().await.is_ok());
+}
+
+/// Counts how often each message id is handed to the broker.
+struct Counting {
+    inner: Arc<dyn Broker>,
+    published: Mutex<HashMap<String, u32>>,
+}
+
+#[async_trait]
+impl Broker for Counting {
+    async fn publish(&self, messages: &[Outgoing<'_>]) -> Result<(), messaging::PublishError> {
+        for message in messages {
+            *self
+                .published
+                .lock()
+                .unwrap()
+                .entry(message.id.to_owned())
+                .or_default() += 1;
+        }
+        self.inner.publish(messages).await
+    }
+
+    async fn consumer(
+        &self,
+        spec: &messaging::ConsumerSpec,
+    ) -> Result<Box<dyn messaging::Consumer>, messaging::BrokerError> {
+        self.inner.consumer(spec).await
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.inner.check().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_relaying_one_postgres_outbox_publish_each_message_once() {
+    if !db::testing::is_selected(Backend::Postgres) {
+        return;
+    }
+    let rig = Rig::new(Backend::Postgres).await;
+    let counting = Arc::new(Counting {
+        inner: rig.broker(),
+        published: Mutex::new(HashMap::new()),
+    });
+    // Three replicas of the same module, each with its own relay.
+    for _ in 0..3 {
+        rig.relay_to(counting.clone());
+    }
+    for batch in 0..10 {
+        rig.stage(
+            (0..20)
+                .map(|i| store_event(&format!("s{batch}-{i}"), "x"))
+                .collect(),
+        )
+        .await;
+    }
+    eventually("everything is published", || async {
+        rig.count("SELECT COUNT(*) FROM shop.outbox WHERE published_at IS NULL")
+            .await
+            == 0
+    })
+    .await;
+    let published = counting.published.lock().unwrap();
+    assert_eq!(published.len(), 200);
+    assert!(
+        published.values().all(|times| *times == 1),
+        "a message went out twice"
+    );
+}
+
+#[tokio::test]
+async fn configured_stream_limits_are_applied_to_an_existing_stream() {
+    if !db::testing::is_selected(Backend::Postgres) {
+        return;
+    }
+    let url = messaging::testing::nats_url();
+    let stream = messaging::testing::unique_stream();
+    let _guard = messaging::testing::StreamGuard::new(&url, &stream);
+    let publish = |broker: messaging::JetStream| async move {
+        let body = store_event("s1", "x").envelope.encode();
+        broker
+            .publish(&[Outgoing {
+                subject: STORE_AGGREGATE_CHANNEL,
+                id: &uuid(),
+                body: &body,
+            }])
+            .await
+            .unwrap();
+    };
+    let unlimited =
+        messaging::JetStream::connect(&url, &stream, messaging::StreamLimits::default())
+            .await
+            .unwrap();
+    publish(unlimited).await;
+    let limits = messaging::StreamLimits {
+        max_age: Duration::from_secs(3600),
+        max_bytes: 1 << 30,
+    };
+    let limited = messaging::JetStream::connect(&url, &stream, limits)
+        .await
+        .unwrap();
+    publish(limited).await;
+
+    let client = async_nats::connect(&url).await.unwrap();
+    let mut info = async_nats::jetstream::new(client)
+        .get_stream(&stream)
+        .await
+        .unwrap();
+    let config = &info.info().await.unwrap().config;
+    assert_eq!(
+        (config.max_age, config.max_bytes),
+        (Duration::from_secs(3600), 1 << 30)
+    );
+    assert_eq!(config.subjects, [format!("{stream}.>")]);
+}
+
+fn uuid() -> String {
+    format!("{:x}", rand::random::<u128>())
 }
