@@ -11,18 +11,58 @@ use sqlx::{AssertSqlSafe, Row as _};
 
 use crate::{Backend, Db};
 
-/// One step. `{schema}` in the SQL is replaced by the schema name, so framework crates can
-/// install the same tables in every module's schema.
+/// One step, written once for both backends.
+///
+/// The SQL (several statements allowed) may use these tokens, expanded per backend:
+///
+/// | token | PostgreSQL | SQLite |
+/// |---|---|---|
+/// | `{schema}` | the schema name | the schema name |
+/// | `{serial}` | `BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY` | `INTEGER PRIMARY KEY` |
+/// | `{bytes}` | `BYTEA` | `BLOB` |
+/// | `{bool}` | `BOOLEAN` | `INTEGER` (read it with [`crate::RowExt::flag`]) |
+/// | `{index}` / `{on}` | `` / `<schema>.` | `<schema>.` / `` |
+///
+/// The last pair exists because the two engines qualify indexes differently:
+/// `CREATE INDEX {index}name ON {on}table (…)` is right on both.
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
     /// Position in the list, starting at 1; never reused.
     pub version: i64,
     /// What it does, recorded next to the version.
     pub description: &'static str,
-    /// The SQL for PostgreSQL (several statements allowed).
-    pub postgres: &'static str,
-    /// The SQL for SQLite (several statements allowed).
-    pub sqlite: &'static str,
+    /// The SQL, with the tokens above.
+    pub sql: &'static str,
+}
+
+impl Migration {
+    /// The SQL of this step for `backend` and `schema`.
+    pub fn expand(&self, backend: Backend, schema: &str) -> String {
+        let qualified = format!("{schema}.");
+        let (serial, bytes, boolean, index, on) = match backend {
+            Backend::Postgres => (
+                "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+                "BYTEA",
+                "BOOLEAN",
+                "",
+                qualified.as_str(),
+            ),
+            Backend::Sqlite => (
+                "INTEGER PRIMARY KEY",
+                "BLOB",
+                "INTEGER",
+                qualified.as_str(),
+                "",
+            ),
+        };
+        self.sql
+            .replace("{schema}", schema)
+            .replace("{serial}", serial)
+            .replace("{bytes}", bytes)
+            .replace("{bool}", boolean)
+            .replace("{index}", index)
+            .replace("{on}", on)
+    }
 }
 
 /// The migrations of one component, e.g. the `es` tables or the `stores` module's own tables.
@@ -125,11 +165,7 @@ pub(crate) async fn run(
     .map_err(failed(0))?;
 
     for step in migrations.steps {
-        let sql = match db.backend() {
-            Backend::Postgres => step.postgres,
-            Backend::Sqlite => step.sqlite,
-        }
-        .replace("{schema}", schema);
+        let sql = step.expand(db.backend(), schema);
         let checksum = format!("{:016x}", fnv1a(sql.as_bytes()));
         let recorded = applied
             .iter()
@@ -182,4 +218,27 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STEP: Migration = Migration {
+        version: 1,
+        description: "t",
+        sql: "CREATE TABLE {schema}.t (n {serial}, b {bytes}, f {bool}); CREATE INDEX {index}t_f ON {on}t (f)",
+    };
+
+    #[test]
+    fn tokens_expand_per_backend() {
+        assert_eq!(
+            STEP.expand(Backend::Postgres, "shop"),
+            "CREATE TABLE shop.t (n BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, b BYTEA, f BOOLEAN); CREATE INDEX t_f ON shop.t (f)"
+        );
+        assert_eq!(
+            STEP.expand(Backend::Sqlite, "shop"),
+            "CREATE TABLE shop.t (n INTEGER PRIMARY KEY, b BLOB, f INTEGER); CREATE INDEX shop.t_f ON t (f)"
+        );
+    }
 }

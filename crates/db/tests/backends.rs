@@ -27,8 +27,7 @@ const TABLES: Migrations = Migrations {
     steps: &[Migration {
         version: 1,
         description: "items",
-        postgres: "CREATE TABLE {schema}.items (id TEXT PRIMARY KEY, qty BIGINT NOT NULL, price DOUBLE PRECISION NOT NULL, ok BOOLEAN NOT NULL)",
-        sqlite: "CREATE TABLE {schema}.items (id TEXT PRIMARY KEY, qty BIGINT NOT NULL, price DOUBLE PRECISION NOT NULL, ok INTEGER NOT NULL)",
+        sql: "CREATE TABLE {schema}.items (id TEXT PRIMARY KEY, qty BIGINT NOT NULL, price DOUBLE PRECISION NOT NULL, ok {bool} NOT NULL)",
     }],
 };
 
@@ -124,8 +123,7 @@ async fn an_edited_migration_is_refused(backend: Backend) {
         steps: &[Migration {
             version: 1,
             description: "items",
-            postgres: "SELECT 1",
-            sqlite: "SELECT 1",
+            sql: "SELECT 1",
         }],
     };
     let error = test.db.migrate("alpha", &edited).await.unwrap_err();

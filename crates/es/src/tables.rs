@@ -11,32 +11,9 @@ pub const MIGRATIONS: Migrations = Migrations {
         description: "events and snapshots",
         // `position` orders the whole table for projection rebuilds; the unique stream version
         // is the optimistic-concurrency check.
-        postgres: "
+        sql: "
             CREATE TABLE {schema}.events (
-                position BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-                stream_id TEXT NOT NULL,
-                stream_name TEXT NOT NULL,
-                stream_version BIGINT NOT NULL,
-                event_id TEXT NOT NULL,
-                event_name TEXT NOT NULL,
-                event_version INTEGER NOT NULL,
-                event_data TEXT NOT NULL,
-                metadata TEXT NOT NULL,
-                occurred_at BIGINT NOT NULL,
-                UNIQUE (stream_id, stream_name, stream_version)
-            );
-            CREATE TABLE {schema}.snapshots (
-                stream_id TEXT NOT NULL,
-                stream_name TEXT NOT NULL,
-                stream_version BIGINT NOT NULL,
-                snapshot_version INTEGER NOT NULL,
-                snapshot_data TEXT NOT NULL,
-                updated_at BIGINT NOT NULL,
-                PRIMARY KEY (stream_id, stream_name)
-            );",
-        sqlite: "
-            CREATE TABLE {schema}.events (
-                position INTEGER PRIMARY KEY,
+                position {serial},
                 stream_id TEXT NOT NULL,
                 stream_name TEXT NOT NULL,
                 stream_version BIGINT NOT NULL,

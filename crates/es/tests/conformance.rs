@@ -139,8 +139,7 @@ const LEDGER: db::Migrations = db::Migrations {
     steps: &[db::Migration {
         version: 1,
         description: "ledger",
-        postgres: "CREATE TABLE {schema}.ledger (event_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, version BIGINT NOT NULL)",
-        sqlite: "CREATE TABLE {schema}.ledger (event_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, version BIGINT NOT NULL)",
+        sql: "CREATE TABLE {schema}.ledger (event_id TEXT PRIMARY KEY, account_id TEXT NOT NULL, version BIGINT NOT NULL)",
     }],
 };
 

@@ -25,43 +25,17 @@ pub const MIGRATIONS: Migrations = Migrations {
     steps: &[Migration {
         version: 1,
         description: "message log, consumers, deliveries",
-        postgres: "
+        sql: "
             CREATE TABLE {schema}.messages (
-                seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                seq {serial},
                 stream TEXT NOT NULL,
                 subject TEXT NOT NULL,
                 msg_id TEXT NOT NULL,
-                body BYTEA NOT NULL,
+                body {bytes} NOT NULL,
                 published_at BIGINT NOT NULL,
                 UNIQUE (stream, msg_id)
             );
-            CREATE INDEX messages_by_subject ON {schema}.messages (stream, subject, seq);
-            CREATE TABLE {schema}.consumers (
-                stream TEXT NOT NULL,
-                name TEXT NOT NULL,
-                subject TEXT NOT NULL,
-                cursor BIGINT NOT NULL,
-                PRIMARY KEY (stream, name)
-            );
-            CREATE TABLE {schema}.deliveries (
-                stream TEXT NOT NULL,
-                consumer TEXT NOT NULL,
-                seq BIGINT NOT NULL,
-                attempts INTEGER NOT NULL,
-                visible_at BIGINT NOT NULL,
-                PRIMARY KEY (stream, consumer, seq)
-            );",
-        sqlite: "
-            CREATE TABLE {schema}.messages (
-                seq INTEGER PRIMARY KEY,
-                stream TEXT NOT NULL,
-                subject TEXT NOT NULL,
-                msg_id TEXT NOT NULL,
-                body BLOB NOT NULL,
-                published_at BIGINT NOT NULL,
-                UNIQUE (stream, msg_id)
-            );
-            CREATE INDEX {schema}.messages_by_subject ON messages (stream, subject, seq);
+            CREATE INDEX {index}messages_by_subject ON {on}messages (stream, subject, seq);
             CREATE TABLE {schema}.consumers (
                 stream TEXT NOT NULL,
                 name TEXT NOT NULL,

@@ -50,10 +50,7 @@ const EFFECTS: db::Migrations = db::Migrations {
     steps: &[db::Migration {
         version: 1,
         description: "effects",
-        postgres: "CREATE TABLE {schema}.effects (position BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-                   msg_id TEXT NOT NULL, store_id TEXT NOT NULL, label TEXT NOT NULL)",
-        sqlite: "CREATE TABLE {schema}.effects (position INTEGER PRIMARY KEY,
-                 msg_id TEXT NOT NULL, store_id TEXT NOT NULL, label TEXT NOT NULL)",
+        sql: "CREATE TABLE {schema}.effects (position {serial}, msg_id TEXT NOT NULL, store_id TEXT NOT NULL, label TEXT NOT NULL)",
     }],
 };
 

@@ -31,13 +31,13 @@ pub const MIGRATIONS: Migrations = Migrations {
     steps: &[Migration {
         version: 1,
         description: "saga instances",
-        postgres: "
+        sql: "
             CREATE TABLE {schema}.sagas (
                 name TEXT NOT NULL,
                 id TEXT NOT NULL,
                 data TEXT NOT NULL,
                 step INTEGER NOT NULL,
-                compensating BOOLEAN NOT NULL,
+                compensating {bool} NOT NULL,
                 status TEXT NOT NULL,
                 attempts INTEGER NOT NULL,
                 waiting TEXT NOT NULL,
@@ -47,24 +47,7 @@ pub const MIGRATIONS: Migrations = Migrations {
                 updated_at BIGINT NOT NULL,
                 PRIMARY KEY (name, id)
             );
-            CREATE INDEX sagas_due ON {schema}.sagas (deadline) WHERE status = 'running';",
-        sqlite: "
-            CREATE TABLE {schema}.sagas (
-                name TEXT NOT NULL,
-                id TEXT NOT NULL,
-                data TEXT NOT NULL,
-                step INTEGER NOT NULL,
-                compensating INTEGER NOT NULL,
-                status TEXT NOT NULL,
-                attempts INTEGER NOT NULL,
-                waiting TEXT NOT NULL,
-                deadline BIGINT,
-                history TEXT NOT NULL,
-                created_at BIGINT NOT NULL,
-                updated_at BIGINT NOT NULL,
-                PRIMARY KEY (name, id)
-            );
-            CREATE INDEX {schema}.sagas_due ON sagas (deadline) WHERE status = 'running';",
+            CREATE INDEX {index}sagas_due ON {on}sagas (deadline) WHERE status = 'running';",
     }],
 };
 
