@@ -22,10 +22,11 @@ pub struct Module {
 }
 
 /// Every module this build contains, in start-up order.
-///
-/// The business modules arrive with their issues (#4 stores/customers/payments, #5 the rest);
-/// until then the process serves health and docs with no module mounted.
-pub const MODULES: &[Module] = &[];
+pub const MODULES: &[Module] = &[Module {
+    name: stores::SCHEMA,
+    migrate: |db| Box::pin(stores::migrate(db)),
+    mount: |host| Box::pin(stores::mount(host)),
+}];
 
 /// Parses `MODULES`: `all`, or module names separated by commas.
 ///

@@ -8,7 +8,6 @@ pub use db::{Backend, testing::selected as selected_backends};
 use tokio::{sync::oneshot, task::JoinHandle};
 
 /// A running app.
-#[derive(Debug)]
 pub struct TestApp {
     /// The HTTP address.
     pub http: SocketAddr,
@@ -18,6 +17,8 @@ pub struct TestApp {
     pub backend: Backend,
     /// A client for [`TestApp::url`]s.
     pub client: reqwest::Client,
+    /// The app's broker, to look at what it published.
+    pub broker: std::sync::Arc<dyn messaging::Broker>,
     stop: Option<oneshot::Sender<()>>,
     running: Option<JoinHandle<anyhow::Result<()>>>,
     // Dropped last: the database and stream outlive the app using them.
@@ -47,7 +48,7 @@ pub async fn spawn_app(modules: &[&str], backend: Backend) -> TestApp {
     let host = mallbots::start(config, &selected)
         .await
         .unwrap_or_else(|e| panic!("starting the app on {backend}: {e:#}"));
-    let (http, grpc) = (host.http_addr(), host.grpc_addr());
+    let (http, grpc, broker) = (host.http_addr(), host.grpc_addr(), host.broker());
     let (stop, stopped) = oneshot::channel();
     let running = tokio::spawn(host.run(async {
         let _ = stopped.await;
@@ -57,6 +58,7 @@ pub async fn spawn_app(modules: &[&str], backend: Backend) -> TestApp {
         grpc,
         backend,
         client: reqwest::Client::new(),
+        broker,
         stop: Some(stop),
         running: Some(running),
         _stream: stream,
@@ -98,6 +100,68 @@ impl TestApp {
             .send()
             .await
             .expect("the request reaches the app")
+    }
+
+    /// Sends `method path` with a JSON body (`Value::Null`: no body); the status and the JSON
+    /// answer (`Value::Null` when the answer is not JSON).
+    ///
+    /// # Panics
+    /// When the request cannot be sent.
+    pub async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the request reaches the app");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// The first `count` messages published on `subject` (oldest first), read by a consumer of
+    /// the test's own; fewer if they do not all arrive within 10 s.
+    ///
+    /// # Panics
+    /// When the broker cannot be read.
+    pub async fn messages(&self, subject: &str, count: usize) -> Vec<messaging::Envelope> {
+        self.messages_within(subject, count, std::time::Duration::from_secs(10))
+            .await
+    }
+
+    /// [`TestApp::messages`], waiting at most `wait` (to assert that nothing was published).
+    ///
+    /// # Panics
+    /// When the broker cannot be read.
+    pub async fn messages_within(
+        &self,
+        subject: &str,
+        count: usize,
+        wait: std::time::Duration,
+    ) -> Vec<messaging::Envelope> {
+        let spec = messaging::ConsumerSpec {
+            durable: format!("testkit-{}", uuid::Uuid::new_v4().simple()),
+            subject: subject.to_owned(),
+            ack_wait: std::time::Duration::from_secs(30),
+        };
+        let mut consumer = self.broker.consumer(&spec).await.expect("a test consumer");
+        let mut found = Vec::new();
+        let deadline = tokio::time::Instant::now() + wait;
+        while found.len() < count {
+            let Ok(delivery) = tokio::time::timeout_at(deadline, consumer.next()).await else {
+                break;
+            };
+            let delivery = delivery.expect("the broker delivers");
+            found.push(messaging::Envelope::decode(delivery.body()).expect("a MallBots message"));
+            let _ = delivery.ack().await;
+        }
+        found
     }
 
     /// Stops the app the way SIGTERM does and returns how its run ended.
