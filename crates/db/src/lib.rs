@@ -146,6 +146,22 @@ impl Db {
         }
     }
 
+    /// Runs `work` in a write transaction: committed when it returns `Ok`, rolled back when it
+    /// returns `Err` (or panics). The way state-stored modules change rows.
+    ///
+    /// # Errors
+    /// `work`'s error, or the database's (converted into `E`).
+    pub async fn transaction<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        E: From<sqlx::Error>,
+        F: for<'c> FnOnce(&'c mut Conn) -> futures::future::BoxFuture<'c, Result<T, E>>,
+    {
+        let mut tx = self.begin().await?;
+        let value = work(&mut tx).await?;
+        tx.commit().await?;
+        Ok(value)
+    }
+
     /// Checks that the database answers a trivial query within `timeout`.
     ///
     /// # Errors

@@ -22,11 +22,18 @@ pub struct Module {
 }
 
 /// Every module this build contains, in start-up order.
-pub const MODULES: &[Module] = &[Module {
-    name: stores::SCHEMA,
-    migrate: |db| Box::pin(stores::migrate(db)),
-    mount: |host| Box::pin(stores::mount(host)),
-}];
+pub const MODULES: &[Module] = &[
+    Module {
+        name: customers::SCHEMA,
+        migrate: |db| Box::pin(customers::migrate(db)),
+        mount: |host| Box::pin(customers::mount(host)),
+    },
+    Module {
+        name: stores::SCHEMA,
+        migrate: |db| Box::pin(stores::migrate(db)),
+        mount: |host| Box::pin(stores::mount(host)),
+    },
+];
 
 /// Parses `MODULES`: `all`, or module names separated by commas.
 ///

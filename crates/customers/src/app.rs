@@ -1,0 +1,108 @@
+//! The customers use cases. Each change loads the row for update, lets the domain decide,
+//! saves, and stages the integration event — all in one transaction.
+
+use db::Db;
+use messaging::Outbox;
+
+use crate::{
+    domain::customer::{self, Customer, Event},
+    messages, repo,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    #[error(transparent)]
+    Customer(#[from] customer::Error),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Error {
+        Error::Unexpected(error.into())
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct App {
+    db: Db,
+    outbox: Outbox,
+}
+
+impl App {
+    pub(crate) fn new(db: Db, outbox: Outbox) -> App {
+        App { db, outbox }
+    }
+
+    pub(crate) async fn register(&self, name: String, sms_number: String) -> Result<String, Error> {
+        let (customer, event) =
+            Customer::register(uuid::Uuid::new_v4().to_string(), name, sms_number)?;
+        let outbox = self.outbox.clone();
+        self.db
+            .transaction(|tx| {
+                Box::pin(async move {
+                    repo::insert(tx, &customer).await?;
+                    outbox
+                        .stage(tx, [messages::event(&customer, &event)])
+                        .await?;
+                    Ok::<_, Error>(customer.id)
+                })
+            })
+            .await
+    }
+
+    pub(crate) async fn customer(&self, id: &str) -> Result<Customer, Error> {
+        repo::find(&self.db, id)
+            .await?
+            .ok_or(Error::Customer(customer::Error::NotFound))
+    }
+
+    pub(crate) async fn enable(&self, id: &str) -> Result<(), Error> {
+        self.change(id, |customer| customer.enable().map(Some))
+            .await
+    }
+
+    pub(crate) async fn disable(&self, id: &str) -> Result<(), Error> {
+        self.change(id, |customer| customer.disable().map(Some))
+            .await
+    }
+
+    pub(crate) async fn change_sms_number(
+        &self,
+        id: &str,
+        sms_number: String,
+    ) -> Result<(), Error> {
+        self.change(id, move |customer| customer.change_sms_number(sms_number))
+            .await
+    }
+
+    /// Loads `id` for update, applies `decide`, saves and announces what happened.
+    async fn change<F>(&self, id: &str, decide: F) -> Result<(), Error>
+    where
+        F: FnOnce(&mut Customer) -> Result<Option<Event>, customer::Error> + Send + 'static,
+    {
+        let (id, outbox) = (id.to_owned(), self.outbox.clone());
+        self.db
+            .transaction(|tx| {
+                Box::pin(async move {
+                    let mut customer = repo::load(tx, &id)
+                        .await?
+                        .ok_or(customer::Error::NotFound)?;
+                    if let Some(event) = decide(&mut customer)? {
+                        repo::update(tx, &customer).await?;
+                        outbox
+                            .stage(tx, [messages::event(&customer, &event)])
+                            .await?;
+                    }
+                    Ok::<_, Error>(())
+                })
+            })
+            .await
+    }
+
+    /// Whether `id` may order, read inside the command's transaction.
+    pub(crate) async fn authorize(tx: &mut db::Conn, id: &str) -> Result<(), Error> {
+        let customer = repo::load(tx, id).await?.ok_or(customer::Error::NotFound)?;
+        Ok(customer.authorize()?)
+    }
+}

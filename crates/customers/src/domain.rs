@@ -1,0 +1,3 @@
+//! The customers domain: pure, synchronous, no I/O.
+
+pub(crate) mod customer;
