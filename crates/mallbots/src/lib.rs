@@ -21,19 +21,19 @@ pub struct Module {
     pub mount: for<'a> fn(&'a mut host::Host) -> BoxFuture<'a, anyhow::Result<()>>,
 }
 
+/// The [`Module`] entry of a module crate (every one exports `SCHEMA`, `migrate` and `mount`).
+macro_rules! module {
+    ($krate:ident) => {
+        Module {
+            name: $krate::SCHEMA,
+            migrate: |db| Box::pin($krate::migrate(db)),
+            mount: |host| Box::pin($krate::mount(host)),
+        }
+    };
+}
+
 /// Every module this build contains, in start-up order.
-pub const MODULES: &[Module] = &[
-    Module {
-        name: customers::SCHEMA,
-        migrate: |db| Box::pin(customers::migrate(db)),
-        mount: |host| Box::pin(customers::mount(host)),
-    },
-    Module {
-        name: stores::SCHEMA,
-        migrate: |db| Box::pin(stores::migrate(db)),
-        mount: |host| Box::pin(stores::mount(host)),
-    },
-];
+pub const MODULES: &[Module] = &[module!(stores), module!(customers), module!(payments)];
 
 /// Parses `MODULES`: `all`, or module names separated by commas.
 ///

@@ -143,10 +143,9 @@ async fn latency(
     for i in 0..sent {
         tick.tick().await;
         let mut tx = test.db.begin().await.unwrap();
-        outbox
-            .stage(&mut tx, [message(RELAY_MESSAGES + i)])
-            .await
-            .unwrap();
+        let mut message = message(RELAY_MESSAGES + i);
+        message.subject = PRODUCT_AGGREGATE_CHANNEL.to_owned();
+        outbox.stage(&mut tx, [message]).await.unwrap();
         tx.commit().await.unwrap();
     }
     tokio::time::sleep(Duration::from_secs(2)).await;

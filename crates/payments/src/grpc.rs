@@ -1,0 +1,87 @@
+//! `paymentspb.PaymentsService`.
+
+use proto::payments::{self as pb, payments_service_server::PaymentsService};
+use tonic::{Request, Response, Status};
+
+use crate::app::{App, Error};
+
+pub(crate) fn server(
+    app: App,
+    db: db::Db,
+) -> pb::payments_service_server::PaymentsServiceServer<Grpc> {
+    pb::payments_service_server::PaymentsServiceServer::new(Grpc { app, db })
+}
+
+pub(crate) struct Grpc {
+    app: App,
+    db: db::Db,
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Status {
+        let api = host::ApiError::from(error);
+        Status::new(api.code, api.message)
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl PaymentsService for Grpc {
+    async fn authorize_payment(
+        &self,
+        request: Request<pb::AuthorizePaymentRequest>,
+    ) -> Reply<pb::AuthorizePaymentResponse> {
+        let r = request.into_inner();
+        let id = self.app.authorize_payment(r.customer_id, r.amount).await?;
+        Ok(Response::new(pb::AuthorizePaymentResponse { id }))
+    }
+
+    async fn confirm_payment(
+        &self,
+        request: Request<pb::ConfirmPaymentRequest>,
+    ) -> Reply<pb::ConfirmPaymentResponse> {
+        let id = request.into_inner().id;
+        let confirmed = async {
+            let mut conn = self.db.pool().acquire().await.map_err(Error::from)?;
+            // The gRPC request carries no amount: the authorization only has to exist.
+            App::confirm_payment(&mut conn, &id, 0.0).await
+        };
+        confirmed.await?;
+        Ok(Response::new(pb::ConfirmPaymentResponse {}))
+    }
+
+    async fn create_invoice(
+        &self,
+        request: Request<pb::CreateInvoiceRequest>,
+    ) -> Reply<pb::CreateInvoiceResponse> {
+        let r = request.into_inner();
+        let id = self.app.create_invoice(r.order_id, r.amount).await?;
+        Ok(Response::new(pb::CreateInvoiceResponse { id }))
+    }
+
+    async fn adjust_invoice(
+        &self,
+        request: Request<pb::AdjustInvoiceRequest>,
+    ) -> Reply<pb::AdjustInvoiceResponse> {
+        let r = request.into_inner();
+        self.app.adjust_invoice(&r.id, r.amount).await?;
+        Ok(Response::new(pb::AdjustInvoiceResponse {}))
+    }
+
+    async fn pay_invoice(
+        &self,
+        request: Request<pb::PayInvoiceRequest>,
+    ) -> Reply<pb::PayInvoiceResponse> {
+        self.app.pay_invoice(&request.into_inner().id).await?;
+        Ok(Response::new(pb::PayInvoiceResponse {}))
+    }
+
+    async fn cancel_invoice(
+        &self,
+        request: Request<pb::CancelInvoiceRequest>,
+    ) -> Reply<pb::CancelInvoiceResponse> {
+        self.app.cancel_invoice(&request.into_inner().id).await?;
+        Ok(Response::new(pb::CancelInvoiceResponse {}))
+    }
+}
