@@ -41,7 +41,7 @@ pub async fn migrate(db: &db::Db) -> anyhow::Result<()> {
 pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
     let outbox = messaging::Outbox::new(SCHEMA);
     let app = app::App::new(host.db().clone(), outbox.clone());
-    host.rest(rest::router(app.clone()));
+    host.rest(rest::router(app.clone()), rest::openapi());
     host.grpc(grpc::server(app, host.db().clone()));
     let commands = messaging::Subscription::new(
         SCHEMA,

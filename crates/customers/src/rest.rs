@@ -8,12 +8,21 @@ use axum::{
 };
 use host::{ApiError, Json};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use utoipa::{OpenApi, ToSchema};
 
 use crate::{
     app::{App, Error},
     domain::customer::{self, Customer},
 };
+
+/// The OpenAPI description of [`router`].
+#[derive(OpenApi)]
+#[openapi(paths(register, customer, enable, disable, change_sms_number), tags((name = "Customer", description = "Customers")))]
+struct Docs;
+
+pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
+    Docs::openapi()
+}
 
 pub(crate) fn router(app: App) -> Router {
     Router::new()
@@ -50,9 +59,24 @@ impl IntoResponse for Error {
     }
 }
 
-type Reply = Result<axum::Json<Value>, Error>;
+type Reply<T> = Result<axum::Json<T>, Error>;
 
-#[derive(Serialize)]
+/// `{"id": …}`.
+#[derive(Serialize, ToSchema)]
+struct IdReply {
+    id: String,
+}
+
+/// `{}`.
+#[derive(Serialize, ToSchema)]
+struct Empty {}
+
+#[derive(Serialize, ToSchema)]
+struct CustomerReply {
+    customer: CustomerJson,
+}
+
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct CustomerJson {
     id: String,
@@ -72,7 +96,7 @@ impl From<Customer> for CustomerJson {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 struct Register {
     name: String,
@@ -80,38 +104,43 @@ struct Register {
     sms_number: String,
 }
 
-async fn register(State(app): State<App>, Json(body): Json<Register>) -> Reply {
+#[utoipa::path(post, path = "/api/customers", tag = "Customer", operation_id = "registerCustomer", request_body = Register, responses((status = 200, body = IdReply), (status = 400, body = host::ErrorBody)))]
+async fn register(State(app): State<App>, Json(body): Json<Register>) -> Reply<IdReply> {
     let id = app.register(body.name, body.sms_number).await?;
-    Ok(axum::Json(json!({ "id": id })))
+    Ok(axum::Json(IdReply { id }))
 }
 
-async fn customer(State(app): State<App>, Path(id): Path<String>) -> Reply {
+#[utoipa::path(get, path = "/api/customers/{id}", tag = "Customer", operation_id = "getCustomer", params(("id" = String, Path)), responses((status = 200, body = CustomerReply), (status = 404, body = host::ErrorBody)))]
+async fn customer(State(app): State<App>, Path(id): Path<String>) -> Reply<CustomerReply> {
     let customer = CustomerJson::from(app.customer(&id).await?);
-    Ok(axum::Json(json!({ "customer": customer })))
+    Ok(axum::Json(CustomerReply { customer }))
 }
 
-async fn enable(State(app): State<App>, Path(id): Path<String>) -> Reply {
+#[utoipa::path(put, path = "/api/customers/{id}/enable", tag = "Customer", operation_id = "enableCustomer", params(("id" = String, Path)), responses((status = 200, body = Empty), (status = 400, body = host::ErrorBody), (status = 404, body = host::ErrorBody)))]
+async fn enable(State(app): State<App>, Path(id): Path<String>) -> Reply<Empty> {
     app.enable(&id).await?;
-    Ok(axum::Json(json!({})))
+    Ok(axum::Json(Empty {}))
 }
 
-async fn disable(State(app): State<App>, Path(id): Path<String>) -> Reply {
+#[utoipa::path(put, path = "/api/customers/{id}/disable", tag = "Customer", operation_id = "DisableCustomer", params(("id" = String, Path)), responses((status = 200, body = Empty), (status = 400, body = host::ErrorBody), (status = 404, body = host::ErrorBody)))]
+async fn disable(State(app): State<App>, Path(id): Path<String>) -> Reply<Empty> {
     app.disable(&id).await?;
-    Ok(axum::Json(json!({})))
+    Ok(axum::Json(Empty {}))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 struct ChangeSms {
     #[serde(alias = "sms_number")]
     sms_number: String,
 }
 
+#[utoipa::path(put, path = "/api/customers/{id}/change-sms", tag = "Customer", operation_id = "changeSmsNumber", params(("id" = String, Path)), request_body = ChangeSms, responses((status = 200, body = Empty), (status = 400, body = host::ErrorBody), (status = 404, body = host::ErrorBody)))]
 async fn change_sms_number(
     State(app): State<App>,
     Path(id): Path<String>,
     Json(body): Json<ChangeSms>,
-) -> Reply {
+) -> Reply<Empty> {
     app.change_sms_number(&id, body.sms_number).await?;
-    Ok(axum::Json(json!({})))
+    Ok(axum::Json(Empty {}))
 }

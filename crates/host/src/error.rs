@@ -10,6 +10,18 @@ use axum::{
 use serde::de::DeserializeOwned;
 use tonic::Code;
 
+/// The error body every REST error has (grpc-gateway's `google.rpc.Status` in JSON), for
+/// OpenAPI descriptions.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The gRPC status code (3 InvalidArgument, 5 NotFound, 9 FailedPrecondition, …).
+    pub code: i32,
+    /// What went wrong.
+    pub message: String,
+    /// Always empty.
+    pub details: Vec<serde_json::Value>,
+}
+
 /// An error as REST clients of the book see it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]

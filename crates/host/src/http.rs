@@ -16,8 +16,40 @@ use tower_http::trace::TraceLayer;
 
 use crate::{ApiError, Check, Config};
 
-pub(crate) fn router(rest: Router, checks: Vec<(&'static str, Check)>, config: &Config) -> Router {
-    rest.route("/liveness", get(|| async { "." }))
+/// The document modules' descriptions are merged into.
+pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
+    let info = utoipa::openapi::InfoBuilder::new()
+        .title("MallBots")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(
+            "The REST API of the MallBots modules this process runs (the book's routes and JSON).",
+        ))
+        .build();
+    let mut doc = utoipa::openapi::OpenApiBuilder::new().info(info).build();
+    let error = <crate::ErrorBody as utoipa::PartialSchema>::schema();
+    doc.components
+        .get_or_insert_with(Default::default)
+        .schemas
+        .insert("ErrorBody".into(), error);
+    doc
+}
+
+pub(crate) fn router(
+    rest: Router,
+    openapi: utoipa::openapi::OpenApi,
+    checks: Vec<(&'static str, Check)>,
+    config: &Config,
+) -> Router {
+    // Swagger UI's assets are vendored in the crate: nothing is fetched at build or run time.
+    let docs: Router = utoipa_swagger_ui::SwaggerUi::new("/swagger-ui")
+        .url("/openapi.json", openapi)
+        .into();
+    rest.merge(docs)
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::temporary("/swagger-ui/") }),
+        )
+        .route("/liveness", get(|| async { "." }))
         .route("/readiness", get(readiness).with_state(Arc::new(checks)))
         .fallback(|| async { ApiError::not_found("Not Found") })
         .method_not_allowed_fallback(|| async {

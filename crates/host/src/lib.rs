@@ -24,7 +24,7 @@ use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, LogFormat, RpcServices, parse_duration};
-pub use error::{ApiError, Json, http_status};
+pub use error::{ApiError, ErrorBody, Json, http_status};
 
 /// What a readiness check answers: `Err` with the reason when not ready.
 pub type CheckResult = Result<(), String>;
@@ -39,6 +39,7 @@ pub struct Host {
     http_listener: TcpListener,
     grpc_listener: TcpListener,
     rest: axum::Router,
+    openapi: utoipa::openapi::OpenApi,
     grpc: tonic::service::RoutesBuilder,
     grpc_names: Vec<&'static str>,
     tasks: Vec<(&'static str, Task)>,
@@ -86,6 +87,7 @@ impl Host {
             http_listener,
             grpc_listener,
             rest: axum::Router::new(),
+            openapi: http::openapi(),
             grpc: tonic::service::RoutesBuilder::default(),
             grpc_names: Vec::new(),
             tasks: Vec::new(),
@@ -168,9 +170,11 @@ impl Host {
         });
     }
 
-    /// Adds REST routes (absolute paths, e.g. `/api/stores`).
-    pub fn rest(&mut self, router: axum::Router) {
+    /// Adds REST routes (absolute paths, e.g. `/api/stores`) and their OpenAPI description,
+    /// served at `/openapi.json` and browsable in Swagger UI at `/`.
+    pub fn rest(&mut self, router: axum::Router, openapi: utoipa::openapi::OpenApi) {
         self.rest = std::mem::take(&mut self.rest).merge(router);
+        self.openapi.merge(openapi);
     }
 
     /// Adds a gRPC service.
@@ -248,7 +252,7 @@ impl Host {
         let token = CancellationToken::new();
         let mut running = JoinSet::new();
 
-        let app = http::router(self.rest, self.checks, &self.config);
+        let app = http::router(self.rest, self.openapi, self.checks, &self.config);
         let http_stop = token.clone();
         running.spawn(async move {
             axum::serve(self.http_listener, app)

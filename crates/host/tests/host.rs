@@ -44,13 +44,14 @@ async fn start(configure: impl FnOnce(&mut Config), mount: impl FnOnce(&mut Host
     let mut config = Config::for_tests(db::Target::Sqlite(dir.path().to_owned()));
     configure(&mut config);
     let mut host = Host::new(config, &[]).await.unwrap();
-    host.rest(Router::new().route("/api/greet", post(greet)).route(
+    let routes = Router::new().route("/api/greet", post(greet)).route(
         "/api/slow",
         post(|| async {
             tokio::time::sleep(Duration::from_millis(400)).await;
             "slow"
         }),
-    ));
+    );
+    host.rest(routes, utoipa::openapi::OpenApi::default());
     mount(&mut host);
     let base = format!("http://{}", host.http_addr());
     let grpc = host.grpc_addr();
@@ -464,4 +465,41 @@ async fn modules_relay_and_subscribe_through_the_host() {
     assert_eq!(delivered, Some(id));
     stop.send(()).unwrap();
     running.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn swagger_ui_and_the_openapi_document_are_served_without_a_network() {
+    let app = start(|_| {}, |_| {}).await;
+    let root = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let redirect = root.get(format!("{}/", app.base)).send().await.unwrap();
+    assert_eq!(
+        (
+            redirect.status().as_u16(),
+            redirect.headers()["location"].to_str().unwrap()
+        ),
+        (307, "/swagger-ui/")
+    );
+    let page = reqwest::get(format!("{}/swagger-ui/", app.base))
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text().await.unwrap().contains("swagger-ui"),
+        "the vendored UI is served"
+    );
+    let (status, doc) = body(
+        reqwest::get(format!("{}/openapi.json", app.base))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, &doc["info"]["title"]), (200, &json!("MallBots")));
+    assert!(
+        doc["components"]["schemas"]["ErrorBody"].is_object(),
+        "{doc}"
+    );
+    app.stop().await.unwrap();
 }

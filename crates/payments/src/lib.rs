@@ -46,7 +46,7 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
         outbox.clone(),
         host.channel("CUSTOMERS")?,
     );
-    host.rest(rest::router(app.clone()));
+    host.rest(rest::router(app.clone()), rest::openapi());
     host.grpc(grpc::server(app, host.db().clone()));
     let commands = messaging::Subscription::new(
         SCHEMA,

@@ -8,12 +8,21 @@ use axum::{
 };
 use host::{ApiError, Json};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use utoipa::{OpenApi, ToSchema};
 
 use crate::{
     app::{App, Error},
     domain::{invoice, payment},
 };
+
+/// The OpenAPI description of [`router`].
+#[derive(OpenApi)]
+#[openapi(paths(authorize_payment, pay_invoice, invoice), tags((name = "Payment", description = "Payments"), (name = "Invoice", description = "Invoices")))]
+struct Docs;
+
+pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
+    Docs::openapi()
+}
 
 pub(crate) fn router(app: App) -> Router {
     Router::new()
@@ -52,9 +61,24 @@ impl IntoResponse for Error {
     }
 }
 
-type Reply = Result<axum::Json<Value>, Error>;
+type Reply<T> = Result<axum::Json<T>, Error>;
 
-#[derive(Deserialize, Default)]
+/// `{"id": …}`.
+#[derive(Serialize, ToSchema)]
+struct IdReply {
+    id: String,
+}
+
+/// `{}`.
+#[derive(Serialize, ToSchema)]
+struct Empty {}
+
+#[derive(Serialize, ToSchema)]
+struct InvoiceReply {
+    invoice: InvoiceJson,
+}
+
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 struct AuthorizePayment {
     #[serde(alias = "customer_id")]
@@ -62,17 +86,22 @@ struct AuthorizePayment {
     amount: f64,
 }
 
-async fn authorize_payment(State(app): State<App>, Json(body): Json<AuthorizePayment>) -> Reply {
+#[utoipa::path(post, path = "/api/payments", tag = "Payment", operation_id = "authorizePayment", summary = "Authorize a future payment", request_body = AuthorizePayment, responses((status = 200, body = IdReply), (status = 400, body = host::ErrorBody), (status = 404, body = host::ErrorBody)))]
+async fn authorize_payment(
+    State(app): State<App>,
+    Json(body): Json<AuthorizePayment>,
+) -> Reply<IdReply> {
     let id = app.authorize_payment(body.customer_id, body.amount).await?;
-    Ok(axum::Json(json!({ "id": id })))
+    Ok(axum::Json(IdReply { id }))
 }
 
-async fn pay_invoice(State(app): State<App>, Path(id): Path<String>) -> Reply {
+#[utoipa::path(put, path = "/api/payments/invoices/{id}/pay", tag = "Invoice", operation_id = "payInvoice", summary = "Pay an invoice", params(("id" = String, Path)), responses((status = 200, body = Empty), (status = 400, body = host::ErrorBody), (status = 404, body = host::ErrorBody)))]
+async fn pay_invoice(State(app): State<App>, Path(id): Path<String>) -> Reply<Empty> {
     app.pay_invoice(&id).await?;
-    Ok(axum::Json(json!({})))
+    Ok(axum::Json(Empty {}))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct InvoiceJson {
     id: String,
@@ -81,7 +110,8 @@ struct InvoiceJson {
     status: &'static str,
 }
 
-async fn invoice(State(app): State<App>, Path(id): Path<String>) -> Reply {
+#[utoipa::path(get, path = "/api/payments/invoices/{id}", tag = "Invoice", operation_id = "getInvoice", summary = "Get an invoice", params(("id" = String, Path)), responses((status = 200, body = InvoiceReply), (status = 404, body = host::ErrorBody)))]
+async fn invoice(State(app): State<App>, Path(id): Path<String>) -> Reply<InvoiceReply> {
     let invoice = app.invoice(&id).await?;
     let invoice = InvoiceJson {
         id: invoice.id,
@@ -89,5 +119,5 @@ async fn invoice(State(app): State<App>, Path(id): Path<String>) -> Reply {
         amount: invoice.amount,
         status: invoice.status.as_str(),
     };
-    Ok(axum::Json(json!({ "invoice": invoice })))
+    Ok(axum::Json(InvoiceReply { invoice }))
 }

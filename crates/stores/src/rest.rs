@@ -10,12 +10,31 @@ use axum::{
 };
 use host::{ApiError, Json};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use utoipa::{OpenApi, ToSchema};
 
 use crate::{
     app::{App, Error},
     catalog, mall,
 };
+
+/// The OpenAPI description of [`router`].
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        create_store, stores, participating_stores, store, enable_participation, disable_participation, rebrand_store,
+        add_product, catalog, product, rebrand_product, increase_price, decrease_price, remove_product
+    ),
+    tags(
+        (name = "Store", description = "Store Management"),
+        (name = "Participation", description = "Store participation in the mall"),
+        (name = "Product", description = "Store catalogs")
+    )
+)]
+struct Docs;
+
+pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
+    Docs::openapi()
+}
 
 pub(crate) fn router(app: App) -> Router {
     Router::new()
@@ -75,13 +94,43 @@ impl From<Error> for ApiError {
     }
 }
 
-type Reply = Result<axum::Json<Value>, Error>;
+type Reply<T> = Result<axum::Json<T>, Error>;
 
-fn empty() -> Reply {
-    Ok(axum::Json(json!({})))
+/// `{"id": …}`: the id of what was created.
+#[derive(Serialize, ToSchema)]
+struct IdReply {
+    id: String,
 }
 
-#[derive(Serialize)]
+/// `{}`.
+#[derive(Serialize, ToSchema)]
+struct Empty {}
+
+fn empty() -> Reply<Empty> {
+    Ok(axum::Json(Empty {}))
+}
+
+#[derive(Serialize, ToSchema)]
+struct StoreReply {
+    store: StoreJson,
+}
+
+#[derive(Serialize, ToSchema)]
+struct StoresReply {
+    stores: Vec<StoreJson>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ProductReply {
+    product: ProductJson,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ProductsReply {
+    products: Vec<ProductJson>,
+}
+
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct StoreJson {
     id: String,
@@ -101,7 +150,7 @@ impl From<mall::Store> for StoreJson {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ProductJson {
     id: String,
@@ -125,70 +174,77 @@ impl From<catalog::Product> for ProductJson {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(default)]
 struct CreateStore {
     name: String,
     location: String,
 }
 
-async fn create_store(State(app): State<App>, Json(body): Json<CreateStore>) -> Reply {
+#[utoipa::path(post, path = "/api/stores", tag = "Store", operation_id = "createStore", request_body = CreateStore, responses((status = 200, body = IdReply), (status = 400, body = host::ErrorBody)))]
+async fn create_store(State(app): State<App>, Json(body): Json<CreateStore>) -> Reply<IdReply> {
     let id = app.create_store(body.name, body.location).await?;
-    Ok(axum::Json(json!({ "id": id })))
+    Ok(axum::Json(IdReply { id }))
 }
 
-async fn enable_participation(State(app): State<App>, Path(id): Path<String>) -> Reply {
+#[utoipa::path(put, path = "/api/stores/{id}/participating", tag = "Participation", operation_id = "enableParticipation", params(("id" = String, Path)), responses((status = 200, body = Empty), (status = 400, body = host::ErrorBody), (status = 404, body = host::ErrorBody)))]
+async fn enable_participation(State(app): State<App>, Path(id): Path<String>) -> Reply<Empty> {
     app.enable_participation(&id).await?;
     empty()
 }
 
-async fn disable_participation(State(app): State<App>, Path(id): Path<String>) -> Reply {
+#[utoipa::path(delete, path = "/api/stores/{id}/participating", tag = "Participation", operation_id = "disableParticipation", params(("id" = String, Path)), responses((status = 200, body = Empty), (status = 400, body = host::ErrorBody), (status = 404, body = host::ErrorBody)))]
+async fn disable_participation(State(app): State<App>, Path(id): Path<String>) -> Reply<Empty> {
     app.disable_participation(&id).await?;
     empty()
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(default)]
 struct Rebrand {
     name: String,
     description: String,
 }
 
+#[utoipa::path(put, path = "/api/stores/{id}/rebrand", tag = "Store", operation_id = "rebrandStore", params(("id" = String, Path)), request_body = Rebrand, responses((status = 200, body = Empty), (status = 400, body = host::ErrorBody), (status = 404, body = host::ErrorBody)))]
 async fn rebrand_store(
     State(app): State<App>,
     Path(id): Path<String>,
     Json(body): Json<Rebrand>,
-) -> Reply {
+) -> Reply<Empty> {
     app.rebrand_store(&id, body.name).await?;
     empty()
 }
 
-async fn store(State(app): State<App>, Path(id): Path<String>) -> Reply {
+#[utoipa::path(get, path = "/api/stores/{id}", tag = "Store", operation_id = "getStore", params(("id" = String, Path)), responses((status = 200, body = StoreReply), (status = 404, body = host::ErrorBody)))]
+async fn store(State(app): State<App>, Path(id): Path<String>) -> Reply<StoreReply> {
     let store = StoreJson::from(app.store(&id).await?);
-    Ok(axum::Json(json!({ "store": store })))
+    Ok(axum::Json(StoreReply { store }))
 }
 
-async fn stores(State(app): State<App>) -> Reply {
+#[utoipa::path(get, path = "/api/stores", tag = "Store", operation_id = "getStores", responses((status = 200, body = StoresReply)))]
+async fn stores(State(app): State<App>) -> Reply<StoresReply> {
     let stores: Vec<StoreJson> = app
         .stores(false)
         .await?
         .into_iter()
         .map(Into::into)
         .collect();
-    Ok(axum::Json(json!({ "stores": stores })))
+    Ok(axum::Json(StoresReply { stores }))
 }
 
-async fn participating_stores(State(app): State<App>) -> Reply {
+#[utoipa::path(get, path = "/api/stores/participating", tag = "Participation", operation_id = "getParticipatingStores", responses((status = 200, body = StoresReply)))]
+async fn participating_stores(State(app): State<App>) -> Reply<StoresReply> {
     let stores: Vec<StoreJson> = app
         .stores(true)
         .await?
         .into_iter()
         .map(Into::into)
         .collect();
-    Ok(axum::Json(json!({ "stores": stores })))
+    Ok(axum::Json(StoresReply { stores }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(default)]
 struct AddProduct {
     name: String,
@@ -197,67 +253,74 @@ struct AddProduct {
     price: f64,
 }
 
+#[utoipa::path(post, path = "/api/stores/{id}/products", tag = "Product", operation_id = "addProduct", params(("id" = String, Path, description = "the store")), request_body = AddProduct, responses((status = 200, body = IdReply), (status = 400, body = host::ErrorBody), (status = 404, body = host::ErrorBody)))]
 async fn add_product(
     State(app): State<App>,
     Path(store_id): Path<String>,
     Json(body): Json<AddProduct>,
-) -> Reply {
+) -> Reply<IdReply> {
     let id = app
         .add_product(store_id, body.name, body.description, body.sku, body.price)
         .await?;
-    Ok(axum::Json(json!({ "id": id })))
+    Ok(axum::Json(IdReply { id }))
 }
 
+#[utoipa::path(put, path = "/api/stores/products/{id}/rebrand", tag = "Product", operation_id = "rebrandProduct", params(("id" = String, Path)), request_body = Rebrand, responses((status = 200, body = Empty), (status = 400, body = host::ErrorBody), (status = 404, body = host::ErrorBody)))]
 async fn rebrand_product(
     State(app): State<App>,
     Path(id): Path<String>,
     Json(body): Json<Rebrand>,
-) -> Reply {
+) -> Reply<Empty> {
     app.rebrand_product(&id, body.name, body.description)
         .await?;
     empty()
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(default)]
 struct NewPrice {
     price: f64,
 }
 
+#[utoipa::path(put, path = "/api/stores/products/{id}/increasePrice", tag = "Product", operation_id = "increaseProductPrice", params(("id" = String, Path)), request_body = NewPrice, responses((status = 200, body = Empty), (status = 400, body = host::ErrorBody), (status = 404, body = host::ErrorBody)))]
 async fn increase_price(
     State(app): State<App>,
     Path(id): Path<String>,
     Json(body): Json<NewPrice>,
-) -> Reply {
+) -> Reply<Empty> {
     app.increase_price(&id, body.price).await?;
     empty()
 }
 
+#[utoipa::path(put, path = "/api/stores/products/{id}/decreasePrice", tag = "Product", operation_id = "decreaseProductPrice", params(("id" = String, Path)), request_body = NewPrice, responses((status = 200, body = Empty), (status = 400, body = host::ErrorBody), (status = 404, body = host::ErrorBody)))]
 async fn decrease_price(
     State(app): State<App>,
     Path(id): Path<String>,
     Json(body): Json<NewPrice>,
-) -> Reply {
+) -> Reply<Empty> {
     app.decrease_price(&id, body.price).await?;
     empty()
 }
 
-async fn remove_product(State(app): State<App>, Path(id): Path<String>) -> Reply {
+#[utoipa::path(delete, path = "/api/stores/products/{id}", tag = "Product", operation_id = "removeProduct", params(("id" = String, Path)), responses((status = 200, body = Empty), (status = 404, body = host::ErrorBody)))]
+async fn remove_product(State(app): State<App>, Path(id): Path<String>) -> Reply<Empty> {
     app.remove_product(&id).await?;
     empty()
 }
 
-async fn product(State(app): State<App>, Path(id): Path<String>) -> Reply {
+#[utoipa::path(get, path = "/api/stores/products/{id}", tag = "Product", operation_id = "getProduct", params(("id" = String, Path)), responses((status = 200, body = ProductReply), (status = 404, body = host::ErrorBody)))]
+async fn product(State(app): State<App>, Path(id): Path<String>) -> Reply<ProductReply> {
     let product = ProductJson::from(app.product(&id).await?);
-    Ok(axum::Json(json!({ "product": product })))
+    Ok(axum::Json(ProductReply { product }))
 }
 
-async fn catalog(State(app): State<App>, Path(store_id): Path<String>) -> Reply {
+#[utoipa::path(get, path = "/api/stores/{id}/products", tag = "Product", operation_id = "getStoreProducts", params(("id" = String, Path, description = "the store")), responses((status = 200, body = ProductsReply), (status = 404, body = host::ErrorBody)))]
+async fn catalog(State(app): State<App>, Path(store_id): Path<String>) -> Reply<ProductsReply> {
     let products: Vec<ProductJson> = app
         .catalog(&store_id)
         .await?
         .into_iter()
         .map(Into::into)
         .collect();
-    Ok(axum::Json(json!({ "products": products })))
+    Ok(axum::Json(ProductsReply { products }))
 }
