@@ -20,6 +20,7 @@ db::backend_tests!(
     customers_are_enabled_and_disabled_once_each_way,
     the_sms_number_changes_and_is_announced,
     unknown_customers_are_not_found,
+    malformed_json_is_a_400_with_the_error_body,
     authorize_customer_commands_are_answered,
     a_command_delivered_twice_is_answered_once,
     grpc_authorize_refuses_a_disabled_customer,
@@ -275,7 +276,7 @@ async fn a_command_delivered_twice_is_answered_once(backend: Backend) {
     let later = authorize(&customer, "saga-2");
     send(&app, &later, later.id()).await;
     let replies = app
-        .messages(proto::cosec::CREATE_ORDER_REPLY_CHANNEL, 3)
+        .messages(proto::cosec::CREATE_ORDER_REPLY_CHANNEL, 2)
         .await;
     let sagas: Vec<&str> = replies
         .iter()
@@ -329,4 +330,18 @@ async fn grpc_authorize_refuses_a_disabled_customer(backend: Backend) {
         .customer
         .unwrap();
     assert!(!found.enabled);
+}
+
+async fn malformed_json_is_a_400_with_the_error_body(backend: Backend) {
+    let app = app(backend).await;
+    let response = app
+        .send(Method::POST, "/api/customers", r#"{"name": ["Ada"]}"#)
+        .await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (&body["code"], &body["details"]),
+        (&json!(3), &json!([])),
+        "{body}"
+    );
 }

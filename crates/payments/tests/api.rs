@@ -22,6 +22,7 @@ db::backend_tests!(
     a_ready_order_is_invoiced_once_and_paid_once,
     a_canceled_order_cancels_its_pending_invoice,
     unknown_invoices_are_not_found,
+    malformed_json_is_a_400_with_the_error_body,
 );
 
 async fn app(backend: Backend) -> TestApp {
@@ -281,5 +282,23 @@ async fn unknown_invoices_are_not_found(backend: Backend) {
         app.json(Method::PUT, "/api/payments/invoices/nope/pay", json!({}))
             .await,
         (404, missing)
+    );
+}
+
+async fn malformed_json_is_a_400_with_the_error_body(backend: Backend) {
+    let app = app(backend).await;
+    let response = app
+        .send(
+            Method::POST,
+            "/api/payments",
+            r#"{"customerId": "c", "amount": "lots"}"#,
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (&body["code"], &body["details"]),
+        (&json!(3), &json!([])),
+        "{body}"
     );
 }
