@@ -19,8 +19,7 @@ pub(crate) struct Grpc {
 
 impl From<Error> for Status {
     fn from(error: Error) -> Status {
-        let api = host::ApiError::from(error);
-        Status::new(api.code, api.message)
+        host::ApiError::from(error).into()
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use messaging::{Message, Outgoing};
+use messaging::Message;
 use prost::Message as _;
 use proto::customers as pb;
 use reqwest::Method;
@@ -209,18 +209,6 @@ fn authorize(customer: &str, saga: &str) -> Message {
     .with_metadata("COMMAND_SAGA_NAME", "cosec.CreateOrder")
 }
 
-async fn send(app: &TestApp, message: &Message, broker_id: &str) {
-    let body = message.envelope.encode();
-    app.broker
-        .publish(&[Outgoing {
-            subject: &message.subject,
-            id: broker_id,
-            body: &body,
-        }])
-        .await
-        .unwrap();
-}
-
 async fn authorize_customer_commands_are_answered(backend: Backend) {
     let app = app(backend).await;
     let enabled = register(&app).await;
@@ -237,7 +225,7 @@ async fn authorize_customer_commands_are_answered(backend: Backend) {
         ("nobody", "saga-3"),
     ] {
         let command = authorize(customer, saga);
-        send(&app, &command, command.id()).await;
+        app.publish(&command).await;
     }
     let replies = app
         .messages(proto::cosec::CREATE_ORDER_REPLY_CHANNEL, 3)
@@ -271,10 +259,10 @@ async fn a_command_delivered_twice_is_answered_once(backend: Backend) {
     let app = app(backend).await;
     let customer = register(&app).await;
     let command = authorize(&customer, "saga-1");
-    send(&app, &command, "first-delivery").await;
-    send(&app, &command, "second-delivery").await;
+    app.publish_as(&command, "first-delivery").await;
+    app.publish_as(&command, "second-delivery").await;
     let later = authorize(&customer, "saga-2");
-    send(&app, &later, later.id()).await;
+    app.publish(&later).await;
     let replies = app
         .messages(proto::cosec::CREATE_ORDER_REPLY_CHANNEL, 2)
         .await;

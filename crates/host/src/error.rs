@@ -108,6 +108,24 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The same error for a gRPC caller: one mapping serves both edges.
+impl From<ApiError> for tonic::Status {
+    fn from(error: ApiError) -> tonic::Status {
+        tonic::Status::new(error.code, error.message)
+    }
+}
+
+/// `{"id": …}`: the answer of every create route.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct IdReply {
+    /// The new resource's id.
+    pub id: String,
+}
+
+/// `{}`: the answer of every command route.
+#[derive(Debug, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct Empty {}
+
 impl From<tonic::Status> for ApiError {
     fn from(status: tonic::Status) -> ApiError {
         ApiError::new(status.code(), status.message())

@@ -24,7 +24,7 @@ use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, LogFormat, RpcServices, parse_duration};
-pub use error::{ApiError, ErrorBody, Json, http_status};
+pub use error::{ApiError, Empty, ErrorBody, IdReply, Json, http_status};
 
 /// What a readiness check answers: `Err` with the reason when not ready.
 pub type CheckResult = Result<(), String>;

@@ -6,7 +6,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post, put},
 };
-use host::{ApiError, Json};
+use host::{ApiError, Empty, IdReply, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
@@ -62,16 +62,6 @@ impl IntoResponse for Error {
 }
 
 type Reply<T> = Result<axum::Json<T>, Error>;
-
-/// `{"id": …}`.
-#[derive(Serialize, ToSchema)]
-struct IdReply {
-    id: String,
-}
-
-/// `{}`.
-#[derive(Serialize, ToSchema)]
-struct Empty {}
 
 #[derive(Serialize, ToSchema)]
 struct InvoiceReply {

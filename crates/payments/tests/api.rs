@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use messaging::{Message, Outgoing};
+use messaging::Message;
 use prost::Message as _;
 use proto::{ordering, payments as pb};
 use reqwest::Method;
@@ -55,18 +55,6 @@ async fn authorize(app: &TestApp, customer: &str, amount: f64) -> String {
         .await;
     assert_eq!(status, 200, "{body}");
     body["id"].as_str().unwrap().to_owned()
-}
-
-async fn publish(app: &TestApp, message: &Message, broker_id: &str) {
-    let body = message.envelope.encode();
-    app.broker
-        .publish(&[Outgoing {
-            subject: &message.subject,
-            id: broker_id,
-            body: &body,
-        }])
-        .await
-        .unwrap();
 }
 
 async fn invoice(app: &TestApp, id: &str) -> (u16, Value) {
@@ -150,10 +138,10 @@ async fn confirm_payment_commands_are_answered(backend: Backend) {
         confirm("nope", 1.0, "unknown"),
     ];
     for command in &commands {
-        publish(&app, command, command.id()).await;
+        app.publish(command).await;
     }
     // The first command, delivered again: still one reply.
-    publish(&app, &commands[0], "again").await;
+    app.publish_as(&commands[0], "again").await;
     let replies = app
         .messages(proto::cosec::CREATE_ORDER_REPLY_CHANNEL, 3)
         .await;
@@ -201,8 +189,8 @@ fn readied(order: &str, total: f64) -> Message {
 async fn a_ready_order_is_invoiced_once_and_paid_once(backend: Backend) {
     let app = app(backend).await;
     let ready = readied("order-1", 49.95);
-    publish(&app, &ready, ready.id()).await;
-    publish(&app, &ready, "redelivered").await;
+    app.publish(&ready).await;
+    app.publish_as(&ready, "redelivered").await;
     let pending = invoice_status(&app, "order-1", "pending").await;
     assert_eq!(
         pending,
@@ -240,7 +228,7 @@ async fn a_ready_order_is_invoiced_once_and_paid_once(backend: Backend) {
 async fn a_canceled_order_cancels_its_pending_invoice(backend: Backend) {
     let app = app(backend).await;
     let ready = readied("order-2", 10.0);
-    publish(&app, &ready, ready.id()).await;
+    app.publish(&ready).await;
     invoice_status(&app, "order-2", "pending").await;
     let event = ordering::OrderCanceled {
         id: "order-2".into(),
@@ -253,7 +241,7 @@ async fn a_canceled_order_cancels_its_pending_invoice(backend: Backend) {
         &event,
     )
     .about("order-2");
-    publish(&app, &canceled, canceled.id()).await;
+    app.publish(&canceled).await;
     invoice_status(&app, "order-2", "canceled").await;
     let pay = app
         .json(Method::PUT, "/api/payments/invoices/order-2/pay", json!({}))
@@ -269,7 +257,7 @@ async fn a_canceled_order_cancels_its_pending_invoice(backend: Backend) {
         ordering::ORDER_CANCELED_EVENT,
         &other,
     );
-    publish(&app, &message, message.id()).await;
+    app.publish(&message).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(invoice(&app, "order-3").await.0, 404);
 }

@@ -8,7 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post, put},
 };
-use host::{ApiError, Json};
+use host::{ApiError, Empty, IdReply, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
@@ -95,16 +95,6 @@ impl From<Error> for ApiError {
 }
 
 type Reply<T> = Result<axum::Json<T>, Error>;
-
-/// `{"id": …}`: the id of what was created.
-#[derive(Serialize, ToSchema)]
-struct IdReply {
-    id: String,
-}
-
-/// `{}`.
-#[derive(Serialize, ToSchema)]
-struct Empty {}
 
 fn empty() -> Reply<Empty> {
     Ok(axum::Json(Empty {}))

@@ -125,6 +125,33 @@ impl TestApp {
         )
     }
 
+    /// Publishes `message` to the app's broker as another module would (de-duplication id =
+    /// the message id).
+    ///
+    /// # Panics
+    /// When the broker refuses it.
+    pub async fn publish(&self, message: &messaging::Message) {
+        self.publish_as(message, message.id()).await;
+    }
+
+    /// Publishes `message` under broker de-duplication id `broker_id`: a second call with
+    /// another id delivers the same message again, as a redelivery would.
+    ///
+    /// # Panics
+    /// When the broker refuses it.
+    pub async fn publish_as(&self, message: &messaging::Message, broker_id: &str) {
+        let body = message.envelope.encode();
+        let outgoing = messaging::Outgoing {
+            subject: &message.subject,
+            id: broker_id,
+            body: &body,
+        };
+        self.broker
+            .publish(&[outgoing])
+            .await
+            .expect("the broker takes the message");
+    }
+
     /// The first `count` messages published on `subject` (oldest first), read by a consumer of
     /// the test's own; fewer if they do not all arrive within 10 s.
     ///
