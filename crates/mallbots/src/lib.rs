@@ -33,7 +33,12 @@ macro_rules! module {
 }
 
 /// Every module this build contains, in start-up order.
-pub const MODULES: &[Module] = &[module!(stores), module!(customers), module!(payments)];
+pub const MODULES: &[Module] = &[
+    module!(stores),
+    module!(customers),
+    module!(payments),
+    module!(baskets),
+];
 
 /// Parses `MODULES`: `all`, or module names separated by commas.
 ///

@@ -67,6 +67,12 @@ async fn every_route_is_documented_and_every_documented_route_exists(backend: Ba
         "POST /api/payments",
         "GET /api/payments/invoices/{id}",
         "PUT /api/payments/invoices/{id}/pay",
+        "POST /api/baskets",
+        "GET /api/baskets/{id}",
+        "DELETE /api/baskets/{id}",
+        "PUT /api/baskets/{id}/checkout",
+        "PUT /api/baskets/{id}/addItem",
+        "PUT /api/baskets/{id}/removeItem",
     ];
     expected.sort_unstable();
     assert_eq!(documented, expected);

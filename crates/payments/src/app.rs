@@ -76,6 +76,13 @@ impl App {
             .await
     }
 
+    pub(crate) async fn payment(&self, id: &str) -> Result<Payment, Error> {
+        let mut conn = self.db.pool().acquire().await?;
+        repo::payment(&mut conn, id)
+            .await?
+            .ok_or(Error::Payment(payment::Error::PaymentNotFound))
+    }
+
     /// Whether `amount` may be charged to payment `id` (the saga's ConfirmPayment).
     pub(crate) async fn confirm_payment(
         tx: &mut db::Conn,

@@ -76,6 +76,21 @@ impl PaymentsService for Grpc {
         Ok(Response::new(pb::PayInvoiceResponse {}))
     }
 
+    async fn get_payment(
+        &self,
+        request: Request<pb::GetPaymentRequest>,
+    ) -> Reply<pb::GetPaymentResponse> {
+        let payment = self.app.payment(&request.into_inner().id).await?;
+        let payment = pb::Payment {
+            id: payment.id,
+            customer_id: payment.customer_id,
+            amount: payment.amount,
+        };
+        Ok(Response::new(pb::GetPaymentResponse {
+            payment: Some(payment),
+        }))
+    }
+
     async fn cancel_invoice(
         &self,
         request: Request<pb::CancelInvoiceRequest>,

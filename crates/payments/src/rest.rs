@@ -41,7 +41,7 @@ impl From<Error> for ApiError {
                 ApiError::invalid_argument(message)
             }
             Error::UnknownCustomer
-            | Error::Payment(payment::Error::NotFound)
+            | Error::Payment(payment::Error::NotFound | payment::Error::PaymentNotFound)
             | Error::Invoice(invoice::Error::NotFound) => ApiError::not_found(message),
             Error::Payment(payment::Error::AmountTooHigh)
             | Error::Invoice(

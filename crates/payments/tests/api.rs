@@ -86,7 +86,35 @@ async fn a_payment_is_authorized_for_a_known_customer(backend: Backend) {
     let app = app(backend).await;
     let customer = customer(&app).await;
     let id = authorize(&app, &customer, 200.0).await;
-    assert!(!id.is_empty());
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", app.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = pb::payments_service_client::PaymentsServiceClient::new(channel);
+    let found = client
+        .get_payment(pb::GetPaymentRequest { id: id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .payment
+        .unwrap();
+    assert_eq!(
+        found,
+        pb::Payment {
+            id,
+            customer_id: customer,
+            amount: 200.0
+        }
+    );
+    let missing = client
+        .get_payment(pb::GetPaymentRequest { id: "nope".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (missing.code(), missing.message()),
+        (tonic::Code::NotFound, "payment with that ID does not exist")
+    );
 }
 
 async fn authorizations_are_validated(backend: Backend) {

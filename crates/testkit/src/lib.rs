@@ -19,6 +19,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The app's broker, to look at what it published.
     pub broker: std::sync::Arc<dyn messaging::Broker>,
+    /// The app's database, to look at what it stored.
+    pub db: db::Db,
     stop: Option<oneshot::Sender<()>>,
     running: Option<JoinHandle<anyhow::Result<()>>>,
     // Dropped last: the database and stream outlive the app using them.
@@ -48,7 +50,12 @@ pub async fn spawn_app(modules: &[&str], backend: Backend) -> TestApp {
     let host = mallbots::start(config, &selected)
         .await
         .unwrap_or_else(|e| panic!("starting the app on {backend}: {e:#}"));
-    let (http, grpc, broker) = (host.http_addr(), host.grpc_addr(), host.broker());
+    let (http, grpc, broker, db) = (
+        host.http_addr(),
+        host.grpc_addr(),
+        host.broker(),
+        host.db().clone(),
+    );
     let (stop, stopped) = oneshot::channel();
     let running = tokio::spawn(host.run(async {
         let _ = stopped.await;
@@ -59,6 +66,7 @@ pub async fn spawn_app(modules: &[&str], backend: Backend) -> TestApp {
         backend,
         client: reqwest::Client::new(),
         broker,
+        db,
         stop: Some(stop),
         running: Some(running),
         _stream: stream,

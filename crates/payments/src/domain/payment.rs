@@ -8,6 +8,8 @@ pub(crate) enum Error {
     NonPositiveAmount,
     #[error("payment cannot be confirmed")]
     NotFound,
+    #[error("payment with that ID does not exist")]
+    PaymentNotFound,
     #[error("payment cannot be confirmed: the amount exceeds the authorized amount")]
     AmountTooHigh,
 }

@@ -1,0 +1,3 @@
+//! The baskets domain: pure, synchronous, no I/O.
+
+pub(crate) mod basket;
