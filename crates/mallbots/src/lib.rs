@@ -38,6 +38,7 @@ pub const MODULES: &[Module] = &[
     module!(customers),
     module!(payments),
     module!(baskets),
+    module!(ordering),
 ];
 
 /// Parses `MODULES`: `all`, or module names separated by commas.

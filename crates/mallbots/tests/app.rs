@@ -73,6 +73,9 @@ async fn every_route_is_documented_and_every_documented_route_exists(backend: Ba
         "PUT /api/baskets/{id}/checkout",
         "PUT /api/baskets/{id}/addItem",
         "PUT /api/baskets/{id}/removeItem",
+        "POST /api/ordering",
+        "GET /api/ordering/{id}",
+        "DELETE /api/ordering/{id}",
     ];
     expected.sort_unstable();
     assert_eq!(documented, expected);

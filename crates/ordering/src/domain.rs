@@ -1,0 +1,3 @@
+//! The ordering domain: pure, synchronous, no I/O.
+
+pub(crate) mod order;
