@@ -39,6 +39,7 @@ pub const MODULES: &[Module] = &[
     module!(payments),
     module!(baskets),
     module!(ordering),
+    module!(depot),
 ];
 
 /// Parses `MODULES`: `all`, or module names separated by commas.

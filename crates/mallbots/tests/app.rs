@@ -76,6 +76,12 @@ async fn every_route_is_documented_and_every_documented_route_exists(backend: Ba
         "POST /api/ordering",
         "GET /api/ordering/{id}",
         "DELETE /api/ordering/{id}",
+        "POST /api/depot/shopping",
+        "GET /api/depot/shopping",
+        "POST /api/depot/shopping/{id}",
+        "GET /api/depot/shopping/{id}",
+        "PUT /api/depot/shopping/{id}/assign",
+        "PUT /api/depot/shopping/{id}/complete",
     ];
     expected.sort_unstable();
     assert_eq!(documented, expected);

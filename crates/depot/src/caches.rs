@@ -1,0 +1,159 @@
+//! The depot's copies of stores (with locations, for the bots) and products, fed by stores'
+//! events, with a gRPC fallback to the stores module (`RPC_SERVICES` `STORES`, not the
+//! process's own address as in the book).
+
+use db::Row as _;
+use proto::stores::{self as pb, stores_service_client::StoresServiceClient};
+use tonic::transport::Channel;
+
+/// Why a lookup failed; the messages are the book's.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Missing {
+    #[error("building shopping list: product fallback failed")]
+    Product,
+    #[error("building shopping list: store fallback failed")]
+    Store,
+    #[error("building shopping list: stores unavailable: {0}")]
+    Unavailable(tonic::Status),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// The product's name.
+pub(crate) async fn product_name(
+    tx: &mut db::Conn,
+    stores: &StoresServiceClient<Channel>,
+    id: &str,
+) -> Result<String, Missing> {
+    let row = sqlx::query("SELECT name FROM depot.products_cache WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let Some(row) = row {
+        return Ok(row.try_get(0)?);
+    }
+    let found = stores
+        .clone()
+        .get_product(pb::GetProductRequest { id: id.to_owned() })
+        .await
+        .map_err(|status| match status.code() {
+            tonic::Code::NotFound => Missing::Product,
+            _ => Missing::Unavailable(status),
+        })?;
+    let p = found.into_inner().product.ok_or(Missing::Product)?;
+    sqlx::query("INSERT INTO depot.products_cache (id, store_id, name) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+        .bind(id)
+        .bind(&p.store_id)
+        .bind(&p.name)
+        .execute(&mut *tx)
+        .await?;
+    Ok(p.name)
+}
+
+/// The store's name and location.
+pub(crate) async fn store(
+    tx: &mut db::Conn,
+    stores: &StoresServiceClient<Channel>,
+    id: &str,
+) -> Result<(String, String), Missing> {
+    let row = sqlx::query("SELECT name, location FROM depot.stores_cache WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let Some(row) = row {
+        return Ok((row.try_get(0)?, row.try_get(1)?));
+    }
+    let found = stores
+        .clone()
+        .get_store(pb::GetStoreRequest { id: id.to_owned() })
+        .await
+        .map_err(|status| match status.code() {
+            tonic::Code::NotFound => Missing::Store,
+            _ => Missing::Unavailable(status),
+        })?;
+    let s = found.into_inner().store.ok_or(Missing::Store)?;
+    sqlx::query("INSERT INTO depot.stores_cache (id, name, location) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+        .bind(id)
+        .bind(&s.name)
+        .bind(&s.location)
+        .execute(&mut *tx)
+        .await?;
+    Ok((s.name, s.location))
+}
+
+/// The stores events the caches follow.
+pub(crate) const STORE_EVENTS: &[&str] = &[pb::STORE_CREATED_EVENT, pb::STORE_REBRANDED_EVENT];
+/// See [`STORE_EVENTS`].
+pub(crate) const PRODUCT_EVENTS: &[&str] = &[
+    pb::PRODUCT_ADDED_EVENT,
+    pb::PRODUCT_REBRANDED_EVENT,
+    pb::PRODUCT_REMOVED_EVENT,
+];
+
+/// The subscription handler feeding the caches.
+pub(crate) struct Feed;
+
+#[async_trait::async_trait]
+impl messaging::Handler for Feed {
+    async fn handle(
+        &self,
+        tx: &mut db::Conn,
+        message: &messaging::Incoming,
+    ) -> Result<(), messaging::HandlerError> {
+        match message.name() {
+            pb::STORE_CREATED_EVENT => {
+                let e: pb::StoreCreated = message.decode()?;
+                sqlx::query(
+                    "INSERT INTO depot.stores_cache (id, name, location) VALUES ($1, $2, $3)
+                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, location = excluded.location",
+                )
+                .bind(e.id)
+                .bind(e.name)
+                .bind(e.location)
+                .execute(&mut *tx)
+                .await?;
+            }
+            pb::STORE_REBRANDED_EVENT => {
+                let e: pb::StoreRebranded = message.decode()?;
+                sqlx::query("UPDATE depot.stores_cache SET name = $2 WHERE id = $1")
+                    .bind(e.id)
+                    .bind(e.name)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            pb::PRODUCT_ADDED_EVENT => {
+                let e: pb::ProductAdded = message.decode()?;
+                sqlx::query(
+                    "INSERT INTO depot.products_cache (id, store_id, name) VALUES ($1, $2, $3)
+                     ON CONFLICT (id) DO UPDATE SET store_id = excluded.store_id, name = excluded.name",
+                )
+                .bind(e.id)
+                .bind(e.store_id)
+                .bind(e.name)
+                .execute(&mut *tx)
+                .await?;
+            }
+            pb::PRODUCT_REBRANDED_EVENT => {
+                let e: pb::ProductRebranded = message.decode()?;
+                sqlx::query("UPDATE depot.products_cache SET name = $2 WHERE id = $1")
+                    .bind(e.id)
+                    .bind(e.name)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            pb::PRODUCT_REMOVED_EVENT => {
+                let e: pb::ProductRemoved = message.decode()?;
+                sqlx::query("DELETE FROM depot.products_cache WHERE id = $1")
+                    .bind(e.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            other => {
+                return Err(messaging::HandlerError::Permanent(anyhow::anyhow!(
+                    "depot does not handle {other}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,3 @@
+//! The depot domain: pure, synchronous, no I/O.
+
+pub(crate) mod list;
