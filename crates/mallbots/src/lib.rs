@@ -40,6 +40,7 @@ pub const MODULES: &[Module] = &[
     module!(baskets),
     module!(ordering),
     module!(depot),
+    module!(cosec),
 ];
 
 /// Parses `MODULES`: `all`, or module names separated by commas.

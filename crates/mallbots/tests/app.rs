@@ -82,6 +82,7 @@ async fn every_route_is_documented_and_every_documented_route_exists(backend: Ba
         "GET /api/depot/shopping/{id}",
         "PUT /api/depot/shopping/{id}/assign",
         "PUT /api/depot/shopping/{id}/complete",
+        "GET /api/cosec/sagas/{id}",
     ];
     expected.sort_unstable();
     assert_eq!(documented, expected);

@@ -183,6 +183,8 @@ impl es::Aggregate for Order {
                 customer_id,
                 payment_id,
             }]),
+            // Already closed without approval: the saga's compensation has nothing left to do.
+            (Command::Reject, Status::Rejected | Status::Cancelled) => Ok(vec![]),
             (Command::Reject, _) => Err(Error::CannotReject),
             (Command::Approve { shopping_id }, Status::Pending) => Ok(vec![Event::Approved {
                 shopping_id,
@@ -358,6 +360,24 @@ mod tests {
                 shopping_id: "l".into(),
             })
             .then_err(Error::CannotApprove);
+    }
+
+    #[test]
+    fn rejecting_a_closed_order_again_changes_nothing() {
+        let cancelled = Event::Cancelled {
+            customer_id: "c1".into(),
+            payment_id: "pay".into(),
+        };
+        given::<Order>([created(), cancelled])
+            .when(Command::Reject)
+            .then([]);
+        let rejected = Event::Rejected {
+            customer_id: "c1".into(),
+            payment_id: "pay".into(),
+        };
+        given::<Order>([created(), rejected])
+            .when(Command::Reject)
+            .then([]);
     }
 
     #[test]

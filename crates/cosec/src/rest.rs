@@ -1,0 +1,98 @@
+//! `GET /api/cosec/sagas/{orderId}`: one create-order saga, its state and history.
+
+use axum::{
+    Router,
+    extract::{Path, State},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use host::ApiError;
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+use crate::create_order::CreateOrder;
+
+type Orchestrator = saga::Orchestrator<CreateOrder>;
+
+/// The OpenAPI description of [`router`].
+#[derive(OpenApi)]
+#[openapi(paths(saga_of_order), tags((name = "Saga", description = "Create-order sagas")))]
+struct Docs;
+
+pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
+    Docs::openapi()
+}
+
+pub(crate) fn router(orchestrator: Orchestrator) -> Router {
+    Router::new()
+        .route("/api/cosec/sagas/{id}", get(saga_of_order))
+        .with_state(orchestrator)
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct EntryJson {
+    at: i64,
+    step: i32,
+    compensating: bool,
+    event: String,
+    message: String,
+    detail: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct SagaJson {
+    id: String,
+    name: &'static str,
+    /// `running`, `completed`, `compensated` or `compensation_failed`.
+    status: &'static str,
+    step: i32,
+    compensating: bool,
+    done: bool,
+    shopping_id: String,
+    history: Vec<EntryJson>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct SagaReply {
+    saga: SagaJson,
+}
+
+#[utoipa::path(get, path = "/api/cosec/sagas/{id}", tag = "Saga", operation_id = "getSaga", summary = "The create-order saga of an order",
+    params(("id" = String, Path, description = "the order id")), responses((status = 200, body = SagaReply), (status = 404, body = host::ErrorBody)))]
+async fn saga_of_order(
+    State(orchestrator): State<Orchestrator>,
+    Path(id): Path<String>,
+) -> Response {
+    match orchestrator.find(&id).await {
+        Ok(Some(record)) => {
+            let instance = record.instance;
+            let history = record
+                .history
+                .into_iter()
+                .map(|e| EntryJson {
+                    at: e.at,
+                    step: e.step,
+                    compensating: e.compensating,
+                    event: e.event,
+                    message: e.message,
+                    detail: e.detail,
+                })
+                .collect();
+            let saga = SagaJson {
+                id: record.id,
+                name: proto::cosec::CREATE_ORDER_SAGA_NAME,
+                status: instance.status.as_str(),
+                step: instance.step,
+                compensating: instance.compensating,
+                done: instance.status != saga::Status::Running,
+                shopping_id: instance.data.shopping_id,
+                history,
+            };
+            axum::Json(SagaReply { saga }).into_response()
+        }
+        Ok(None) => ApiError::not_found("saga with that ID does not exist").into_response(),
+        Err(error) => ApiError::internal(&error).into_response(),
+    }
+}
