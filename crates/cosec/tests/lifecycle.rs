@@ -32,6 +32,7 @@ fn mallbots_modules() -> Vec<&'static str> {
         "ordering",
         "depot",
         "cosec",
+        "search",
     ]
 }
 
@@ -119,6 +120,10 @@ async fn an_order_goes_from_basket_to_completed(backend: Backend) {
     )
     .await;
     let list = approved["order"]["shoppingId"].as_str().unwrap().to_owned();
+    let search = format!("/api/search/orders/{order}");
+    let found = eventually(&app, &search, &["order", "status"], "approved").await;
+    assert_eq!(found["order"]["customerName"], json!("Customer ABC"));
+    assert_eq!(found["order"]["total"], json!(49.95));
     eventually(
         &app,
         &format!("/api/depot/shopping/{list}"),
@@ -163,6 +168,7 @@ async fn an_order_goes_from_basket_to_completed(backend: Backend) {
         "ready",
     )
     .await;
+    eventually(&app, &search, &["order", "status"], "ready").await;
     let invoice = eventually(
         &app,
         &format!("/api/payments/invoices/{order}"),
@@ -190,6 +196,7 @@ async fn an_order_goes_from_basket_to_completed(backend: Backend) {
     )
     .await;
     assert_eq!(completed["order"]["invoiceId"], json!(order));
+    eventually(&app, &search, &["order", "status"], "completed").await;
 }
 
 async fn a_disabled_customer_gets_a_rejected_order_and_no_list(backend: Backend) {
@@ -202,6 +209,8 @@ async fn a_disabled_customer_gets_a_rejected_order_and_no_list(backend: Backend)
         "rejected",
     )
     .await;
+    let search = format!("/api/search/orders/{order}");
+    eventually(&app, &search, &["order", "status"], "rejected").await;
     let saga = eventually(
         &app,
         &format!("/api/cosec/sagas/{order}"),

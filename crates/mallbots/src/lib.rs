@@ -41,6 +41,7 @@ pub const MODULES: &[Module] = &[
     module!(ordering),
     module!(depot),
     module!(cosec),
+    module!(search),
 ];
 
 /// Parses `MODULES`: `all`, or module names separated by commas.

@@ -83,6 +83,8 @@ async fn every_route_is_documented_and_every_documented_route_exists(backend: Ba
         "PUT /api/depot/shopping/{id}/assign",
         "PUT /api/depot/shopping/{id}/complete",
         "GET /api/cosec/sagas/{id}",
+        "POST /api/search/orders",
+        "GET /api/search/orders/{id}",
     ];
     expected.sort_unstable();
     assert_eq!(documented, expected);

@@ -1,0 +1,77 @@
+//! Search: a read model of orders to search by customer, store, product, time, total and status.
+//!
+//! Owns the `search` schema. Built from customers, stores and ordering events (its own durable
+//! consumers: `search-customers`, `search-stores`, `search-products`, `search-orders`), asking
+//! customers and stores over gRPC for a name it has not seen yet. Serves
+//! `POST /api/search/orders`, `GET /api/search/orders/{id}` and `searchpb.SearchService`.
+
+mod grpc;
+mod projection;
+mod queries;
+mod rest;
+
+/// The schema this module owns.
+pub const SCHEMA: &str = "search";
+
+const MIGRATIONS: db::Migrations = db::Migrations {
+    component: "search",
+    steps: &[db::Migration {
+        version: 1,
+        description: "orders read model and caches",
+        sql: projection::TABLES,
+    }],
+};
+
+/// Creates or updates the `search` schema.
+///
+/// # Errors
+/// A migration failed.
+pub async fn migrate(db: &db::Db) -> anyhow::Result<()> {
+    db.migrate(SCHEMA, &messaging::MIGRATIONS).await?;
+    db.migrate(SCHEMA, &MIGRATIONS).await?;
+    Ok(())
+}
+
+/// Adds the search module to `host`.
+///
+/// # Errors
+/// A peer's address is not usable.
+pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
+    use messaging::Subscription;
+    use proto::{customers, ordering, stores};
+    let projector = projection::Projector {
+        customers: customers::customers_service_client::CustomersServiceClient::new(
+            host.channel("CUSTOMERS")?,
+        ),
+        stores: stores::stores_service_client::StoresServiceClient::new(host.channel("STORES")?),
+    };
+    host.rest(rest::router(host.db().clone()), rest::openapi());
+    host.grpc(grpc::server(host.db().clone()));
+    let subscriptions = [
+        Subscription::new(
+            SCHEMA,
+            "search-customers",
+            customers::CUSTOMER_AGGREGATE_CHANNEL,
+        )
+        .accept(&[customers::CUSTOMER_REGISTERED_EVENT]),
+        Subscription::new(SCHEMA, "search-stores", stores::STORE_AGGREGATE_CHANNEL)
+            .accept(&[stores::STORE_CREATED_EVENT, stores::STORE_REBRANDED_EVENT]),
+        Subscription::new(SCHEMA, "search-products", stores::PRODUCT_AGGREGATE_CHANNEL).accept(&[
+            stores::PRODUCT_ADDED_EVENT,
+            stores::PRODUCT_REBRANDED_EVENT,
+            stores::PRODUCT_REMOVED_EVENT,
+        ]),
+        Subscription::new(SCHEMA, "search-orders", ordering::ORDER_AGGREGATE_CHANNEL).accept(&[
+            ordering::ORDER_CREATED_EVENT,
+            ordering::ORDER_APPROVED_EVENT,
+            ordering::ORDER_REJECTED_EVENT,
+            ordering::ORDER_READIED_EVENT,
+            ordering::ORDER_CANCELED_EVENT,
+            ordering::ORDER_COMPLETED_EVENT,
+        ]),
+    ];
+    for subscription in subscriptions {
+        host.subscribe(subscription, projector.clone());
+    }
+    Ok(())
+}

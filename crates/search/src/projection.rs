@@ -1,0 +1,348 @@
+//! The orders read model (`search.orders`), built from customers, stores and ordering events.
+//!
+//! Names come from local copies of customers, stores and products (fed by their events), with a
+//! gRPC fallback to their modules when a copy is missing. Statuses are ordering's.
+
+use async_trait::async_trait;
+use db::Row as _;
+use messaging::{Handler, HandlerError, Incoming};
+use proto::{
+    customers::{self, customers_service_client::CustomersServiceClient},
+    ordering,
+    stores::{self, stores_service_client::StoresServiceClient},
+};
+use serde::{Deserialize, Serialize};
+use tonic::transport::Channel;
+
+/// Migration step (see `crate::MIGRATIONS`).
+pub(crate) const TABLES: &str = "
+    CREATE TABLE search.customers_cache (id TEXT PRIMARY KEY, name TEXT NOT NULL);
+    CREATE TABLE search.stores_cache (id TEXT PRIMARY KEY, name TEXT NOT NULL);
+    CREATE TABLE search.products_cache (id TEXT PRIMARY KEY, store_id TEXT NOT NULL, name TEXT NOT NULL);
+    CREATE TABLE search.orders (
+        order_id TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL,
+        customer_name TEXT NOT NULL,
+        items TEXT NOT NULL,
+        total DOUBLE PRECISION NOT NULL,
+        status TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE INDEX {index}orders_customer ON {on}orders (customer_id, created_at);
+    CREATE INDEX {index}orders_created ON {on}orders (created_at, order_id);
+    CREATE TABLE search.order_stores (order_id TEXT NOT NULL, store_id TEXT NOT NULL, PRIMARY KEY (order_id, store_id));
+    CREATE TABLE search.order_products (order_id TEXT NOT NULL, product_id TEXT NOT NULL, PRIMARY KEY (order_id, product_id));
+    CREATE INDEX {index}order_stores_store ON {on}order_stores (store_id);
+    CREATE INDEX {index}order_products_product ON {on}order_products (product_id);";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Item {
+    pub(crate) product_id: String,
+    pub(crate) store_id: String,
+    pub(crate) product_name: String,
+    pub(crate) store_name: String,
+    pub(crate) price: f64,
+    pub(crate) quantity: i64,
+}
+
+/// The subscriptions' handler.
+#[derive(Clone)]
+pub(crate) struct Projector {
+    pub(crate) customers: CustomersServiceClient<Channel>,
+    pub(crate) stores: StoresServiceClient<Channel>,
+}
+
+/// A name from another module: `None` if it does not exist there (the order is shown without
+/// it); a transient error if the module cannot answer now.
+fn fallback<T>(
+    what: &'static str,
+    answer: Result<tonic::Response<T>, tonic::Status>,
+) -> Result<Option<T>, HandlerError> {
+    match answer {
+        Ok(found) => Ok(Some(found.into_inner())),
+        Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+        Err(status) => Err(HandlerError::Transient(anyhow::anyhow!(
+            "{what} fallback failed: {}",
+            status.message()
+        ))),
+    }
+}
+
+impl Projector {
+    async fn customer_name(&self, tx: &mut db::Conn, id: &str) -> Result<String, HandlerError> {
+        if let Some(row) = sqlx::query("SELECT name FROM search.customers_cache WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            return Ok(row.try_get(0)?);
+        }
+        let answer = self
+            .customers
+            .clone()
+            .get_customer(customers::GetCustomerRequest { id: id.to_owned() })
+            .await;
+        let Some(found) = fallback("customer", answer)? else {
+            return Ok(String::new());
+        };
+        let name = found.customer.map(|c| c.name).unwrap_or_default();
+        upsert(tx, "INSERT INTO search.customers_cache (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING", id, &name).await?;
+        Ok(name)
+    }
+
+    async fn product(&self, tx: &mut db::Conn, id: &str) -> Result<(String, String), HandlerError> {
+        if let Some(row) =
+            sqlx::query("SELECT store_id, name FROM search.products_cache WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+        {
+            return Ok((row.try_get(0)?, row.try_get(1)?));
+        }
+        let answer = self
+            .stores
+            .clone()
+            .get_product(stores::GetProductRequest { id: id.to_owned() })
+            .await;
+        let Some(found) = fallback("product", answer)? else {
+            return Ok((String::new(), String::new()));
+        };
+        let product = found.product.unwrap_or_default();
+        sqlx::query("INSERT INTO search.products_cache (id, store_id, name) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+            .bind(id)
+            .bind(&product.store_id)
+            .bind(&product.name)
+            .execute(&mut *tx)
+            .await?;
+        Ok((product.store_id, product.name))
+    }
+
+    async fn store_name(&self, tx: &mut db::Conn, id: &str) -> Result<String, HandlerError> {
+        if let Some(row) = sqlx::query("SELECT name FROM search.stores_cache WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            return Ok(row.try_get(0)?);
+        }
+        let answer = self
+            .stores
+            .clone()
+            .get_store(stores::GetStoreRequest { id: id.to_owned() })
+            .await;
+        let Some(found) = fallback("store", answer)? else {
+            return Ok(String::new());
+        };
+        let name = found.store.map(|s| s.name).unwrap_or_default();
+        upsert(tx, "INSERT INTO search.stores_cache (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING", id, &name).await?;
+        Ok(name)
+    }
+
+    async fn order_created(
+        &self,
+        tx: &mut db::Conn,
+        message: &Incoming,
+    ) -> Result<(), HandlerError> {
+        let event: ordering::OrderCreated = message.decode()?;
+        let customer_name = self.customer_name(tx, &event.customer_id).await?;
+        let mut items = Vec::with_capacity(event.items.len());
+        for item in &event.items {
+            let (_, product_name) = self.product(tx, &item.product_id).await?;
+            let store_name = self.store_name(tx, &item.store_id).await?;
+            items.push(Item {
+                product_id: item.product_id.clone(),
+                store_id: item.store_id.clone(),
+                product_name,
+                store_name,
+                price: item.price,
+                quantity: i64::from(item.quantity),
+            });
+        }
+        let total: f64 = items.iter().map(|i| i.price * i.quantity as f64).sum();
+        let created_at = message.envelope.occurred_at.timestamp_micros();
+        let json = serde_json::to_string(&items).map_err(|e| HandlerError::Permanent(e.into()))?;
+        sqlx::query(
+            "INSERT INTO search.orders (order_id, customer_id, customer_name, items, total, status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (order_id) DO NOTHING",
+        )
+        .bind(&event.id)
+        .bind(&event.customer_id)
+        .bind(customer_name)
+        .bind(json)
+        .bind(total)
+        .bind("pending")
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await?;
+        for item in &items {
+            for (table, column, value) in [
+                ("order_stores", "store_id", &item.store_id),
+                ("order_products", "product_id", &item.product_id),
+            ] {
+                let sql = format!(
+                    "INSERT INTO search.{table} (order_id, {column}) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+                );
+                sqlx::query(db::AssertSqlSafe(sql))
+                    .bind(&event.id)
+                    .bind(value)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn status(
+        &self,
+        tx: &mut db::Conn,
+        order_id: &str,
+        status: &str,
+        at: i64,
+    ) -> Result<(), HandlerError> {
+        let updated = sqlx::query(
+            "UPDATE search.orders SET status = $2, updated_at = $3 WHERE order_id = $1",
+        )
+        .bind(order_id)
+        .bind(status)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            // Its OrderCreated has not been projected yet (it may be waiting for a name): retry.
+            return Err(HandlerError::Transient(anyhow::anyhow!(
+                "order {order_id} is not in the read model yet"
+            )));
+        }
+        Ok(())
+    }
+}
+
+async fn upsert(
+    tx: &mut db::Conn,
+    sql: &'static str,
+    id: &str,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(sql)
+        .bind(id)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Handler for Projector {
+    async fn handle(&self, tx: &mut db::Conn, message: &Incoming) -> Result<(), HandlerError> {
+        let at = message.envelope.occurred_at.timestamp_micros();
+        let copy = "ON CONFLICT (id) DO UPDATE SET name = excluded.name";
+        match message.name() {
+            customers::CUSTOMER_REGISTERED_EVENT => {
+                let e: customers::CustomerRegistered = message.decode()?;
+                let sql =
+                    format!("INSERT INTO search.customers_cache (id, name) VALUES ($1, $2) {copy}");
+                sqlx::query(db::AssertSqlSafe(sql))
+                    .bind(e.id)
+                    .bind(e.name)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            stores::STORE_CREATED_EVENT | stores::STORE_REBRANDED_EVENT => {
+                let (id, name) = if message.name() == stores::STORE_CREATED_EVENT {
+                    let e: stores::StoreCreated = message.decode()?;
+                    (e.id, e.name)
+                } else {
+                    let e: stores::StoreRebranded = message.decode()?;
+                    (e.id, e.name)
+                };
+                let sql =
+                    format!("INSERT INTO search.stores_cache (id, name) VALUES ($1, $2) {copy}");
+                sqlx::query(db::AssertSqlSafe(sql))
+                    .bind(id)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            stores::PRODUCT_ADDED_EVENT => {
+                let e: stores::ProductAdded = message.decode()?;
+                sqlx::query(
+                    "INSERT INTO search.products_cache (id, store_id, name) VALUES ($1, $2, $3)
+                     ON CONFLICT (id) DO UPDATE SET store_id = excluded.store_id, name = excluded.name",
+                )
+                .bind(e.id)
+                .bind(e.store_id)
+                .bind(e.name)
+                .execute(&mut *tx)
+                .await?;
+            }
+            stores::PRODUCT_REBRANDED_EVENT => {
+                let e: stores::ProductRebranded = message.decode()?;
+                sqlx::query("UPDATE search.products_cache SET name = $2 WHERE id = $1")
+                    .bind(e.id)
+                    .bind(e.name)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            stores::PRODUCT_REMOVED_EVENT => {
+                let e: stores::ProductRemoved = message.decode()?;
+                sqlx::query("DELETE FROM search.products_cache WHERE id = $1")
+                    .bind(e.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            ordering::ORDER_CREATED_EVENT => self.order_created(tx, message).await?,
+            ordering::ORDER_APPROVED_EVENT => {
+                self.status(
+                    tx,
+                    &message.decode::<ordering::OrderApproved>()?.id,
+                    "approved",
+                    at,
+                )
+                .await?
+            }
+            ordering::ORDER_REJECTED_EVENT => {
+                self.status(
+                    tx,
+                    &message.decode::<ordering::OrderRejected>()?.id,
+                    "rejected",
+                    at,
+                )
+                .await?
+            }
+            ordering::ORDER_READIED_EVENT => {
+                self.status(
+                    tx,
+                    &message.decode::<ordering::OrderReadied>()?.id,
+                    "ready",
+                    at,
+                )
+                .await?
+            }
+            ordering::ORDER_CANCELED_EVENT => {
+                self.status(
+                    tx,
+                    &message.decode::<ordering::OrderCanceled>()?.id,
+                    "cancelled",
+                    at,
+                )
+                .await?
+            }
+            ordering::ORDER_COMPLETED_EVENT => {
+                self.status(
+                    tx,
+                    &message.decode::<ordering::OrderCompleted>()?.id,
+                    "completed",
+                    at,
+                )
+                .await?
+            }
+            other => {
+                return Err(HandlerError::Permanent(anyhow::anyhow!(
+                    "search does not handle {other}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
