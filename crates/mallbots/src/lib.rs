@@ -42,6 +42,7 @@ pub const MODULES: &[Module] = &[
     module!(depot),
     module!(cosec),
     module!(search),
+    module!(notifications),
 ];
 
 /// Parses `MODULES`: `all`, or module names separated by commas.

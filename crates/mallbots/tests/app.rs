@@ -85,6 +85,7 @@ async fn every_route_is_documented_and_every_documented_route_exists(backend: Ba
         "GET /api/cosec/sagas/{id}",
         "POST /api/search/orders",
         "GET /api/search/orders/{id}",
+        "GET /api/notifications",
     ];
     expected.sort_unstable();
     assert_eq!(documented, expected);

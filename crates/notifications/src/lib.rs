@@ -1,0 +1,70 @@
+//! Notifications: tells customers what happens to their orders.
+//!
+//! Owns the `notifications` schema. Keeps a copy of customers (from their events, with a gRPC
+//! fallback) and records one notification per order created, ready or canceled and per SMS
+//! number change, handing each to the sink (the log) in the same transaction. Serves
+//! `GET /api/notifications?customerId=` and `notificationspb.NotificationsService`.
+
+mod grpc;
+mod notify;
+mod rest;
+
+/// The schema this module owns.
+pub const SCHEMA: &str = "notifications";
+
+const MIGRATIONS: db::Migrations = db::Migrations {
+    component: "notifications",
+    steps: &[db::Migration {
+        version: 1,
+        description: "customers cache and notifications",
+        sql: notify::TABLES,
+    }],
+};
+
+/// Creates or updates the `notifications` schema.
+///
+/// # Errors
+/// A migration failed.
+pub async fn migrate(db: &db::Db) -> anyhow::Result<()> {
+    db.migrate(SCHEMA, &messaging::MIGRATIONS).await?;
+    db.migrate(SCHEMA, &MIGRATIONS).await?;
+    Ok(())
+}
+
+/// Adds the notifications module to `host`.
+///
+/// # Errors
+/// The customers service address is not usable.
+pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
+    use messaging::Subscription;
+    use proto::{customers, ordering};
+    let notifier = notify::Notifier {
+        customers: customers::customers_service_client::CustomersServiceClient::new(
+            host.channel("CUSTOMERS")?,
+        ),
+    };
+    host.rest(rest::router(host.db().clone()), rest::openapi());
+    host.grpc(grpc::server(host.db().clone(), notifier.clone()));
+    let customer_events = Subscription::new(
+        SCHEMA,
+        "notifications-customers",
+        customers::CUSTOMER_AGGREGATE_CHANNEL,
+    )
+    .accept(&[
+        customers::CUSTOMER_REGISTERED_EVENT,
+        customers::CUSTOMER_SMS_CHANGED_EVENT,
+    ]);
+    host.subscribe(customer_events, notifier.clone());
+    let order_events = Subscription::new(
+        SCHEMA,
+        "notifications-orders",
+        ordering::ORDER_AGGREGATE_CHANNEL,
+    )
+    .accept(&[
+        ordering::ORDER_CREATED_EVENT,
+        ordering::ORDER_READIED_EVENT,
+        ordering::ORDER_CANCELED_EVENT,
+    ]);
+    host.subscribe(order_events, notifier);
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! Turning events into notifications: recorded in `notifications.notifications` (once per
+//! event: the event's message id is the notification id) and handed to the sink in the same
+//! transaction. The sink is the log; a webhook sink would be driven from the same table.
+
+use async_trait::async_trait;
+use db::Row as _;
+use messaging::{Handler, HandlerError, Incoming};
+use proto::{
+    customers::{self, customers_service_client::CustomersServiceClient},
+    ordering,
+};
+use tonic::transport::Channel;
+
+/// Migration step (see `crate::MIGRATIONS`).
+pub(crate) const TABLES: &str = "
+    CREATE TABLE notifications.customers_cache (id TEXT PRIMARY KEY, name TEXT NOT NULL, sms_number TEXT NOT NULL);
+    CREATE TABLE notifications.notifications (
+        id TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL,
+        order_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        sms_number TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX {index}notifications_customer ON {on}notifications (customer_id, created_at);";
+
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    OrderCreated,
+    OrderReady,
+    OrderCanceled,
+    SmsChanged,
+}
+
+impl Kind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Kind::OrderCreated => "order_created",
+            Kind::OrderReady => "order_ready",
+            Kind::OrderCanceled => "order_canceled",
+            Kind::SmsChanged => "sms_changed",
+        }
+    }
+
+    fn text(self, name: &str, order_id: &str) -> String {
+        match self {
+            Kind::OrderCreated => format!("Hi {name}, we received your order {order_id}."),
+            Kind::OrderReady => format!("Hi {name}, your order {order_id} is ready for pickup."),
+            Kind::OrderCanceled => format!("Hi {name}, your order {order_id} was canceled."),
+            Kind::SmsChanged => {
+                format!("Hi {name}, this is your new number for MallBots messages.")
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Notifier {
+    pub(crate) customers: CustomersServiceClient<Channel>,
+}
+
+impl Notifier {
+    /// Records and sends notification `id` (nothing if it was already sent, or if the customer
+    /// does not exist).
+    pub(crate) async fn notify(
+        &self,
+        tx: &mut db::Conn,
+        id: &str,
+        kind: Kind,
+        customer_id: &str,
+        order_id: &str,
+    ) -> Result<(), HandlerError> {
+        let Some((name, sms_number)) = self.customer(tx, customer_id).await? else {
+            tracing::warn!(
+                customer = customer_id,
+                kind = kind.as_str(),
+                "no such customer; nobody to notify"
+            );
+            return Ok(());
+        };
+        let text = kind.text(&name, order_id);
+        let inserted = sqlx::query(
+            "INSERT INTO notifications.notifications (id, customer_id, order_id, kind, sms_number, text, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(customer_id)
+        .bind(order_id)
+        .bind(kind.as_str())
+        .bind(&sms_number)
+        .bind(&text)
+        .bind(db::now_micros())
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 1 {
+            tracing::info!(to = %sms_number, %text, "SMS");
+        }
+        Ok(())
+    }
+
+    async fn customer(
+        &self,
+        tx: &mut db::Conn,
+        id: &str,
+    ) -> Result<Option<(String, String)>, HandlerError> {
+        let row =
+            sqlx::query("SELECT name, sms_number FROM notifications.customers_cache WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(row) = row {
+            return Ok(Some((row.try_get(0)?, row.try_get(1)?)));
+        }
+        let answer = self
+            .customers
+            .clone()
+            .get_customer(customers::GetCustomerRequest { id: id.to_owned() })
+            .await;
+        let customer = match answer {
+            Ok(found) => found.into_inner().customer.unwrap_or_default(),
+            Err(status) if status.code() == tonic::Code::NotFound => return Ok(None),
+            Err(status) => {
+                return Err(HandlerError::Transient(anyhow::anyhow!(
+                    "customer fallback failed: {}",
+                    status.message()
+                )));
+            }
+        };
+        cache(tx, id, &customer.name, &customer.sms_number).await?;
+        Ok(Some((customer.name, customer.sms_number)))
+    }
+}
+
+async fn cache(
+    tx: &mut db::Conn,
+    id: &str,
+    name: &str,
+    sms_number: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO notifications.customers_cache (id, name, sms_number) VALUES ($1, $2, $3)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, sms_number = excluded.sms_number",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(sms_number)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Handler for Notifier {
+    async fn handle(&self, tx: &mut db::Conn, message: &Incoming) -> Result<(), HandlerError> {
+        let id = message.id();
+        match message.name() {
+            customers::CUSTOMER_REGISTERED_EVENT => {
+                let e: customers::CustomerRegistered = message.decode()?;
+                cache(tx, &e.id, &e.name, &e.sms_number).await?;
+            }
+            customers::CUSTOMER_SMS_CHANGED_EVENT => {
+                let e: customers::CustomerSmsChanged = message.decode()?;
+                sqlx::query(
+                    "UPDATE notifications.customers_cache SET sms_number = $2 WHERE id = $1",
+                )
+                .bind(&e.id)
+                .bind(&e.sms_number)
+                .execute(&mut *tx)
+                .await?;
+                self.notify(tx, id, Kind::SmsChanged, &e.id, "").await?;
+            }
+            ordering::ORDER_CREATED_EVENT => {
+                let e: ordering::OrderCreated = message.decode()?;
+                self.notify(tx, id, Kind::OrderCreated, &e.customer_id, &e.id)
+                    .await?;
+            }
+            ordering::ORDER_READIED_EVENT => {
+                let e: ordering::OrderReadied = message.decode()?;
+                self.notify(tx, id, Kind::OrderReady, &e.customer_id, &e.id)
+                    .await?;
+            }
+            ordering::ORDER_CANCELED_EVENT => {
+                let e: ordering::OrderCanceled = message.decode()?;
+                self.notify(tx, id, Kind::OrderCanceled, &e.customer_id, &e.id)
+                    .await?;
+            }
+            other => {
+                return Err(HandlerError::Permanent(anyhow::anyhow!(
+                    "notifications does not handle {other}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,165 @@
+//! Notifications through the running app (with customers), on each backend. Ordering is not
+//! mounted: its events are published here as it would publish them.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+use std::time::{Duration, Instant};
+
+use messaging::Message;
+use proto::ordering as pb;
+use reqwest::Method;
+use serde_json::{Value, json};
+use testkit::{Backend, TestApp, spawn_app};
+
+db::backend_tests!(
+    customers_hear_about_their_orders_once,
+    a_number_change_is_confirmed_on_the_new_number
+);
+
+async fn app(backend: Backend) -> TestApp {
+    spawn_app(&["customers", "notifications"], backend).await
+}
+
+async fn customer(app: &TestApp) -> String {
+    let (_, body) = app
+        .json(
+            Method::POST,
+            "/api/customers",
+            json!({"name": "Ada", "smsNumber": "555-0100"}),
+        )
+        .await;
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// The customer's notification kinds, oldest first, once there are `count`.
+async fn kinds(app: &TestApp, customer: &str, count: usize) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let (_, body) = app
+            .json(
+                Method::GET,
+                &format!("/api/notifications?customerId={customer}"),
+                Value::Null,
+            )
+            .await;
+        let mut list = body["notifications"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if list.len() >= count {
+            list.reverse();
+            return list;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{count} notifications never arrived: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn customers_hear_about_their_orders_once(backend: Backend) {
+    let app = app(backend).await;
+    let customer = customer(&app).await;
+    let created = pb::OrderCreated {
+        id: "o1".into(),
+        customer_id: customer.clone(),
+        ..Default::default()
+    };
+    let created = Message::new(
+        pb::ORDER_AGGREGATE_CHANNEL,
+        pb::ORDER_CREATED_EVENT,
+        &created,
+    )
+    .about("o1");
+    app.publish(&created).await;
+    app.publish_as(&created, "redelivered").await;
+    let ready = pb::OrderReadied {
+        id: "o1".into(),
+        customer_id: customer.clone(),
+        ..Default::default()
+    };
+    app.publish(
+        &Message::new(pb::ORDER_AGGREGATE_CHANNEL, pb::ORDER_READIED_EVENT, &ready).about("o1"),
+    )
+    .await;
+    let canceled = pb::OrderCanceled {
+        id: "o2".into(),
+        customer_id: customer.clone(),
+        ..Default::default()
+    };
+    app.publish(
+        &Message::new(
+            pb::ORDER_AGGREGATE_CHANNEL,
+            pb::ORDER_CANCELED_EVENT,
+            &canceled,
+        )
+        .about("o2"),
+    )
+    .await;
+    let nobody = pb::OrderCreated {
+        id: "o3".into(),
+        customer_id: "nobody".into(),
+        ..Default::default()
+    };
+    app.publish(
+        &Message::new(
+            pb::ORDER_AGGREGATE_CHANNEL,
+            pb::ORDER_CREATED_EVENT,
+            &nobody,
+        )
+        .about("o3"),
+    )
+    .await;
+
+    let list = kinds(&app, &customer, 3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let list_again = kinds(&app, &customer, 3).await;
+    assert_eq!(
+        list_again.len(),
+        3,
+        "the redelivered event notified once: {list_again:?}"
+    );
+    let summary: Vec<(&str, &str)> = list
+        .iter()
+        .map(|n| (n["kind"].as_str().unwrap(), n["orderId"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("order_created", "o1"),
+            ("order_ready", "o1"),
+            ("order_canceled", "o2")
+        ]
+    );
+    assert_eq!(
+        list[1]["text"],
+        "Hi Ada, your order o1 is ready for pickup."
+    );
+    assert_eq!(list[1]["smsNumber"], "555-0100");
+    assert_eq!(
+        app.json(Method::GET, "/api/notifications", Value::Null)
+            .await
+            .0,
+        400
+    );
+}
+
+async fn a_number_change_is_confirmed_on_the_new_number(backend: Backend) {
+    let app = app(backend).await;
+    let customer = customer(&app).await;
+    app.json(
+        Method::PUT,
+        &format!("/api/customers/{customer}/change-sms"),
+        json!({"smsNumber": "555-0199"}),
+    )
+    .await;
+    let list = kinds(&app, &customer, 1).await;
+    assert_eq!(
+        (&list[0]["kind"], &list[0]["smsNumber"]),
+        (&json!("sms_changed"), &json!("555-0199"))
+    );
+}
