@@ -40,6 +40,9 @@ pub struct Config {
     /// Most bytes the stream keeps (`0`: no limit, as in the book).
     #[arg(long, env = "NATS_STREAM_MAX_BYTES", default_value = "0")]
     pub nats_stream_max_bytes: i64,
+    /// URL notifications are also POSTed to as JSON (retried until delivered); unset: the log only.
+    #[arg(long, env = "NOTIFICATIONS_WEBHOOK")]
+    pub notifications_webhook: Option<String>,
     /// Most database connections this process opens.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value = "16", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_max_connections: u32,
@@ -115,6 +118,7 @@ impl Config {
             nats_stream: "mallbots".into(),
             nats_stream_max_age: Duration::ZERO,
             nats_stream_max_bytes: 0,
+            notifications_webhook: None,
             pg_conn,
             data_dir,
             db_max_connections: 8,

@@ -5,7 +5,11 @@
 //! Each order: start a basket, add an item, check out; the clock runs from the checkout
 //! request to the moment `ordersapi.OrderApproved` for that order is seen on the broker.
 
-#![allow(clippy::print_stdout, clippy::unwrap_used, reason = "a benchmark reports on stdout and stops on any error")]
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    reason = "a benchmark reports on stdout and stops on any error"
+)]
 
 use std::{
     collections::HashMap,
@@ -29,14 +33,38 @@ async fn id(app: &TestApp, path: &str, body: Value) -> String {
 
 async fn measure(backend: Backend) {
     let app = Arc::new(spawn_app(&["all"], backend).await);
-    let store = id(&app, "/api/stores", json!({"name": "Store", "location": "L1"})).await;
-    let product = id(&app, &format!("/api/stores/{store}/products"), json!({"name": "P", "price": 1.0})).await;
-    let customer = id(&app, "/api/customers", json!({"name": "Ada", "smsNumber": "555"})).await;
-    let payment = id(&app, "/api/payments", json!({"customerId": customer, "amount": 1000.0})).await;
+    let store = id(
+        &app,
+        "/api/stores",
+        json!({"name": "Store", "location": "L1"}),
+    )
+    .await;
+    let product = id(
+        &app,
+        &format!("/api/stores/{store}/products"),
+        json!({"name": "P", "price": 1.0}),
+    )
+    .await;
+    let customer = id(
+        &app,
+        "/api/customers",
+        json!({"name": "Ada", "smsNumber": "555"}),
+    )
+    .await;
+    let payment = id(
+        &app,
+        "/api/payments",
+        json!({"customerId": customer, "amount": 1000.0}),
+    )
+    .await;
 
     // Watch approvals as they are published.
     let approved: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let spec = ConsumerSpec { durable: "bench-approvals".into(), subject: proto::ordering::ORDER_AGGREGATE_CHANNEL.into(), ack_wait: Duration::from_secs(30) };
+    let spec = ConsumerSpec {
+        durable: "bench-approvals".into(),
+        subject: proto::ordering::ORDER_AGGREGATE_CHANNEL.into(),
+        ack_wait: Duration::from_secs(30),
+    };
     let mut consumer = app.broker.consumer(&spec).await.unwrap();
     let seen = approved.clone();
     let watcher = tokio::spawn(async move {
@@ -44,7 +72,10 @@ async fn measure(backend: Backend) {
             let delivery = consumer.next().await.unwrap();
             let envelope = messaging::Envelope::decode(delivery.body()).unwrap();
             if envelope.name == proto::ordering::ORDER_APPROVED_EVENT {
-                let event = <proto::ordering::OrderApproved as prost::Message>::decode(envelope.payload.as_slice()).unwrap();
+                let event = <proto::ordering::OrderApproved as prost::Message>::decode(
+                    envelope.payload.as_slice(),
+                )
+                .unwrap();
                 seen.lock().unwrap().insert(event.id, Instant::now());
             }
             let _ = delivery.ack().await;
@@ -56,9 +87,20 @@ async fn measure(backend: Backend) {
     for _ in 0..ORDERS {
         tick.tick().await;
         let basket = id(&app, "/api/baskets", json!({"customerId": customer})).await;
-        app.json(Method::PUT, &format!("/api/baskets/{basket}/addItem"), json!({"productId": product, "quantity": 1})).await;
+        app.json(
+            Method::PUT,
+            &format!("/api/baskets/{basket}/addItem"),
+            json!({"productId": product, "quantity": 1}),
+        )
+        .await;
         started.insert(basket.clone(), Instant::now());
-        let (status, _) = app.json(Method::PUT, &format!("/api/baskets/{basket}/checkout"), json!({"paymentId": payment})).await;
+        let (status, _) = app
+            .json(
+                Method::PUT,
+                &format!("/api/baskets/{basket}/checkout"),
+                json!({"paymentId": payment}),
+            )
+            .await;
         assert_eq!(status, 200);
     }
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -67,26 +109,45 @@ async fn measure(backend: Backend) {
     }
     watcher.abort();
     let approved = approved.lock().unwrap();
-    let mut latencies: Vec<Duration> = started.iter().filter_map(|(id, at)| approved.get(id).map(|done| *done - *at)).collect();
+    let mut latencies: Vec<Duration> = started
+        .iter()
+        .filter_map(|(id, at)| approved.get(id).map(|done| *done - *at))
+        .collect();
     latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e3;
+    let at = |q: f64| {
+        latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)].as_secs_f64()
+            * 1e3
+    };
     let name = match backend {
         Backend::Sqlite => "sqlite + embedded",
         Backend::Postgres => "postgres + jetstream",
     };
-    println!("{name:<22} {:>8.1} {:>8.1} {:>8.1} {:>6}/{ORDERS}", at(0.5), at(0.99), at(1.0), latencies.len());
+    println!(
+        "{name:<22} {:>8.1} {:>8.1} {:>8.1} {:>6}/{ORDERS}",
+        at(0.5),
+        at(0.99),
+        at(1.0),
+        latencies.len()
+    );
 }
 
 #[tokio::main]
 async fn main() {
     println!("checkout → approved at {RATE} orders/s, all modules in one process (ms)");
-    println!("{:<22} {:>8} {:>8} {:>8} {:>10}", "backend", "p50", "p99", "max", "approved");
+    println!(
+        "{:<22} {:>8} {:>8} {:>8} {:>10}",
+        "backend", "p50", "p99", "max", "approved"
+    );
     measure(Backend::Sqlite).await;
     let reachable = {
         use sqlx::Connection as _;
         sqlx::any::install_default_drivers();
-        sqlx::AnyConnection::connect(&db::testing::postgres_server()).await.is_ok()
-            && async_nats::connect(messaging::testing::nats_url()).await.is_ok()
+        sqlx::AnyConnection::connect(&db::testing::postgres_server())
+            .await
+            .is_ok()
+            && async_nats::connect(messaging::testing::nats_url())
+                .await
+                .is_ok()
     };
     if reachable {
         measure(Backend::Postgres).await;

@@ -25,6 +25,11 @@ pub(crate) const TABLES: &str = "
     );
     CREATE INDEX {index}notifications_customer ON {on}notifications (customer_id, created_at);";
 
+/// Migration step 2: when each notification reached the webhook (NULL: not yet).
+pub(crate) const DELIVERY: &str = "
+    ALTER TABLE notifications.notifications ADD COLUMN delivered_at BIGINT;
+    CREATE INDEX {index}notifications_undelivered ON {on}notifications (created_at) WHERE delivered_at IS NULL;";
+
 /// What a notification is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -59,6 +64,8 @@ impl Kind {
 #[derive(Clone)]
 pub(crate) struct Notifier {
     pub(crate) customers: CustomersServiceClient<Channel>,
+    /// Set when a webhook delivers notifications; woken at each new one.
+    pub(crate) webhook: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 impl Notifier {
@@ -81,9 +88,11 @@ impl Notifier {
             return Ok(());
         };
         let text = kind.text(&name, order_id);
+        // Without a webhook the log is the sink, and it is written below: delivered now.
+        let delivered_at = self.webhook.is_none().then(db::now_micros);
         let inserted = sqlx::query(
-            "INSERT INTO notifications.notifications (id, customer_id, order_id, kind, sms_number, text, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO notifications.notifications (id, customer_id, order_id, kind, sms_number, text, created_at, delivered_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
         )
         .bind(id)
         .bind(customer_id)
@@ -92,10 +101,15 @@ impl Notifier {
         .bind(&sms_number)
         .bind(&text)
         .bind(db::now_micros())
+        .bind(delivered_at)
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 1 {
             tracing::info!(to = %sms_number, %text, "SMS");
+            if let Some(webhook) = &self.webhook {
+                // Its next read waits for this transaction (SQLite) or polls shortly after.
+                webhook.notify_one();
+            }
         }
         Ok(())
     }

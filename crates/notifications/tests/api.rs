@@ -16,7 +16,8 @@ use testkit::{Backend, TestApp, spawn_app};
 
 db::backend_tests!(
     customers_hear_about_their_orders_once,
-    a_number_change_is_confirmed_on_the_new_number
+    a_number_change_is_confirmed_on_the_new_number,
+    a_webhook_gets_every_notification_in_order_despite_failures,
 );
 
 async fn app(backend: Backend) -> TestApp {
@@ -161,5 +162,80 @@ async fn a_number_change_is_confirmed_on_the_new_number(backend: Backend) {
     assert_eq!(
         (&list[0]["kind"], &list[0]["smsNumber"]),
         (&json!("sms_changed"), &json!("555-0199"))
+    );
+}
+
+/// A webhook receiver that refuses its first call, then records every notification.
+async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use axum::{Json, extract::State, http::StatusCode, routing::post};
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
+    let seen: Seen = std::sync::Arc::default();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let router = axum::Router::new()
+        .route(
+            "/hook",
+            post(
+                |State((seen, calls)): State<(
+                    Seen,
+                    std::sync::Arc<std::sync::atomic::AtomicU32>,
+                )>,
+                 Json(body): Json<Value>| async move {
+                    if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                        return StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    seen.lock().unwrap().push(body);
+                    StatusCode::OK
+                },
+            ),
+        )
+        .with_state((seen.clone(), calls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (url, seen)
+}
+
+async fn a_webhook_gets_every_notification_in_order_despite_failures(backend: Backend) {
+    let (url, seen) = receiver().await;
+    let app = testkit::spawn_app_with(&["customers", "notifications"], backend, |config| {
+        config.notifications_webhook = Some(url)
+    })
+    .await;
+    let customer = customer(&app).await;
+    for order in ["o1", "o2"] {
+        let created = pb::OrderCreated {
+            id: order.into(),
+            customer_id: customer.clone(),
+            ..Default::default()
+        };
+        app.publish(
+            &Message::new(
+                pb::ORDER_AGGREGATE_CHANNEL,
+                pb::ORDER_CREATED_EVENT,
+                &created,
+            )
+            .about(order),
+        )
+        .await;
+    }
+    let started = Instant::now();
+    while seen.lock().unwrap().len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the webhook got {:?}",
+            seen.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let orders: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|n| n["orderId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        orders,
+        ["o1", "o2"],
+        "in order, each once, after the receiver's refusal"
     );
 }

@@ -34,6 +34,18 @@ pub struct TestApp {
 /// # Panics
 /// When it cannot start: the test cannot run.
 pub async fn spawn_app(modules: &[&str], backend: Backend) -> TestApp {
+    spawn_app_with(modules, backend, |_| {}).await
+}
+
+/// [`spawn_app`] with settings changed by `configure`.
+///
+/// # Panics
+/// When it cannot start: the test cannot run.
+pub async fn spawn_app_with(
+    modules: &[&str],
+    backend: Backend,
+    configure: impl FnOnce(&mut host::Config),
+) -> TestApp {
     let (target, database) = db::testing::fresh_target(backend).await;
     let selected = if modules.is_empty() {
         Vec::new()
@@ -47,6 +59,7 @@ pub async fn spawn_app(modules: &[&str], backend: Backend) -> TestApp {
         config.nats_url = Some(url.clone());
         messaging::testing::StreamGuard::new(url, config.nats_stream.clone())
     });
+    configure(&mut config);
     let host = mallbots::start(config, &selected)
         .await
         .unwrap_or_else(|e| panic!("starting the app on {backend}: {e:#}"));
