@@ -65,6 +65,7 @@ fn help_lists_every_setting_with_its_environment_variable() {
         "NATS_STREAM",
         "NATS_STREAM_MAX_AGE",
         "NATS_STREAM_MAX_BYTES",
+        "NOTIFICATIONS_WEBHOOK",
         "PG_CONN",
         "DATA_DIR",
         "DB_MAX_CONNECTIONS",
