@@ -18,6 +18,7 @@ db::backend_tests!(
     every_message_delivered_again_changes_nothing,
     a_cancelled_pending_order_cancels_its_list_and_refuses_the_approval,
     fifty_concurrent_checkouts_all_approve_once,
+    an_unknown_payment_cancels_the_list_and_rejects_the_order,
     a_disabled_customer_gets_a_rejected_order_and_no_list,
     a_payment_too_small_cancels_the_list_and_rejects_the_order,
 );
@@ -588,4 +589,56 @@ async fn fifty_concurrent_checkouts_all_approve_once(backend: Backend) {
         50,
         "one order per checkout"
     );
+}
+
+async fn an_unknown_payment_cancels_the_list_and_rejects_the_order(backend: Backend) {
+    let app = app(backend).await;
+    let store = id(
+        &app,
+        "/api/stores",
+        json!({"name": "Store ABC", "location": "The mall"}),
+    )
+    .await;
+    let product = id(
+        &app,
+        &format!("/api/stores/{store}/products"),
+        json!({"name": "P", "price": 2.0}),
+    )
+    .await;
+    let customer = id(
+        &app,
+        "/api/customers",
+        json!({"name": "Ada", "smsNumber": "555"}),
+    )
+    .await;
+    // Checkout refuses an unknown payment, but an order created directly still runs the saga.
+    let item = json!({"storeId": store, "productId": product, "storeName": "Store ABC", "productName": "P", "price": 2.0, "quantity": 1});
+    let order = id(
+        &app,
+        "/api/ordering",
+        json!({"items": [item], "customerId": customer, "paymentId": "no-such-payment"}),
+    )
+    .await;
+    eventually(
+        &app,
+        &format!("/api/ordering/{order}"),
+        &["order", "status"],
+        "rejected",
+    )
+    .await;
+    let saga = eventually(
+        &app,
+        &format!("/api/cosec/sagas/{order}"),
+        &["saga", "status"],
+        "compensated",
+    )
+    .await;
+    let list = saga["saga"]["shoppingId"].as_str().unwrap().to_owned();
+    eventually(
+        &app,
+        &format!("/api/depot/shopping/{list}"),
+        &["shoppingList", "status"],
+        "canceled",
+    )
+    .await;
 }
