@@ -10,7 +10,7 @@ use prost::Message as _;
 use proto::baskets as pb;
 use reqwest::Method;
 use serde_json::{Value, json};
-use testkit::{Backend, TestApp, spawn_app};
+use testkit::{Backend, TestApp, error_body as error, spawn_app};
 
 db::backend_tests!(
     a_basket_is_filled_and_checked_out,
@@ -26,16 +26,6 @@ async fn app(backend: Backend) -> TestApp {
     spawn_app(&["stores", "customers", "payments", "baskets"], backend).await
 }
 
-fn error(code: i64, message: &str) -> Value {
-    json!({"code": code, "message": message, "details": []})
-}
-
-async fn id(app: &TestApp, path: &str, body: Value) -> String {
-    let (status, reply) = app.json(Method::POST, path, body).await;
-    assert_eq!(status, 200, "{path}: {reply}");
-    reply["id"].as_str().unwrap().to_owned()
-}
-
 /// Store, product, customer and payment, as in the book's sample flow.
 struct Mall {
     store: String,
@@ -45,26 +35,28 @@ struct Mall {
 }
 
 async fn mall(app: &TestApp) -> Mall {
-    let store = id(
-        app,
-        "/api/stores",
-        json!({"name": "Store ABC", "location": "The mall"}),
-    )
-    .await;
+    let store = app
+        .create(
+            "/api/stores",
+            json!({"name": "Store ABC", "location": "The mall"}),
+        )
+        .await;
     let product = json!({"name": "Product ABC", "description": "A product", "sku": "productABC", "price": 9.99});
-    let product = id(app, &format!("/api/stores/{store}/products"), product).await;
-    let customer = id(
-        app,
-        "/api/customers",
-        json!({"name": "Customer ABC", "smsNumber": "555-555-1212"}),
-    )
-    .await;
-    let payment = id(
-        app,
-        "/api/payments",
-        json!({"customerId": customer, "amount": 200.0}),
-    )
-    .await;
+    let product = app
+        .create(&format!("/api/stores/{store}/products"), product)
+        .await;
+    let customer = app
+        .create(
+            "/api/customers",
+            json!({"name": "Customer ABC", "smsNumber": "555-555-1212"}),
+        )
+        .await;
+    let payment = app
+        .create(
+            "/api/payments",
+            json!({"customerId": customer, "amount": 200.0}),
+        )
+        .await;
     Mall {
         store,
         product,
@@ -76,7 +68,9 @@ async fn mall(app: &TestApp) -> Mall {
 async fn a_basket_is_filled_and_checked_out(backend: Backend) {
     let app = app(backend).await;
     let mall = mall(&app).await;
-    let basket = id(&app, "/api/baskets", json!({"customerId": mall.customer})).await;
+    let basket = app
+        .create("/api/baskets", json!({"customerId": mall.customer}))
+        .await;
     let add = format!("/api/baskets/{basket}/addItem");
     assert_eq!(
         app.json(
@@ -150,7 +144,9 @@ async fn a_basket_is_filled_and_checked_out(backend: Backend) {
 async fn the_product_fallback_finds_what_the_cache_lacks(backend: Backend) {
     let app = app(backend).await;
     let mall = mall(&app).await;
-    let basket = id(&app, "/api/baskets", json!({"customerId": mall.customer})).await;
+    let basket = app
+        .create("/api/baskets", json!({"customerId": mall.customer}))
+        .await;
     // Straight after creation the cache may not have the product yet: the fallback covers it,
     // and either way the item carries the product's current name and price.
     let add = format!("/api/baskets/{basket}/addItem");
@@ -173,7 +169,9 @@ async fn the_product_fallback_finds_what_the_cache_lacks(backend: Backend) {
 async fn an_unknown_product_is_the_books_404(backend: Backend) {
     let app = app(backend).await;
     let mall = mall(&app).await;
-    let basket = id(&app, "/api/baskets", json!({"customerId": mall.customer})).await;
+    let basket = app
+        .create("/api/baskets", json!({"customerId": mall.customer}))
+        .await;
     let add = app
         .json(
             Method::PUT,
@@ -206,7 +204,9 @@ async fn starting_and_checking_out_are_validated(backend: Backend) {
         .await,
         (404, error(5, "customer with that ID does not exist"))
     );
-    let basket = id(&app, "/api/baskets", json!({"customerId": mall.customer})).await;
+    let basket = app
+        .create("/api/baskets", json!({"customerId": mall.customer}))
+        .await;
     let checkout = format!("/api/baskets/{basket}/checkout");
     assert_eq!(
         app.json(Method::PUT, &checkout, json!({"paymentId": mall.payment}))
@@ -228,18 +228,18 @@ async fn starting_and_checking_out_are_validated(backend: Backend) {
             .await,
         (404, error(5, "payment with that ID does not exist"))
     );
-    let stranger = id(
-        &app,
-        "/api/customers",
-        json!({"name": "Stranger", "smsNumber": "1"}),
-    )
-    .await;
-    let foreign = id(
-        &app,
-        "/api/payments",
-        json!({"customerId": stranger, "amount": 5.0}),
-    )
-    .await;
+    let stranger = app
+        .create(
+            "/api/customers",
+            json!({"name": "Stranger", "smsNumber": "1"}),
+        )
+        .await;
+    let foreign = app
+        .create(
+            "/api/payments",
+            json!({"customerId": stranger, "amount": 5.0}),
+        )
+        .await;
     let refused = app
         .json(Method::PUT, &checkout, json!({"paymentId": foreign}))
         .await;
@@ -266,7 +266,9 @@ async fn starting_and_checking_out_are_validated(backend: Backend) {
 async fn items_come_off_and_a_basket_is_cancelled(backend: Backend) {
     let app = app(backend).await;
     let mall = mall(&app).await;
-    let basket = id(&app, "/api/baskets", json!({"customerId": mall.customer})).await;
+    let basket = app
+        .create("/api/baskets", json!({"customerId": mall.customer}))
+        .await;
     app.json(
         Method::PUT,
         &format!("/api/baskets/{basket}/addItem"),

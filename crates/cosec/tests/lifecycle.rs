@@ -41,12 +41,6 @@ fn mallbots_modules() -> Vec<&'static str> {
     ]
 }
 
-async fn id(app: &TestApp, path: &str, body: Value) -> String {
-    let (status, reply) = app.json(Method::POST, path, body).await;
-    assert_eq!(status, 200, "{path}: {reply}");
-    reply["id"].as_str().unwrap().to_owned()
-}
-
 /// Polls `path` until `field` equals `expected`, for at most 15 s; the last body.
 async fn eventually(app: &TestApp, path: &str, field: &[&str], expected: &str) -> Value {
     let started = Instant::now();
@@ -66,27 +60,31 @@ async fn eventually(app: &TestApp, path: &str, field: &[&str], expected: &str) -
 
 /// The book's sample flow up to checkout; returns (order id, customer id).
 async fn checkout(app: &TestApp, authorized: f64, disable_customer: bool) -> (String, String) {
-    let store = id(
-        app,
-        "/api/stores",
-        json!({"name": "Store ABC", "location": "The mall"}),
-    )
-    .await;
+    let store = app
+        .create(
+            "/api/stores",
+            json!({"name": "Store ABC", "location": "The mall"}),
+        )
+        .await;
     let product = json!({"name": "Product ABC", "description": "A product", "sku": "productABC", "price": 9.99});
-    let product = id(app, &format!("/api/stores/{store}/products"), product).await;
-    let customer = id(
-        app,
-        "/api/customers",
-        json!({"name": "Customer ABC", "smsNumber": "555-555-1212"}),
-    )
-    .await;
-    let payment = id(
-        app,
-        "/api/payments",
-        json!({"customerId": customer, "amount": authorized}),
-    )
-    .await;
-    let basket = id(app, "/api/baskets", json!({"customerId": customer})).await;
+    let product = app
+        .create(&format!("/api/stores/{store}/products"), product)
+        .await;
+    let customer = app
+        .create(
+            "/api/customers",
+            json!({"name": "Customer ABC", "smsNumber": "555-555-1212"}),
+        )
+        .await;
+    let payment = app
+        .create(
+            "/api/payments",
+            json!({"customerId": customer, "amount": authorized}),
+        )
+        .await;
+    let basket = app
+        .create("/api/baskets", json!({"customerId": customer}))
+        .await;
     let (status, body) = app
         .json(
             Method::PUT,
@@ -420,37 +418,34 @@ async fn snapshot(app: &TestApp, order: &str, customer: &str) -> Value {
 
 async fn a_cancelled_pending_order_cancels_its_list_and_refuses_the_approval(backend: Backend) {
     let app = app(backend).await;
-    let store = id(
-        &app,
-        "/api/stores",
-        json!({"name": "Store ABC", "location": "The mall"}),
-    )
-    .await;
-    let product = id(
-        &app,
-        &format!("/api/stores/{store}/products"),
-        json!({"name": "P", "price": 2.0}),
-    )
-    .await;
-    let customer = id(
-        &app,
-        "/api/customers",
-        json!({"name": "Ada", "smsNumber": "555"}),
-    )
-    .await;
-    let payment = id(
-        &app,
-        "/api/payments",
-        json!({"customerId": customer, "amount": 100.0}),
-    )
-    .await;
+    let store = app
+        .create(
+            "/api/stores",
+            json!({"name": "Store ABC", "location": "The mall"}),
+        )
+        .await;
+    let product = app
+        .create(
+            &format!("/api/stores/{store}/products"),
+            json!({"name": "P", "price": 2.0}),
+        )
+        .await;
+    let customer = app
+        .create("/api/customers", json!({"name": "Ada", "smsNumber": "555"}))
+        .await;
+    let payment = app
+        .create(
+            "/api/payments",
+            json!({"customerId": customer, "amount": 100.0}),
+        )
+        .await;
     let item = json!({"storeId": store, "productId": product, "storeName": "Store ABC", "productName": "P", "price": 2.0, "quantity": 1});
-    let order = id(
-        &app,
-        "/api/ordering",
-        json!({"items": [item], "customerId": customer, "paymentId": payment}),
-    )
-    .await;
+    let order = app
+        .create(
+            "/api/ordering",
+            json!({"items": [item], "customerId": customer, "paymentId": payment}),
+        )
+        .await;
     // The customer changes their mind at once, while the saga has barely started.
     assert_eq!(
         app.json(
@@ -495,33 +490,32 @@ async fn a_cancelled_pending_order_cancels_its_list_and_refuses_the_approval(bac
 
 async fn fifty_concurrent_checkouts_all_approve_once(backend: Backend) {
     let app = std::sync::Arc::new(app(backend).await);
-    let store = id(
-        &app,
-        "/api/stores",
-        json!({"name": "Store ABC", "location": "The mall"}),
-    )
-    .await;
-    let product = id(
-        &app,
-        &format!("/api/stores/{store}/products"),
-        json!({"name": "P", "price": 2.0}),
-    )
-    .await;
-    let customer = id(
-        &app,
-        "/api/customers",
-        json!({"name": "Ada", "smsNumber": "555"}),
-    )
-    .await;
-    let payment = id(
-        &app,
-        "/api/payments",
-        json!({"customerId": customer, "amount": 100.0}),
-    )
-    .await;
+    let store = app
+        .create(
+            "/api/stores",
+            json!({"name": "Store ABC", "location": "The mall"}),
+        )
+        .await;
+    let product = app
+        .create(
+            &format!("/api/stores/{store}/products"),
+            json!({"name": "P", "price": 2.0}),
+        )
+        .await;
+    let customer = app
+        .create("/api/customers", json!({"name": "Ada", "smsNumber": "555"}))
+        .await;
+    let payment = app
+        .create(
+            "/api/payments",
+            json!({"customerId": customer, "amount": 100.0}),
+        )
+        .await;
     let mut baskets = Vec::new();
     for _ in 0..50 {
-        let basket = id(&app, "/api/baskets", json!({"customerId": customer})).await;
+        let basket = app
+            .create("/api/baskets", json!({"customerId": customer}))
+            .await;
         app.json(
             Method::PUT,
             &format!("/api/baskets/{basket}/addItem"),
@@ -593,32 +587,29 @@ async fn fifty_concurrent_checkouts_all_approve_once(backend: Backend) {
 
 async fn an_unknown_payment_cancels_the_list_and_rejects_the_order(backend: Backend) {
     let app = app(backend).await;
-    let store = id(
-        &app,
-        "/api/stores",
-        json!({"name": "Store ABC", "location": "The mall"}),
-    )
-    .await;
-    let product = id(
-        &app,
-        &format!("/api/stores/{store}/products"),
-        json!({"name": "P", "price": 2.0}),
-    )
-    .await;
-    let customer = id(
-        &app,
-        "/api/customers",
-        json!({"name": "Ada", "smsNumber": "555"}),
-    )
-    .await;
+    let store = app
+        .create(
+            "/api/stores",
+            json!({"name": "Store ABC", "location": "The mall"}),
+        )
+        .await;
+    let product = app
+        .create(
+            &format!("/api/stores/{store}/products"),
+            json!({"name": "P", "price": 2.0}),
+        )
+        .await;
+    let customer = app
+        .create("/api/customers", json!({"name": "Ada", "smsNumber": "555"}))
+        .await;
     // Checkout refuses an unknown payment, but an order created directly still runs the saga.
     let item = json!({"storeId": store, "productId": product, "storeName": "Store ABC", "productName": "P", "price": 2.0, "quantity": 1});
-    let order = id(
-        &app,
-        "/api/ordering",
-        json!({"items": [item], "customerId": customer, "paymentId": "no-such-payment"}),
-    )
-    .await;
+    let order = app
+        .create(
+            "/api/ordering",
+            json!({"items": [item], "customerId": customer, "paymentId": "no-such-payment"}),
+        )
+        .await;
     eventually(
         &app,
         &format!("/api/ordering/{order}"),

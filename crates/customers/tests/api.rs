@@ -12,7 +12,7 @@ use prost::Message as _;
 use proto::customers as pb;
 use reqwest::Method;
 use serde_json::{Value, json};
-use testkit::{Backend, TestApp, spawn_app};
+use testkit::{Backend, TestApp, error_body as error, spawn_app};
 
 db::backend_tests!(
     a_customer_is_registered_read_and_announced,
@@ -41,10 +41,6 @@ async fn register(app: &TestApp) -> String {
         .await;
     assert_eq!(status, 200, "{body}");
     body["id"].as_str().unwrap().to_owned()
-}
-
-fn error(code: i64, message: &str) -> Value {
-    json!({"code": code, "message": message, "details": []})
 }
 
 async fn a_customer_is_registered_read_and_announced(backend: Backend) {

@@ -11,7 +11,7 @@ use prost::Message as _;
 use proto::depot as pb;
 use reqwest::Method;
 use serde_json::{Value, json};
-use testkit::{Backend, TestApp, spawn_app};
+use testkit::{Backend, TestApp, error_body as error, spawn_app};
 
 db::backend_tests!(
     the_sagas_list_is_built_initiated_picked_and_completed,
@@ -24,25 +24,17 @@ async fn app(backend: Backend) -> TestApp {
     spawn_app(&["stores", "depot"], backend).await
 }
 
-fn error(code: i64, message: &str) -> Value {
-    json!({"code": code, "message": message, "details": []})
-}
-
-async fn id(app: &TestApp, path: &str, body: Value) -> String {
-    let (status, reply) = app.json(Method::POST, path, body).await;
-    assert_eq!(status, 200, "{path}: {reply}");
-    reply["id"].as_str().unwrap().to_owned()
-}
-
 async fn store_and_product(app: &TestApp) -> (String, String) {
-    let store = id(
-        app,
-        "/api/stores",
-        json!({"name": "Store ABC", "location": "The mall"}),
-    )
-    .await;
+    let store = app
+        .create(
+            "/api/stores",
+            json!({"name": "Store ABC", "location": "The mall"}),
+        )
+        .await;
     let product = json!({"name": "Product ABC", "description": "", "sku": "abc", "price": 9.99});
-    let product = id(app, &format!("/api/stores/{store}/products"), product).await;
+    let product = app
+        .create(&format!("/api/stores/{store}/products"), product)
+        .await;
     (store, product)
 }
 
@@ -205,12 +197,12 @@ async fn cancelling_is_harmless_twice_and_refused_after_completion(backend: Back
     let app = app(backend).await;
     let (store, product) = store_and_product(&app).await;
     let items = json!([{"productId": product, "storeId": store, "quantity": 1}]);
-    let first = id(
-        &app,
-        "/api/depot/shopping",
-        json!({"orderId": "o1", "items": items}),
-    )
-    .await;
+    let first = app
+        .create(
+            "/api/depot/shopping",
+            json!({"orderId": "o1", "items": items}),
+        )
+        .await;
     for saga in ["cancel-1", "cancel-2"] {
         app.publish(&command(
             pb::CANCEL_SHOPPING_LIST_COMMAND,
@@ -229,12 +221,12 @@ async fn cancelling_is_harmless_twice_and_refused_after_completion(backend: Back
     );
     assert_eq!(list(&app, &first).await["status"], "canceled");
 
-    let second = id(
-        &app,
-        "/api/depot/shopping",
-        json!({"orderId": "o2", "items": items}),
-    )
-    .await;
+    let second = app
+        .create(
+            "/api/depot/shopping",
+            json!({"orderId": "o2", "items": items}),
+        )
+        .await;
     app.publish(&command(
         pb::INITIATE_SHOPPING_COMMAND,
         &pb::InitiateShopping { id: second.clone() },
@@ -282,12 +274,12 @@ async fn bots_cannot_skip_steps(backend: Backend) {
     let app = app(backend).await;
     let (store, product) = store_and_product(&app).await;
     let items = json!([{"productId": product, "storeId": store, "quantity": 1}]);
-    let list_id = id(
-        &app,
-        "/api/depot/shopping",
-        json!({"orderId": "o1", "items": items}),
-    )
-    .await;
+    let list_id = app
+        .create(
+            "/api/depot/shopping",
+            json!({"orderId": "o1", "items": items}),
+        )
+        .await;
     let path = |action: &str| format!("/api/depot/shopping/{list_id}/{action}");
     assert_eq!(
         app.json(Method::PUT, &path("assign"), json!({"botId": "bot-1"}))

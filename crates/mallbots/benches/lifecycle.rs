@@ -19,44 +19,32 @@ use std::{
 
 use messaging::ConsumerSpec;
 use reqwest::Method;
-use serde_json::{Value, json};
-use testkit::{Backend, TestApp, spawn_app};
+use serde_json::json;
+use testkit::{Backend, spawn_app};
 
 const RATE: u64 = 10; // orders per second
 const ORDERS: usize = 100;
 
-async fn id(app: &TestApp, path: &str, body: Value) -> String {
-    let (status, reply) = app.json(Method::POST, path, body).await;
-    assert_eq!(status, 200, "{path}: {reply}");
-    reply["id"].as_str().unwrap().to_owned()
-}
-
 async fn measure(backend: Backend) {
     let app = Arc::new(spawn_app(&["all"], backend).await);
-    let store = id(
-        &app,
-        "/api/stores",
-        json!({"name": "Store", "location": "L1"}),
-    )
-    .await;
-    let product = id(
-        &app,
-        &format!("/api/stores/{store}/products"),
-        json!({"name": "P", "price": 1.0}),
-    )
-    .await;
-    let customer = id(
-        &app,
-        "/api/customers",
-        json!({"name": "Ada", "smsNumber": "555"}),
-    )
-    .await;
-    let payment = id(
-        &app,
-        "/api/payments",
-        json!({"customerId": customer, "amount": 1000.0}),
-    )
-    .await;
+    let store = app
+        .create("/api/stores", json!({"name": "Store", "location": "L1"}))
+        .await;
+    let product = app
+        .create(
+            &format!("/api/stores/{store}/products"),
+            json!({"name": "P", "price": 1.0}),
+        )
+        .await;
+    let customer = app
+        .create("/api/customers", json!({"name": "Ada", "smsNumber": "555"}))
+        .await;
+    let payment = app
+        .create(
+            "/api/payments",
+            json!({"customerId": customer, "amount": 1000.0}),
+        )
+        .await;
 
     // Watch approvals as they are published.
     let approved: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -86,7 +74,9 @@ async fn measure(backend: Backend) {
     let mut tick = tokio::time::interval(Duration::from_millis(1000 / RATE));
     for _ in 0..ORDERS {
         tick.tick().await;
-        let basket = id(&app, "/api/baskets", json!({"customerId": customer})).await;
+        let basket = app
+            .create("/api/baskets", json!({"customerId": customer}))
+            .await;
         app.json(
             Method::PUT,
             &format!("/api/baskets/{basket}/addItem"),

@@ -267,8 +267,11 @@ fn subject_filter(subject: &str) -> (&'static str, String) {
 impl Consumer for EmbeddedConsumer {
     async fn next(&mut self) -> Result<Box<dyn Delivery>, BrokerError> {
         loop {
-            // Registered before looking, so a publish between the look and the wait is not missed.
+            // Registered (enabled) before looking, so a publish between the look and the wait
+            // still wakes us: `notify_waiters` only wakes futures already registered.
             let published = self.broker.published.notified();
+            tokio::pin!(published);
+            published.as_mut().enable();
             if let Some(delivery) = self.claim().await? {
                 return Ok(Box::new(delivery));
             }

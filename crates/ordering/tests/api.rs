@@ -13,7 +13,7 @@ use prost::Message as _;
 use proto::ordering as pb;
 use reqwest::Method;
 use serde_json::{Value, json};
-use testkit::{Backend, TestApp, spawn_app};
+use testkit::{Backend, TestApp, error_body as error, spawn_app};
 
 db::backend_tests!(
     a_checkout_becomes_a_pending_order_once,
@@ -31,39 +31,33 @@ async fn app(backend: Backend) -> TestApp {
     .await
 }
 
-fn error(code: i64, message: &str) -> Value {
-    json!({"code": code, "message": message, "details": []})
-}
-
-async fn id(app: &TestApp, path: &str, body: Value) -> String {
-    let (status, reply) = app.json(Method::POST, path, body).await;
-    assert_eq!(status, 200, "{path}: {reply}");
-    reply["id"].as_str().unwrap().to_owned()
-}
-
 /// A basket of 5 × 9.99, checked out: returns (order id = basket id, customer, payment).
 async fn checkout(app: &TestApp) -> (String, String, String) {
-    let store = id(
-        app,
-        "/api/stores",
-        json!({"name": "Store ABC", "location": "The mall"}),
-    )
-    .await;
+    let store = app
+        .create(
+            "/api/stores",
+            json!({"name": "Store ABC", "location": "The mall"}),
+        )
+        .await;
     let product = json!({"name": "Product ABC", "description": "", "sku": "abc", "price": 9.99});
-    let product = id(app, &format!("/api/stores/{store}/products"), product).await;
-    let customer = id(
-        app,
-        "/api/customers",
-        json!({"name": "Customer ABC", "smsNumber": "555"}),
-    )
-    .await;
-    let payment = id(
-        app,
-        "/api/payments",
-        json!({"customerId": customer, "amount": 200.0}),
-    )
-    .await;
-    let basket = id(app, "/api/baskets", json!({"customerId": customer})).await;
+    let product = app
+        .create(&format!("/api/stores/{store}/products"), product)
+        .await;
+    let customer = app
+        .create(
+            "/api/customers",
+            json!({"name": "Customer ABC", "smsNumber": "555"}),
+        )
+        .await;
+    let payment = app
+        .create(
+            "/api/payments",
+            json!({"customerId": customer, "amount": 200.0}),
+        )
+        .await;
+    let basket = app
+        .create("/api/baskets", json!({"customerId": customer}))
+        .await;
     app.json(
         Method::PUT,
         &format!("/api/baskets/{basket}/addItem"),
@@ -328,12 +322,12 @@ async fn orders_can_be_created_over_rest_and_are_validated(backend: Backend) {
         .await,
         (400, error(3, "the payment id cannot be blank"))
     );
-    let order = id(
-        &app,
-        "/api/ordering",
-        json!({"items": [item], "customerId": "c", "paymentId": "p"}),
-    )
-    .await;
+    let order = app
+        .create(
+            "/api/ordering",
+            json!({"items": [item], "customerId": "c", "paymentId": "p"}),
+        )
+        .await;
     let pending = order_status(&app, &order, "pending").await;
     assert_eq!(pending["items"][0], item);
 }

@@ -13,7 +13,7 @@ use prost::Message as _;
 use proto::{ordering, payments as pb};
 use reqwest::Method;
 use serde_json::{Value, json};
-use testkit::{Backend, TestApp, spawn_app};
+use testkit::{Backend, TestApp, error_body as error, spawn_app};
 
 db::backend_tests!(
     a_payment_is_authorized_for_a_known_customer,
@@ -27,10 +27,6 @@ db::backend_tests!(
 
 async fn app(backend: Backend) -> TestApp {
     spawn_app(&["customers", "payments"], backend).await
-}
-
-fn error(code: i64, message: &str) -> Value {
-    json!({"code": code, "message": message, "details": []})
 }
 
 async fn customer(app: &TestApp) -> String {

@@ -23,12 +23,6 @@ async fn app(backend: Backend) -> TestApp {
     spawn_app(&["stores", "customers", "search"], backend).await
 }
 
-async fn id(app: &TestApp, path: &str, body: Value) -> String {
-    let (status, reply) = app.json(Method::POST, path, body).await;
-    assert_eq!(status, 200, "{path}: {reply}");
-    reply["id"].as_str().unwrap().to_owned()
-}
-
 struct Mall {
     customer: String,
     store: String,
@@ -36,24 +30,24 @@ struct Mall {
 }
 
 async fn mall(app: &TestApp, customer: &str) -> Mall {
-    let store = id(
-        app,
-        "/api/stores",
-        json!({"name": format!("Store of {customer}"), "location": "L1"}),
-    )
-    .await;
-    let product = id(
-        app,
-        &format!("/api/stores/{store}/products"),
-        json!({"name": format!("Thing of {customer}"), "price": 2.5}),
-    )
-    .await;
-    let customer = id(
-        app,
-        "/api/customers",
-        json!({"name": customer, "smsNumber": "555"}),
-    )
-    .await;
+    let store = app
+        .create(
+            "/api/stores",
+            json!({"name": format!("Store of {customer}"), "location": "L1"}),
+        )
+        .await;
+    let product = app
+        .create(
+            &format!("/api/stores/{store}/products"),
+            json!({"name": format!("Thing of {customer}"), "price": 2.5}),
+        )
+        .await;
+    let customer = app
+        .create(
+            "/api/customers",
+            json!({"name": customer, "smsNumber": "555"}),
+        )
+        .await;
     Mall {
         customer,
         store,

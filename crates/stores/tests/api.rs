@@ -9,7 +9,7 @@ use prost::Message as _;
 use proto::stores as pb;
 use reqwest::Method;
 use serde_json::{Value, json};
-use testkit::{Backend, TestApp, spawn_app};
+use testkit::{Backend, TestApp, error_body as error, spawn_app};
 
 db::backend_tests!(
     a_store_is_created_listed_and_announced,
@@ -50,10 +50,6 @@ async fn add_product(app: &TestApp, store: &str) -> String {
         .await;
     assert_eq!(status, 200, "{body}");
     body["id"].as_str().unwrap().to_owned()
-}
-
-fn error(code: i64, message: &str) -> Value {
-    json!({"code": code, "message": message, "details": []})
 }
 
 async fn a_store_is_created_listed_and_announced(backend: Backend) {

@@ -7,6 +7,11 @@ use std::net::SocketAddr;
 pub use db::{Backend, testing::selected as selected_backends};
 use tokio::{sync::oneshot, task::JoinHandle};
 
+/// The REST error body the app answers with (grpc-gateway's), for comparisons.
+pub fn error_body(code: i64, message: &str) -> serde_json::Value {
+    serde_json::json!({"code": code, "message": message, "details": []})
+}
+
 /// A running app.
 pub struct TestApp {
     /// The HTTP address.
@@ -144,6 +149,19 @@ impl TestApp {
             status,
             response.json().await.unwrap_or(serde_json::Value::Null),
         )
+    }
+
+    /// POSTs `body` to `path` and returns the `id` it answers (a create route).
+    ///
+    /// # Panics
+    /// When the answer is not 200 with an id.
+    pub async fn create(&self, path: &str, body: serde_json::Value) -> String {
+        let (status, reply) = self.json(reqwest::Method::POST, path, body).await;
+        assert_eq!(status, 200, "POST {path}: {reply}");
+        reply["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("POST {path} answered no id: {reply}"))
+            .to_owned()
     }
 
     /// Publishes `message` to the app's broker as another module would (de-duplication id =
