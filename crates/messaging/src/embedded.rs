@@ -62,7 +62,8 @@ const POLL: Duration = Duration::from_millis(250);
 pub struct Embedded {
     db: Db,
     stream: Arc<str>,
-    published: Arc<Notify>,
+    /// Wakes the consumers of one subject (`>`: consumers of a wildcard, woken by any).
+    published: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<Notify>>>>,
 }
 
 impl Embedded {
@@ -71,8 +72,15 @@ impl Embedded {
         Embedded {
             db,
             stream: Arc::from(stream),
-            published: Arc::new(Notify::new()),
+            published: Arc::default(),
         }
+    }
+
+    /// The wake-up of consumers of `subject` (a filter ending in `>` shares `>`).
+    fn wake(&self, subject: &str) -> Arc<Notify> {
+        let key = if subject.ends_with('>') { ">" } else { subject };
+        let mut wakes = self.published.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        wakes.entry(key.to_owned()).or_default().clone()
     }
 
     /// Deletes messages every consumer has read and settled that are older than `age`.
@@ -118,7 +126,10 @@ impl Broker for Embedded {
             .map_err(failed)?;
         }
         tx.commit().await.map_err(failed)?;
-        self.published.notify_waiters();
+        let subjects: std::collections::BTreeSet<&str> = messages.iter().map(|m| m.subject).collect();
+        for subject in subjects.into_iter().chain([">"]) {
+            self.wake(subject).notify_waiters();
+        }
         Ok(())
     }
 
@@ -153,8 +164,32 @@ impl EmbeddedConsumer {
         i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
     }
 
+    /// Whether anything is there to claim, read without taking the write lock (so idle
+    /// consumers woken by a publish on SQLite do not queue for it).
+    async fn anything_due(&self) -> Result<bool, sqlx::Error> {
+        let (filter, pattern) = subject_filter(&self.spec.subject);
+        let sql = format!(
+            "SELECT 1 FROM broker.deliveries WHERE stream = $1 AND consumer = $2 AND visible_at <= $4
+             UNION ALL
+             SELECT 1 FROM broker.messages WHERE stream = $1 AND subject {filter}
+               AND seq > (SELECT cursor FROM broker.consumers WHERE stream = $1 AND name = $2)
+             LIMIT 1"
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(&*self.broker.stream)
+            .bind(&self.spec.durable)
+            .bind(pattern)
+            .bind(db::now_micros())
+            .fetch_optional(self.broker.db.pool())
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// Claims the next due redelivery, else the next new message, in one transaction.
     async fn claim(&self) -> Result<Option<EmbeddedDelivery>, sqlx::Error> {
+        if !self.anything_due().await? {
+            return Ok(None);
+        }
         let broker = &self.broker;
         let (stream, name) = (&*broker.stream, self.spec.durable.as_str());
         // On PostgreSQL replicas of one consumer may race; SQLite has one writer at a time.
@@ -269,7 +304,8 @@ impl Consumer for EmbeddedConsumer {
         loop {
             // Registered (enabled) before looking, so a publish between the look and the wait
             // still wakes us: `notify_waiters` only wakes futures already registered.
-            let published = self.broker.published.notified();
+            let wake = self.broker.wake(&self.spec.subject);
+            let published = wake.notified();
             tokio::pin!(published);
             published.as_mut().enable();
             if let Some(delivery) = self.claim().await? {
@@ -321,7 +357,7 @@ impl EmbeddedDelivery {
         query.execute(self.broker.db.pool()).await?;
         if visible_in.is_some() {
             // A consumer waiting in `next` recomputes when to look again.
-            self.broker.published.notify_waiters();
+            self.broker.wake(&self.subject).notify_waiters();
         }
         Ok(())
     }
