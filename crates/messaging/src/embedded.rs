@@ -79,7 +79,10 @@ impl Embedded {
     /// The wake-up of consumers of `subject` (a filter ending in `>` shares `>`).
     fn wake(&self, subject: &str) -> Arc<Notify> {
         let key = if subject.ends_with('>') { ">" } else { subject };
-        let mut wakes = self.published.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut wakes = self
+            .published
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         wakes.entry(key.to_owned()).or_default().clone()
     }
 
@@ -126,7 +129,8 @@ impl Broker for Embedded {
             .map_err(failed)?;
         }
         tx.commit().await.map_err(failed)?;
-        let subjects: std::collections::BTreeSet<&str> = messages.iter().map(|m| m.subject).collect();
+        let subjects: std::collections::BTreeSet<&str> =
+            messages.iter().map(|m| m.subject).collect();
         for subject in subjects.into_iter().chain([">"]) {
             self.wake(subject).notify_waiters();
         }
