@@ -24,6 +24,39 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply the selected modules' migrations and exit.
     Migrate(ServeArgs),
+    /// Inspect and handle dead letters: messages a consumer gave up on.
+    Dlq {
+        /// What to do.
+        #[command(subcommand)]
+        action: DlqAction,
+        /// Process settings (the database to look in).
+        #[command(flatten)]
+        args: ServeArgs,
+    },
+}
+
+/// Dead-letter operations.
+#[derive(Debug, clap::Subcommand)]
+pub enum DlqAction {
+    /// Every dead letter of the selected modules, oldest first.
+    List,
+    /// One dead letter, with its message decoded.
+    Show(DeadLetterRef),
+    /// Have the consumer handle the message again (through its inbox: at most once).
+    Replay(DeadLetterRef),
+    /// Delete the dead letter for good.
+    Discard(DeadLetterRef),
+}
+
+/// Which dead letter: as `dlq list` prints them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeadLetterRef {
+    /// The module (schema) it belongs to, e.g. `payments`.
+    pub module: String,
+    /// The consumer that gave up, e.g. `payments-orders`.
+    pub consumer: String,
+    /// The message id.
+    pub id: String,
 }
 
 /// Settings shared by the commands that open the database.
@@ -50,6 +83,7 @@ impl Cli {
                 let modules = crate::select(&args.modules).map_err(anyhow::Error::msg)?;
                 crate::migrate(&args.host, &modules).await
             }
+            Some(Command::Dlq { action, args }) => dlq(action, args).await,
         }
     }
 
@@ -57,7 +91,9 @@ impl Cli {
     pub fn host_config(&self) -> &host::Config {
         match &self.command {
             None => &self.serve.host,
-            Some(Command::Serve(args) | Command::Migrate(args)) => &args.host,
+            Some(Command::Serve(args) | Command::Migrate(args) | Command::Dlq { args, .. }) => {
+                &args.host
+            }
         }
     }
 }
@@ -75,4 +111,110 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "mallbots started"
     );
     host.run(host::shutdown_signal()).await
+}
+
+#[allow(clippy::print_stdout, reason = "a command-line answer goes to stdout")]
+async fn dlq(action: DlqAction, args: ServeArgs) -> anyhow::Result<()> {
+    use messaging::dlq;
+    let modules = crate::select(&args.modules).map_err(anyhow::Error::msg)?;
+    let schemas: Vec<&str> = modules.iter().map(|m| m.name).collect();
+    let db = db::Db::connect(
+        &args.host.database(),
+        &schemas,
+        &args.host.database_options(),
+    )
+    .await?;
+    let known = |module: &str| {
+        schemas
+            .iter()
+            .copied()
+            .find(|s| *s == module)
+            .ok_or_else(|| {
+                anyhow::anyhow!("unknown module {module:?} (known: {})", schemas.join(", "))
+            })
+    };
+    match action {
+        DlqAction::List => {
+            println!(
+                "{:<14} {:<24} {:<38} {:<34} {:>8}  {:<25} error",
+                "module", "consumer", "id", "name", "attempts", "dead at"
+            );
+            for schema in &schemas {
+                for dead in dlq::list(&db, schema).await? {
+                    let replay = if dead.replay_requested {
+                        " (replay requested)"
+                    } else {
+                        ""
+                    };
+                    println!(
+                        "{schema:<14} {:<24} {:<38} {:<34} {:>8}  {:<25} {}{replay}",
+                        dead.consumer,
+                        dead.id,
+                        dead.name,
+                        dead.attempts,
+                        dead.dead_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        dead.error.lines().next().unwrap_or_default()
+                    );
+                }
+            }
+        }
+        DlqAction::Show(which) => {
+            let schema = known(&which.module)?;
+            let dead = dlq::show(&db, schema, &which.consumer, &which.id)
+                .await?
+                .ok_or_else(|| missing(&which))?;
+            let message = match messaging::Envelope::decode(&dead.body) {
+                Ok(envelope) => serde_json::json!({
+                    "id": envelope.id,
+                    "name": envelope.name,
+                    "metadata": envelope.metadata,
+                    "occurredAt": envelope.occurred_at.to_rfc3339(),
+                    "sentAt": envelope.sent_at.to_rfc3339(),
+                    "payloadBytes": envelope.payload.len(),
+                }),
+                Err(error) => {
+                    serde_json::json!({ "undecodable": error.to_string(), "bytes": dead.body.len() })
+                }
+            };
+            let shown = serde_json::json!({
+                "module": schema,
+                "consumer": dead.consumer,
+                "id": dead.id,
+                "subject": dead.subject,
+                "attempts": dead.attempts,
+                "deadAt": dead.dead_at.to_rfc3339(),
+                "replayRequested": dead.replay_requested,
+                "error": dead.error,
+                "message": message,
+            });
+            println!("{}", serde_json::to_string_pretty(&shown)?);
+        }
+        DlqAction::Replay(which) => {
+            if !dlq::replay(&db, known(&which.module)?, &which.consumer, &which.id).await? {
+                return Err(missing(&which));
+            }
+            println!(
+                "replay requested: the consumer {} handles {} again within a second",
+                which.consumer, which.id
+            );
+        }
+        DlqAction::Discard(which) => {
+            if !dlq::discard(&db, known(&which.module)?, &which.consumer, &which.id).await? {
+                return Err(missing(&which));
+            }
+            println!("discarded {}", which.id);
+        }
+    }
+    db.close().await;
+    Ok(())
+}
+
+fn missing(which: &DeadLetterRef) -> anyhow::Error {
+    anyhow::anyhow!(
+        "no dead letter {} of consumer {} in module {}",
+        which.id,
+        which.consumer,
+        which.module
+    )
 }

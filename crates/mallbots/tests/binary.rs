@@ -175,3 +175,52 @@ fn serve_gets_ready_and_stops_cleanly_on_sigterm() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("shutting down")), "{rest:?}");
 }
+
+#[test]
+fn dead_letters_are_listed_shown_replayed_and_discarded() {
+    let data = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = run(mallbots().arg("migrate").env("DATA_DIR", data.path()));
+    assert!(ok, "{stderr}");
+    // A dead letter, as the payments-orders consumer records one.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let target = db::Target::Sqlite(data.path().to_owned());
+        let db = db::Db::connect(&target, &["payments"], &db::Options::default()).await.unwrap();
+        sqlx::query(
+            "INSERT INTO payments.dead_letters (consumer, id, name, subject, body, error, attempts, dead_at, replay_requested)
+             VALUES ('payments-orders', 'm-1', 'ordersapi.OrderReadied', 'mallbots.ordering.events.Order', $1, 'invoice amount must be positive', 5, 0, 0)",
+        )
+        .bind(vec![1_u8, 2, 3])
+        .execute(db.pool())
+        .await
+        .unwrap();
+        db.close().await;
+    });
+    let dlq = |args: &[&str]| {
+        run(mallbots()
+            .arg("dlq")
+            .args(args)
+            .env("DATA_DIR", data.path())
+            .env("LOG_LEVEL", "error"))
+    };
+
+    let (ok, listed, _) = dlq(&["list"]);
+    assert!(
+        ok && listed.contains("m-1") && listed.contains("invoice amount must be positive"),
+        "{listed}"
+    );
+    let (ok, shown, _) = dlq(&["show", "payments", "payments-orders", "m-1"]);
+    assert!(ok && shown.contains("\"undecodable\""), "{shown}");
+    let (ok, _, _) = dlq(&["replay", "payments", "payments-orders", "m-1"]);
+    assert!(ok);
+    assert!(dlq(&["list"]).1.contains("(replay requested)"));
+    let (ok, _, _) = dlq(&["discard", "payments", "payments-orders", "m-1"]);
+    assert!(ok);
+    assert!(!dlq(&["list"]).1.contains("m-1"));
+    let (ok, _, stderr) = dlq(&["discard", "payments", "payments-orders", "m-1"]);
+    assert!(!ok);
+    assert_one_clear_line(
+        &stderr,
+        "no dead letter m-1 of consumer payments-orders in module payments",
+    );
+}
