@@ -58,8 +58,15 @@ async fn eventually(app: &TestApp, path: &str, field: &[&str], expected: &str) -
     }
 }
 
-/// The book's sample flow up to checkout; returns (order id, customer id).
-async fn checkout(app: &TestApp, authorized: f64, disable_customer: bool) -> (String, String) {
+/// A store with one product (9.99), a customer and a payment authorized for `authorized`.
+struct Mall {
+    store: String,
+    product: String,
+    customer: String,
+    payment: String,
+}
+
+async fn mall(app: &TestApp, authorized: f64) -> Mall {
     let store = app
         .create(
             "/api/stores",
@@ -82,6 +89,27 @@ async fn checkout(app: &TestApp, authorized: f64, disable_customer: bool) -> (St
             json!({"customerId": customer, "amount": authorized}),
         )
         .await;
+    Mall {
+        store,
+        product,
+        customer,
+        payment,
+    }
+}
+
+/// An order item of the mall's product, as `POST /api/ordering` takes it.
+fn item(mall: &Mall) -> Value {
+    json!({"storeId": mall.store, "productId": mall.product, "storeName": "Store ABC", "productName": "Product ABC", "price": 9.99, "quantity": 1})
+}
+
+/// The book's sample flow up to checkout; returns (order id, customer id).
+async fn checkout(app: &TestApp, authorized: f64, disable_customer: bool) -> (String, String) {
+    let Mall {
+        product,
+        customer,
+        payment,
+        ..
+    } = mall(app, authorized).await;
     let basket = app
         .create("/api/baskets", json!({"customerId": customer}))
         .await;
@@ -418,28 +446,9 @@ async fn snapshot(app: &TestApp, order: &str, customer: &str) -> Value {
 
 async fn a_cancelled_pending_order_cancels_its_list_and_refuses_the_approval(backend: Backend) {
     let app = app(backend).await;
-    let store = app
-        .create(
-            "/api/stores",
-            json!({"name": "Store ABC", "location": "The mall"}),
-        )
-        .await;
-    let product = app
-        .create(
-            &format!("/api/stores/{store}/products"),
-            json!({"name": "P", "price": 2.0}),
-        )
-        .await;
-    let customer = app
-        .create("/api/customers", json!({"name": "Ada", "smsNumber": "555"}))
-        .await;
-    let payment = app
-        .create(
-            "/api/payments",
-            json!({"customerId": customer, "amount": 100.0}),
-        )
-        .await;
-    let item = json!({"storeId": store, "productId": product, "storeName": "Store ABC", "productName": "P", "price": 2.0, "quantity": 1});
+    let mall = mall(&app, 100.0).await;
+    let (customer, payment) = (mall.customer.clone(), mall.payment.clone());
+    let item = item(&mall);
     let order = app
         .create(
             "/api/ordering",
@@ -490,27 +499,12 @@ async fn a_cancelled_pending_order_cancels_its_list_and_refuses_the_approval(bac
 
 async fn fifty_concurrent_checkouts_all_approve_once(backend: Backend) {
     let app = std::sync::Arc::new(app(backend).await);
-    let store = app
-        .create(
-            "/api/stores",
-            json!({"name": "Store ABC", "location": "The mall"}),
-        )
-        .await;
-    let product = app
-        .create(
-            &format!("/api/stores/{store}/products"),
-            json!({"name": "P", "price": 2.0}),
-        )
-        .await;
-    let customer = app
-        .create("/api/customers", json!({"name": "Ada", "smsNumber": "555"}))
-        .await;
-    let payment = app
-        .create(
-            "/api/payments",
-            json!({"customerId": customer, "amount": 100.0}),
-        )
-        .await;
+    let Mall {
+        product,
+        customer,
+        payment,
+        ..
+    } = mall(&app, 1000.0).await;
     let mut baskets = Vec::new();
     for _ in 0..50 {
         let basket = app
@@ -587,23 +581,10 @@ async fn fifty_concurrent_checkouts_all_approve_once(backend: Backend) {
 
 async fn an_unknown_payment_cancels_the_list_and_rejects_the_order(backend: Backend) {
     let app = app(backend).await;
-    let store = app
-        .create(
-            "/api/stores",
-            json!({"name": "Store ABC", "location": "The mall"}),
-        )
-        .await;
-    let product = app
-        .create(
-            &format!("/api/stores/{store}/products"),
-            json!({"name": "P", "price": 2.0}),
-        )
-        .await;
-    let customer = app
-        .create("/api/customers", json!({"name": "Ada", "smsNumber": "555"}))
-        .await;
+    let mall = mall(&app, 100.0).await;
+    let customer = mall.customer.clone();
     // Checkout refuses an unknown payment, but an order created directly still runs the saga.
-    let item = json!({"storeId": store, "productId": product, "storeName": "Store ABC", "productName": "P", "price": 2.0, "quantity": 1});
+    let item = item(&mall);
     let order = app
         .create(
             "/api/ordering",
