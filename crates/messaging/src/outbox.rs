@@ -25,6 +25,9 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Outbox {
     schema: &'static str,
+    /// The statements of this outbox, formatted once: `stage` runs on every business write.
+    insert: Arc<str>,
+    channel: Arc<str>,
     staged: Arc<Notify>,
 }
 
@@ -33,6 +36,10 @@ impl Outbox {
     pub fn new(schema: &'static str) -> Outbox {
         Outbox {
             schema,
+            insert: Arc::from(format!(
+                "INSERT INTO {schema}.outbox (id, name, subject, body, staged_at) VALUES ($1, $2, $3, $4, $5)"
+            )),
+            channel: Arc::from(format!("mallbots_outbox_{schema}")),
             staged: Arc::new(Notify::new()),
         }
     }
@@ -40,10 +47,6 @@ impl Outbox {
     /// The schema.
     pub fn schema(&self) -> &'static str {
         self.schema
-    }
-
-    fn channel(&self) -> String {
-        format!("mallbots_outbox_{}", self.schema)
     }
 
     /// Writes `messages` inside `tx`; they are published after `tx` commits, never if it
@@ -56,13 +59,9 @@ impl Outbox {
         tx: &mut db::Conn,
         messages: impl IntoIterator<Item = Message>,
     ) -> Result<(), sqlx::Error> {
-        let insert = format!(
-            "INSERT INTO {}.outbox (id, name, subject, body, staged_at) VALUES ($1, $2, $3, $4, $5)",
-            self.schema
-        );
         let mut any = false;
         for message in messages {
-            sqlx::query(AssertSqlSafe(insert.as_str()))
+            sqlx::query(AssertSqlSafe(self.insert.clone()))
                 .bind(message.id())
                 .bind(message.name())
                 .bind(&message.subject)
@@ -78,7 +77,7 @@ impl Outbox {
         if tx.backend_name() == "PostgreSQL" {
             // Delivered when (and only if) the transaction commits.
             sqlx::query("SELECT pg_notify($1, '')")
-                .bind(self.channel())
+                .bind(&*self.channel)
                 .execute(&mut *tx)
                 .await?;
         } else {
@@ -131,7 +130,7 @@ pub async fn relay(
     if let Some(url) = db.postgres_url() {
         tokio::spawn(listen(
             url.to_owned(),
-            outbox.channel(),
+            outbox.channel.to_string(),
             outbox.staged.clone(),
             stop.clone(),
         ));

@@ -163,10 +163,16 @@ pub async fn run(
     handler: Arc<dyn Handler>,
     stop: CancellationToken,
 ) {
+    let insert_inbox = Arc::from(format!(
+        "INSERT INTO {}.inbox (consumer, id, name, subject, received_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (consumer, id) DO NOTHING",
+        subscription.schema
+    ));
     let runner = Arc::new(Runner {
         db,
         subscription,
         handler,
+        insert_inbox,
     });
     let replays = tokio::spawn(runner.clone().replay_loop(stop.clone()));
     runner.consume(broker, stop).await;
@@ -177,6 +183,8 @@ struct Runner {
     db: Db,
     subscription: Subscription,
     handler: Arc<dyn Handler>,
+    /// Formatted once: it runs for every message.
+    insert_inbox: Arc<str>,
 }
 
 /// In-memory ordering state of one consumer loop.
@@ -326,18 +334,14 @@ impl Runner {
     async fn handle_once(&self, incoming: &Incoming) -> Result<Outcome, HandlerError> {
         let sub = &self.subscription;
         let mut tx = self.db.begin().await?;
-        let inserted = sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {}.inbox (consumer, id, name, subject, received_at) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (consumer, id) DO NOTHING",
-            sub.schema
-        )))
-        .bind(&sub.consumer)
-        .bind(incoming.id())
-        .bind(incoming.name())
-        .bind(&incoming.subject)
-        .bind(db::now_micros())
-        .execute(&mut *tx)
-        .await?;
+        let inserted = sqlx::query(AssertSqlSafe(self.insert_inbox.clone()))
+            .bind(&sub.consumer)
+            .bind(incoming.id())
+            .bind(incoming.name())
+            .bind(&incoming.subject)
+            .bind(db::now_micros())
+            .execute(&mut *tx)
+            .await?;
         if inserted.rows_affected() == 0 {
             tracing::debug!(consumer = %sub.consumer, id = incoming.id(), "duplicate delivery; already handled");
             tx.rollback().await?;
