@@ -223,7 +223,12 @@ impl<D: Serialize + DeserializeOwned + Send + Sync + 'static> Orchestrator<D> {
             tracing::debug!(reply = message.id(), saga = %name, "a reply for another saga; ignored");
             return Ok(());
         }
-        let Some((mut instance, mut history)) = self.lock(tx, &id).await? else {
+        let Some(Locked {
+            mut instance,
+            mut history,
+            ..
+        }) = self.lock(tx, &id).await?
+        else {
             return Err(HandlerError::Permanent(anyhow::anyhow!(
                 "reply {} for unknown saga {name} {id}",
                 message.id()
@@ -285,10 +290,15 @@ impl<D: Serialize + DeserializeOwned + Send + Sync + 'static> Orchestrator<D> {
         for row in due {
             let id: String = row.try_get(0)?;
             let mut tx = self.db.begin().await?;
-            let Some((mut instance, mut history)) = self.lock(&mut tx, &id).await? else {
+            let Some(Locked {
+                mut instance,
+                mut history,
+                waiting,
+                deadline,
+            }) = self.lock(&mut tx, &id).await?
+            else {
                 continue;
             };
-            let (waiting, deadline): (String, Option<i64>) = self.waiting(&mut tx, &id).await?;
             if instance.status != Status::Running || deadline.is_none_or(|d| d > db::now_micros()) {
                 continue; // another sweeper or a reply got there first
             }
@@ -379,40 +389,28 @@ impl<D: Serialize + DeserializeOwned + Send + Sync + 'static> Orchestrator<D> {
     }
 
     /// Loads `id` for update: a row lock on PostgreSQL; SQLite write transactions are serial.
-    async fn lock(
-        &self,
-        tx: &mut db::Conn,
-        id: &str,
-    ) -> Result<Option<(Instance<D>, Vec<Entry>)>, SagaError> {
+    async fn lock(&self, tx: &mut db::Conn, id: &str) -> Result<Option<Locked<D>>, SagaError> {
         let lock = match self.db.backend() {
             Backend::Postgres => " FOR UPDATE",
             Backend::Sqlite => "",
         };
         let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT id, data, step, compensating, status, attempts, history FROM {}.sagas WHERE name = $1 AND id = $2{lock}",
+            "SELECT id, data, step, compensating, status, attempts, history, waiting, deadline
+             FROM {}.sagas WHERE name = $1 AND id = $2{lock}",
             self.schema
         )))
         .bind(self.saga.name())
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
-        row.map(|row| decode(id, &row)).transpose()
-    }
-
-    async fn waiting(
-        &self,
-        tx: &mut db::Conn,
-        id: &str,
-    ) -> Result<(String, Option<i64>), SagaError> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT waiting, deadline FROM {}.sagas WHERE name = $1 AND id = $2",
-            self.schema
-        )))
-        .bind(self.saga.name())
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        Ok((row.try_get(0)?, row.try_get(1)?))
+        let Some(row) = row else { return Ok(None) };
+        let (instance, history) = decode(id, &row)?;
+        Ok(Some(Locked {
+            instance,
+            history,
+            waiting: row.try_get(7)?,
+            deadline: row.try_get(8)?,
+        }))
     }
 
     /// Carries out `next`; the new deadline and what it waits for.
@@ -546,6 +544,14 @@ impl<D: Serialize + DeserializeOwned + Send + Sync + 'static> Orchestrator<D> {
         .await?;
         Ok(())
     }
+}
+
+/// An instance loaded for update, with what it waits for and until when.
+struct Locked<D> {
+    instance: Instance<D>,
+    history: Vec<Entry>,
+    waiting: String,
+    deadline: Option<i64>,
 }
 
 enum Deadline {
