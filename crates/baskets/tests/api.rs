@@ -26,48 +26,9 @@ async fn app(backend: Backend) -> TestApp {
     spawn_app(&["stores", "customers", "payments", "baskets"], backend).await
 }
 
-/// Store, product, customer and payment, as in the book's sample flow.
-struct Mall {
-    store: String,
-    product: String,
-    customer: String,
-    payment: String,
-}
-
-async fn mall(app: &TestApp) -> Mall {
-    let store = app
-        .create(
-            "/api/stores",
-            json!({"name": "Store ABC", "location": "The mall"}),
-        )
-        .await;
-    let product = json!({"name": "Product ABC", "description": "A product", "sku": "productABC", "price": 9.99});
-    let product = app
-        .create(&format!("/api/stores/{store}/products"), product)
-        .await;
-    let customer = app
-        .create(
-            "/api/customers",
-            json!({"name": "Customer ABC", "smsNumber": "555-555-1212"}),
-        )
-        .await;
-    let payment = app
-        .create(
-            "/api/payments",
-            json!({"customerId": customer, "amount": 200.0}),
-        )
-        .await;
-    Mall {
-        store,
-        product,
-        customer,
-        payment,
-    }
-}
-
 async fn a_basket_is_filled_and_checked_out(backend: Backend) {
     let app = app(backend).await;
-    let mall = mall(&app).await;
+    let mall = app.mall(200.0).await;
     let basket = app
         .create("/api/baskets", json!({"customerId": mall.customer}))
         .await;
@@ -143,7 +104,7 @@ async fn a_basket_is_filled_and_checked_out(backend: Backend) {
 
 async fn the_product_fallback_finds_what_the_cache_lacks(backend: Backend) {
     let app = app(backend).await;
-    let mall = mall(&app).await;
+    let mall = app.mall(200.0).await;
     let basket = app
         .create("/api/baskets", json!({"customerId": mall.customer}))
         .await;
@@ -168,7 +129,7 @@ async fn the_product_fallback_finds_what_the_cache_lacks(backend: Backend) {
 
 async fn an_unknown_product_is_the_books_404(backend: Backend) {
     let app = app(backend).await;
-    let mall = mall(&app).await;
+    let mall = app.mall(200.0).await;
     let basket = app
         .create("/api/baskets", json!({"customerId": mall.customer}))
         .await;
@@ -190,7 +151,7 @@ async fn an_unknown_product_is_the_books_404(backend: Backend) {
 
 async fn starting_and_checking_out_are_validated(backend: Backend) {
     let app = app(backend).await;
-    let mall = mall(&app).await;
+    let mall = app.mall(200.0).await;
     assert_eq!(
         app.json(Method::POST, "/api/baskets", json!({})).await,
         (400, error(3, "the customer id cannot be blank"))
@@ -265,7 +226,7 @@ async fn starting_and_checking_out_are_validated(backend: Backend) {
 
 async fn items_come_off_and_a_basket_is_cancelled(backend: Backend) {
     let app = app(backend).await;
-    let mall = mall(&app).await;
+    let mall = app.mall(200.0).await;
     let basket = app
         .create("/api/baskets", json!({"customerId": mall.customer}))
         .await;
@@ -411,7 +372,7 @@ async fn eventually_cached(app: &TestApp, id: &str, expected: Option<(&str, f64)
 
 async fn the_caches_follow_stores_events(backend: Backend) {
     let app = app(backend).await;
-    let mall = mall(&app).await;
+    let mall = app.mall(200.0).await;
     eventually_cached(&app, &mall.product, Some(("Product ABC", 9.99))).await;
     let path = |action: &str| format!("/api/stores/products/{}/{action}", mall.product);
     app.json(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use testkit::{Backend, TestApp, spawn_app};
+use testkit::{Backend, Mall, TestApp, spawn_app};
 
 db::backend_tests!(
     an_order_goes_from_basket_to_completed,
@@ -58,45 +58,6 @@ async fn eventually(app: &TestApp, path: &str, field: &[&str], expected: &str) -
     }
 }
 
-/// A store with one product (9.99), a customer and a payment authorized for `authorized`.
-struct Mall {
-    store: String,
-    product: String,
-    customer: String,
-    payment: String,
-}
-
-async fn mall(app: &TestApp, authorized: f64) -> Mall {
-    let store = app
-        .create(
-            "/api/stores",
-            json!({"name": "Store ABC", "location": "The mall"}),
-        )
-        .await;
-    let product = json!({"name": "Product ABC", "description": "A product", "sku": "productABC", "price": 9.99});
-    let product = app
-        .create(&format!("/api/stores/{store}/products"), product)
-        .await;
-    let customer = app
-        .create(
-            "/api/customers",
-            json!({"name": "Customer ABC", "smsNumber": "555-555-1212"}),
-        )
-        .await;
-    let payment = app
-        .create(
-            "/api/payments",
-            json!({"customerId": customer, "amount": authorized}),
-        )
-        .await;
-    Mall {
-        store,
-        product,
-        customer,
-        payment,
-    }
-}
-
 /// An order item of the mall's product, as `POST /api/ordering` takes it.
 fn item(mall: &Mall) -> Value {
     json!({"storeId": mall.store, "productId": mall.product, "storeName": "Store ABC", "productName": "Product ABC", "price": 9.99, "quantity": 1})
@@ -109,7 +70,7 @@ async fn checkout(app: &TestApp, authorized: f64, disable_customer: bool) -> (St
         customer,
         payment,
         ..
-    } = mall(app, authorized).await;
+    } = app.mall(authorized).await;
     let basket = app
         .create("/api/baskets", json!({"customerId": customer}))
         .await;
@@ -446,7 +407,7 @@ async fn snapshot(app: &TestApp, order: &str, customer: &str) -> Value {
 
 async fn a_cancelled_pending_order_cancels_its_list_and_refuses_the_approval(backend: Backend) {
     let app = app(backend).await;
-    let mall = mall(&app, 100.0).await;
+    let mall = app.mall(100.0).await;
     let (customer, payment) = (mall.customer.clone(), mall.payment.clone());
     let item = item(&mall);
     let order = app
@@ -504,7 +465,7 @@ async fn fifty_concurrent_checkouts_all_approve_once(backend: Backend) {
         customer,
         payment,
         ..
-    } = mall(&app, 1000.0).await;
+    } = app.mall(1000.0).await;
     let mut baskets = Vec::new();
     for _ in 0..50 {
         let basket = app
@@ -581,7 +542,7 @@ async fn fifty_concurrent_checkouts_all_approve_once(backend: Backend) {
 
 async fn an_unknown_payment_cancels_the_list_and_rejects_the_order(backend: Backend) {
     let app = app(backend).await;
-    let mall = mall(&app, 100.0).await;
+    let mall = app.mall(100.0).await;
     let customer = mall.customer.clone();
     // Checkout refuses an unknown payment, but an order created directly still runs the saga.
     let item = item(&mall);

@@ -33,46 +33,9 @@ async fn app(backend: Backend) -> TestApp {
 
 /// A basket of 5 × 9.99, checked out: returns (order id = basket id, customer, payment).
 async fn checkout(app: &TestApp) -> (String, String, String) {
-    let store = app
-        .create(
-            "/api/stores",
-            json!({"name": "Store ABC", "location": "The mall"}),
-        )
-        .await;
-    let product = json!({"name": "Product ABC", "description": "", "sku": "abc", "price": 9.99});
-    let product = app
-        .create(&format!("/api/stores/{store}/products"), product)
-        .await;
-    let customer = app
-        .create(
-            "/api/customers",
-            json!({"name": "Customer ABC", "smsNumber": "555"}),
-        )
-        .await;
-    let payment = app
-        .create(
-            "/api/payments",
-            json!({"customerId": customer, "amount": 200.0}),
-        )
-        .await;
-    let basket = app
-        .create("/api/baskets", json!({"customerId": customer}))
-        .await;
-    app.json(
-        Method::PUT,
-        &format!("/api/baskets/{basket}/addItem"),
-        json!({"productId": product, "quantity": 5}),
-    )
-    .await;
-    let (status, body) = app
-        .json(
-            Method::PUT,
-            &format!("/api/baskets/{basket}/checkout"),
-            json!({"paymentId": payment}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    (basket, customer, payment)
+    let mall = app.mall(200.0).await;
+    let basket = app.checkout(&mall, 5).await;
+    (basket, mall.customer, mall.payment)
 }
 
 /// Polls the order until its status is `status`, for at most 10 s.

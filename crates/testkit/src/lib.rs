@@ -7,6 +7,20 @@ use std::net::SocketAddr;
 pub use db::{Backend, testing::selected as selected_backends};
 use tokio::{sync::oneshot, task::JoinHandle};
 
+/// The book's sample shop (create_order.http): store "Store ABC" in "The mall" selling
+/// "Product ABC" at 9.99, customer "Customer ABC", and a payment of theirs.
+#[derive(Debug, Clone)]
+pub struct Mall {
+    /// The store id.
+    pub store: String,
+    /// The product id.
+    pub product: String,
+    /// The customer id.
+    pub customer: String,
+    /// The payment id.
+    pub payment: String,
+}
+
 /// The REST error body the app answers with (grpc-gateway's), for comparisons.
 pub fn error_body(code: i64, message: &str) -> serde_json::Value {
     serde_json::json!({"code": code, "message": message, "details": []})
@@ -162,6 +176,74 @@ impl TestApp {
             .as_str()
             .unwrap_or_else(|| panic!("POST {path} answered no id: {reply}"))
             .to_owned()
+    }
+
+    /// Sets up the sample [`Mall`], the payment authorized for `authorized`.
+    ///
+    /// # Panics
+    /// When a step is refused.
+    pub async fn mall(&self, authorized: f64) -> Mall {
+        let store = self
+            .create(
+                "/api/stores",
+                serde_json::json!({"name": "Store ABC", "location": "The mall"}),
+            )
+            .await;
+        let product = serde_json::json!({"name": "Product ABC", "description": "A product", "sku": "productABC", "price": 9.99});
+        let product = self
+            .create(&format!("/api/stores/{store}/products"), product)
+            .await;
+        let customer = self
+            .create(
+                "/api/customers",
+                serde_json::json!({"name": "Customer ABC", "smsNumber": "555-555-1212"}),
+            )
+            .await;
+        let payment = self
+            .create(
+                "/api/payments",
+                serde_json::json!({"customerId": customer, "amount": authorized}),
+            )
+            .await;
+        Mall {
+            store,
+            product,
+            customer,
+            payment,
+        }
+    }
+
+    /// A basket of `quantity` × the mall's product, checked out with its payment; the basket
+    /// (= order) id.
+    ///
+    /// # Panics
+    /// When a step is refused.
+    pub async fn checkout(&self, mall: &Mall, quantity: i32) -> String {
+        let basket = self
+            .create(
+                "/api/baskets",
+                serde_json::json!({"customerId": mall.customer}),
+            )
+            .await;
+        let add = serde_json::json!({"productId": mall.product, "quantity": quantity});
+        let (status, body) = self
+            .json(
+                reqwest::Method::PUT,
+                &format!("/api/baskets/{basket}/addItem"),
+                add,
+            )
+            .await;
+        assert_eq!(status, 200, "addItem: {body}");
+        let pay = serde_json::json!({"paymentId": mall.payment});
+        let (status, body) = self
+            .json(
+                reqwest::Method::PUT,
+                &format!("/api/baskets/{basket}/checkout"),
+                pay,
+            )
+            .await;
+        assert_eq!(status, 200, "checkout: {body}");
+        basket
     }
 
     /// Publishes `message` to the app's broker as another module would (de-duplication id =
