@@ -28,11 +28,7 @@ fn from_row(row: &db::AnyRow) -> Result<Customer, sqlx::Error> {
 
 /// The customer, locked until the transaction ends (PostgreSQL; SQLite writes are serial).
 pub(crate) async fn load(tx: &mut db::Conn, id: &str) -> Result<Option<Customer>, sqlx::Error> {
-    let lock = if tx.backend_name() == "PostgreSQL" {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
+    let lock = db::Backend::of(tx).row_lock();
     let row = sqlx::query(AssertSqlSafe(format!("{SELECT}{lock}")))
         .bind(id)
         .fetch_optional(&mut *tx)

@@ -35,6 +35,27 @@ pub enum Backend {
     Sqlite,
 }
 
+impl Backend {
+    /// The engine behind an open connection (or transaction).
+    pub fn of(conn: &Conn) -> Backend {
+        if conn.backend_name() == "PostgreSQL" {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    /// Appended to a `SELECT` to hold its rows until the transaction ends: `FOR UPDATE` on
+    /// PostgreSQL; nothing on SQLite, where a write transaction (`BEGIN IMMEDIATE`) already
+    /// holds the database's one write lock.
+    pub fn row_lock(self) -> &'static str {
+        match self {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+}
+
 impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -20,6 +20,7 @@ db::backend_tests!(
     concurrent_migrations_apply_once,
     unique_violations_are_recognised,
     data_survives_reopening,
+    a_row_lock_holds_the_row_until_the_transaction_ends,
 );
 
 const TABLES: Migrations = Migrations {
@@ -202,4 +203,44 @@ async fn a_schema_name_that_is_not_an_identifier_is_refused() {
         .await
         .unwrap_err();
     assert!(error.to_string().contains("invalid schema name"), "{error}");
+}
+
+async fn a_row_lock_holds_the_row_until_the_transaction_ends(backend: Backend) {
+    let test = fresh(backend).await;
+    sqlx::query("INSERT INTO alpha.items (id, qty, price, ok) VALUES ('a', 1, 1, TRUE)")
+        .execute(test.db.pool())
+        .await
+        .unwrap();
+    let select = format!(
+        "SELECT qty FROM alpha.items WHERE id = 'a'{}",
+        backend.row_lock()
+    );
+    let mut tx = test.db.begin().await.unwrap();
+    assert_eq!(Backend::of(&tx), backend);
+    let qty: i64 = sqlx::query(db::AssertSqlSafe(select.clone()))
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(qty, 1);
+    if backend == Backend::Postgres {
+        // SQLite needs no clause: its second writer cannot even begin (`BEGIN IMMEDIATE`).
+        let mut other = test.db.begin().await.unwrap();
+        sqlx::query("SET LOCAL lock_timeout = '100ms'")
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        let blocked = sqlx::query(db::AssertSqlSafe(select.clone()))
+            .fetch_one(&mut *other)
+            .await;
+        assert!(blocked.is_err(), "a second locker got the row");
+        other.rollback().await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut after = test.db.begin().await.unwrap();
+    sqlx::query(db::AssertSqlSafe(select))
+        .fetch_one(&mut *after)
+        .await
+        .unwrap();
+    after.commit().await.unwrap();
 }

@@ -38,11 +38,7 @@ fn from_row(row: &db::AnyRow) -> Result<ShoppingList, sqlx::Error> {
 
 /// The list, locked until the transaction ends.
 pub(crate) async fn lock(tx: &mut db::Conn, id: &str) -> Result<Option<ShoppingList>, sqlx::Error> {
-    let lock = if tx.backend_name() == "PostgreSQL" {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
+    let lock = db::Backend::of(tx).row_lock();
     let row = sqlx::query(AssertSqlSafe(format!("{SELECT} WHERE id = $1{lock}")))
         .bind(id)
         .fetch_optional(&mut *tx)

@@ -228,7 +228,7 @@ impl EmbeddedConsumer {
             .await?;
             (seq, attempts + 1)
         } else {
-            let cursor_lock = if lock.is_empty() { "" } else { " FOR UPDATE" };
+            let cursor_lock = broker.db.backend().row_lock();
             let cursor: i64 = sqlx::query(AssertSqlSafe(format!(
                 "SELECT cursor FROM broker.consumers WHERE stream = $1 AND name = $2{cursor_lock}"
             )))

@@ -74,7 +74,7 @@ impl Outbox {
         if !any {
             return Ok(());
         }
-        if tx.backend_name() == "PostgreSQL" {
+        if db::Backend::of(tx) == db::Backend::Postgres {
             // Delivered when (and only if) the transaction commits.
             sqlx::query("SELECT pg_notify($1, '')")
                 .bind(&*self.channel)

@@ -25,14 +25,6 @@ pub(crate) const TABLES: &str = "
     );
     CREATE INDEX {index}invoices_order ON {on}invoices (order_id);";
 
-fn lock(tx: &db::Conn) -> &'static str {
-    if tx.backend_name() == "PostgreSQL" {
-        " FOR UPDATE"
-    } else {
-        ""
-    }
-}
-
 pub(crate) async fn insert_payment(
     tx: &mut db::Conn,
     payment: &Payment,
@@ -81,7 +73,7 @@ pub(crate) async fn lock_invoice(
     tx: &mut db::Conn,
     id: &str,
 ) -> Result<Option<Invoice>, sqlx::Error> {
-    let sql = format!("{INVOICE}{}", lock(tx));
+    let sql = format!("{INVOICE}{}", db::Backend::of(tx).row_lock());
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(&mut *tx)

@@ -6,7 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use db::{AssertSqlSafe, Backend, Db, Migration, Migrations, Row as _, RowExt as _};
+use db::{AssertSqlSafe, Db, Migration, Migrations, Row as _, RowExt as _};
 use messaging::{Handler, HandlerError, Incoming, Message, Outbox};
 use proto::am;
 use serde::{Serialize, de::DeserializeOwned};
@@ -390,10 +390,7 @@ impl<D: Serialize + DeserializeOwned + Send + Sync + 'static> Orchestrator<D> {
 
     /// Loads `id` for update: a row lock on PostgreSQL; SQLite write transactions are serial.
     async fn lock(&self, tx: &mut db::Conn, id: &str) -> Result<Option<Locked<D>>, SagaError> {
-        let lock = match self.db.backend() {
-            Backend::Postgres => " FOR UPDATE",
-            Backend::Sqlite => "",
-        };
+        let lock = self.db.backend().row_lock();
         let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT id, data, step, compensating, status, attempts, history, waiting, deadline
              FROM {}.sagas WHERE name = $1 AND id = $2{lock}",
