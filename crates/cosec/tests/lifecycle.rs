@@ -310,6 +310,15 @@ async fn completed_order(app: &TestApp) -> (String, String) {
         2,
     )
     .await;
+    // The saga learns of the approval from a reply that can land after the order completes
+    // (seen once in CI on SQLite); compare nothing before it has.
+    eventually(
+        app,
+        &format!("/api/cosec/sagas/{order}"),
+        &["saga", "status"],
+        "completed",
+    )
+    .await;
     (order, customer)
 }
 
