@@ -57,6 +57,12 @@ impl App {
             .ok_or(Error::Customer(customer::Error::NotFound))
     }
 
+    /// Whether `id` may order, as committed (the gRPC query; the command handler checks inside
+    /// its transaction with [`App::authorize`]).
+    pub(crate) async fn authorized(&self, id: &str) -> Result<(), Error> {
+        Ok(self.customer(id).await?.authorize()?)
+    }
+
     pub(crate) async fn enable(&self, id: &str) -> Result<(), Error> {
         self.change(id, |customer| customer.enable().map(Some))
             .await

@@ -5,17 +5,11 @@ use tonic::{Request, Response, Status};
 
 use crate::app::{App, Error};
 
-pub(crate) fn server(
-    app: App,
-    db: db::Db,
-) -> pb::customers_service_server::CustomersServiceServer<Grpc> {
-    pb::customers_service_server::CustomersServiceServer::new(Grpc { app, db })
+pub(crate) fn server(app: App) -> pb::customers_service_server::CustomersServiceServer<Grpc> {
+    pb::customers_service_server::CustomersServiceServer::new(Grpc(app))
 }
 
-pub(crate) struct Grpc {
-    app: App,
-    db: db::Db,
-}
+pub(crate) struct Grpc(App);
 
 impl From<Error> for Status {
     fn from(error: Error) -> Status {
@@ -32,7 +26,7 @@ impl CustomersService for Grpc {
         request: Request<pb::RegisterCustomerRequest>,
     ) -> Reply<pb::RegisterCustomerResponse> {
         let r = request.into_inner();
-        let id = self.app.register(r.name, r.sms_number).await?;
+        let id = self.0.register(r.name, r.sms_number).await?;
         Ok(Response::new(pb::RegisterCustomerResponse { id }))
     }
 
@@ -40,17 +34,7 @@ impl CustomersService for Grpc {
         &self,
         request: Request<pb::AuthorizeCustomerRequest>,
     ) -> Reply<pb::AuthorizeCustomerResponse> {
-        let id = request.into_inner().id;
-        let authorized = async {
-            let mut conn = self
-                .db
-                .pool()
-                .acquire()
-                .await
-                .map_err(|e| Error::Unexpected(e.into()))?;
-            App::authorize(&mut conn, &id).await
-        };
-        authorized.await?;
+        self.0.authorized(&request.into_inner().id).await?;
         Ok(Response::new(pb::AuthorizeCustomerResponse {}))
     }
 
@@ -58,7 +42,7 @@ impl CustomersService for Grpc {
         &self,
         request: Request<pb::GetCustomerRequest>,
     ) -> Reply<pb::GetCustomerResponse> {
-        let c = self.app.customer(&request.into_inner().id).await?;
+        let c = self.0.customer(&request.into_inner().id).await?;
         let customer = pb::Customer {
             id: c.id,
             name: c.name,
@@ -74,7 +58,7 @@ impl CustomersService for Grpc {
         &self,
         request: Request<pb::EnableCustomerRequest>,
     ) -> Reply<pb::EnableCustomerResponse> {
-        self.app.enable(&request.into_inner().id).await?;
+        self.0.enable(&request.into_inner().id).await?;
         Ok(Response::new(pb::EnableCustomerResponse {}))
     }
 
@@ -82,7 +66,7 @@ impl CustomersService for Grpc {
         &self,
         request: Request<pb::DisableCustomerRequest>,
     ) -> Reply<pb::DisableCustomerResponse> {
-        self.app.disable(&request.into_inner().id).await?;
+        self.0.disable(&request.into_inner().id).await?;
         Ok(Response::new(pb::DisableCustomerResponse {}))
     }
 
@@ -91,7 +75,7 @@ impl CustomersService for Grpc {
         request: Request<pb::ChangeSmsNumberRequest>,
     ) -> Reply<pb::ChangeSmsNumberResponse> {
         let r = request.into_inner();
-        self.app.change_sms_number(&r.id, r.sms_number).await?;
+        self.0.change_sms_number(&r.id, r.sms_number).await?;
         Ok(Response::new(pb::ChangeSmsNumberResponse {}))
     }
 }

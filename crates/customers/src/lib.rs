@@ -42,7 +42,7 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
     let outbox = messaging::Outbox::new(SCHEMA);
     let app = app::App::new(host.db().clone(), outbox.clone());
     host.rest(rest::router(app.clone()), rest::openapi());
-    host.grpc(grpc::server(app, host.db().clone()));
+    host.grpc(grpc::server(app));
     let commands = messaging::Subscription::new(
         SCHEMA,
         "customers-commands",

@@ -83,6 +83,12 @@ impl App {
             .ok_or(Error::Payment(payment::Error::PaymentNotFound))
     }
 
+    /// Whether payment `id` exists (the gRPC ConfirmPayment, whose request carries no amount).
+    pub(crate) async fn confirm(&self, id: &str) -> Result<(), Error> {
+        let mut conn = self.db.pool().acquire().await?;
+        Self::confirm_payment(&mut conn, id, 0.0).await
+    }
+
     /// Whether `amount` may be charged to payment `id` (the saga's ConfirmPayment).
     pub(crate) async fn confirm_payment(
         tx: &mut db::Conn,

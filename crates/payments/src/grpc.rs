@@ -5,17 +5,11 @@ use tonic::{Request, Response, Status};
 
 use crate::app::{App, Error};
 
-pub(crate) fn server(
-    app: App,
-    db: db::Db,
-) -> pb::payments_service_server::PaymentsServiceServer<Grpc> {
-    pb::payments_service_server::PaymentsServiceServer::new(Grpc { app, db })
+pub(crate) fn server(app: App) -> pb::payments_service_server::PaymentsServiceServer<Grpc> {
+    pb::payments_service_server::PaymentsServiceServer::new(Grpc(app))
 }
 
-pub(crate) struct Grpc {
-    app: App,
-    db: db::Db,
-}
+pub(crate) struct Grpc(App);
 
 impl From<Error> for Status {
     fn from(error: Error) -> Status {
@@ -32,7 +26,7 @@ impl PaymentsService for Grpc {
         request: Request<pb::AuthorizePaymentRequest>,
     ) -> Reply<pb::AuthorizePaymentResponse> {
         let r = request.into_inner();
-        let id = self.app.authorize_payment(r.customer_id, r.amount).await?;
+        let id = self.0.authorize_payment(r.customer_id, r.amount).await?;
         Ok(Response::new(pb::AuthorizePaymentResponse { id }))
     }
 
@@ -40,13 +34,7 @@ impl PaymentsService for Grpc {
         &self,
         request: Request<pb::ConfirmPaymentRequest>,
     ) -> Reply<pb::ConfirmPaymentResponse> {
-        let id = request.into_inner().id;
-        let confirmed = async {
-            let mut conn = self.db.pool().acquire().await.map_err(Error::from)?;
-            // The gRPC request carries no amount: the authorization only has to exist.
-            App::confirm_payment(&mut conn, &id, 0.0).await
-        };
-        confirmed.await?;
+        self.0.confirm(&request.into_inner().id).await?;
         Ok(Response::new(pb::ConfirmPaymentResponse {}))
     }
 
@@ -55,7 +43,7 @@ impl PaymentsService for Grpc {
         request: Request<pb::CreateInvoiceRequest>,
     ) -> Reply<pb::CreateInvoiceResponse> {
         let r = request.into_inner();
-        let id = self.app.create_invoice(r.order_id, r.amount).await?;
+        let id = self.0.create_invoice(r.order_id, r.amount).await?;
         Ok(Response::new(pb::CreateInvoiceResponse { id }))
     }
 
@@ -64,7 +52,7 @@ impl PaymentsService for Grpc {
         request: Request<pb::AdjustInvoiceRequest>,
     ) -> Reply<pb::AdjustInvoiceResponse> {
         let r = request.into_inner();
-        self.app.adjust_invoice(&r.id, r.amount).await?;
+        self.0.adjust_invoice(&r.id, r.amount).await?;
         Ok(Response::new(pb::AdjustInvoiceResponse {}))
     }
 
@@ -72,7 +60,7 @@ impl PaymentsService for Grpc {
         &self,
         request: Request<pb::PayInvoiceRequest>,
     ) -> Reply<pb::PayInvoiceResponse> {
-        self.app.pay_invoice(&request.into_inner().id).await?;
+        self.0.pay_invoice(&request.into_inner().id).await?;
         Ok(Response::new(pb::PayInvoiceResponse {}))
     }
 
@@ -80,7 +68,7 @@ impl PaymentsService for Grpc {
         &self,
         request: Request<pb::GetPaymentRequest>,
     ) -> Reply<pb::GetPaymentResponse> {
-        let payment = self.app.payment(&request.into_inner().id).await?;
+        let payment = self.0.payment(&request.into_inner().id).await?;
         let payment = pb::Payment {
             id: payment.id,
             customer_id: payment.customer_id,
@@ -95,7 +83,7 @@ impl PaymentsService for Grpc {
         &self,
         request: Request<pb::CancelInvoiceRequest>,
     ) -> Reply<pb::CancelInvoiceResponse> {
-        self.app.cancel_invoice(&request.into_inner().id).await?;
+        self.0.cancel_invoice(&request.into_inner().id).await?;
         Ok(Response::new(pb::CancelInvoiceResponse {}))
     }
 }

@@ -47,7 +47,7 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
         host.channel("CUSTOMERS")?,
     );
     host.rest(rest::router(app.clone()), rest::openapi());
-    host.grpc(grpc::server(app, host.db().clone()));
+    host.grpc(grpc::server(app));
     let commands = messaging::Subscription::new(
         SCHEMA,
         "payments-commands",

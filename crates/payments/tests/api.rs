@@ -98,7 +98,7 @@ async fn a_payment_is_authorized_for_a_known_customer(backend: Backend) {
     assert_eq!(
         found,
         pb::Payment {
-            id,
+            id: id.clone(),
             customer_id: customer,
             amount: 200.0
         }
@@ -110,6 +110,18 @@ async fn a_payment_is_authorized_for_a_known_customer(backend: Backend) {
     assert_eq!(
         (missing.code(), missing.message()),
         (tonic::Code::NotFound, "payment with that ID does not exist")
+    );
+    client
+        .confirm_payment(pb::ConfirmPaymentRequest { id })
+        .await
+        .unwrap();
+    let unconfirmed = client
+        .confirm_payment(pb::ConfirmPaymentRequest { id: "nope".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (unconfirmed.code(), unconfirmed.message()),
+        (tonic::Code::NotFound, "payment cannot be confirmed")
     );
 }
 
