@@ -1,6 +1,6 @@
 //! Opening a pool on either backend, and turning the book's `PG_CONN` forms into a URL.
 
-use std::{path::Path, sync::Arc};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use futures::FutureExt as _;
 use sqlx::{
@@ -89,8 +89,12 @@ async fn connect_postgres(conn: &str, options: &Options) -> Result<Db, ConnectEr
         pool,
         backend: Backend::Postgres,
         postgres_url: Some(Arc::from(url)),
+        writer: None,
     })
 }
+
+/// How long a SQLite writer waits for its turn (`PRAGMA busy_timeout` below, and [`crate::Db::begin`]).
+pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn connect_sqlite(
     dir: &Path,
@@ -148,6 +152,7 @@ async fn connect_sqlite(
         pool,
         backend: Backend::Sqlite,
         postgres_url: None,
+        writer: Some(Arc::new(tokio::sync::Semaphore::new(1))),
     })
 }
 

@@ -21,8 +21,46 @@ pub use sqlx::{AssertSqlSafe, Row};
 
 /// A connection, or a transaction seen as one: what SQL helpers take as their first argument.
 pub type Conn = sqlx::AnyConnection;
-/// An open transaction. Rolled back when dropped without [`sqlx::Transaction::commit`].
-pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// An open write transaction, seen as a [`Conn`]. Rolled back when dropped without
+/// [`Tx::commit`].
+pub struct Tx {
+    inner: sqlx::Transaction<'static, sqlx::Any>,
+    // Released after `inner`: on SQLite, this process's turn to write.
+    _writer: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Tx {
+    /// Commits.
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.inner.commit().await
+    }
+
+    /// Rolls back.
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.inner.rollback().await
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = Conn;
+
+    fn deref(&self) -> &Conn {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Conn {
+        &mut self.inner
+    }
+}
 /// A row of a query result.
 pub type AnyRow = sqlx::any::AnyRow;
 
@@ -113,6 +151,11 @@ pub struct Db {
     /// The PostgreSQL URL, kept for the few features a pooled `Any` connection cannot offer
     /// (LISTEN/NOTIFY).
     postgres_url: Option<Arc<str>>,
+    /// SQLite only: one write transaction at a time, queued here rather than inside SQLite.
+    /// A writer waiting in SQLite's busy handler holds a pool connection; enough of them
+    /// starve the pool, and a transaction that needs a second connection (a handler reading
+    /// through another module's gRPC service) then stalls until the acquire timeout.
+    writer: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl fmt::Debug for Db {
@@ -161,10 +204,25 @@ impl Db {
     /// # Errors
     /// A pool timeout or a database error.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        match self.backend {
-            Backend::Postgres => self.pool.begin().await,
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-        }
+        let Some(writer) = &self.writer else {
+            let inner = self.pool.begin().await?;
+            return Ok(Tx {
+                inner,
+                _writer: None,
+            });
+        };
+        let permit = tokio::time::timeout(
+            connect::SQLITE_BUSY_TIMEOUT,
+            Arc::clone(writer).acquire_owned(),
+        )
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)?
+        .map_err(|_| sqlx::Error::PoolClosed)?;
+        let inner = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(Tx {
+            inner,
+            _writer: Some(permit),
+        })
     }
 
     /// Runs `work` in a write transaction: committed when it returns `Ok`, rolled back when it

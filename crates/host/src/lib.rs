@@ -23,6 +23,16 @@ use futures::future::BoxFuture;
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
+/// Makes ring the process's TLS provider, once; later calls change nothing.
+///
+/// HTTP clients (webhooks here; Pact's tooling in tests) may be built with reqwest's
+/// `rustls-no-provider`, which panics at client creation unless a provider was installed.
+/// Which reqwest features a build ends up with depends on the whole workspace, so the process
+/// states its choice instead of relying on it.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub use config::{Config, LogFormat, RpcServices, parse_duration};
 pub use error::{ApiError, Empty, ErrorBody, IdReply, Json, http_status};
 
@@ -53,6 +63,7 @@ impl Host {
     /// # Errors
     /// The database cannot be opened or a port cannot be bound; the message says which.
     pub async fn new(config: Config, schemas: &[&str]) -> anyhow::Result<Host> {
+        install_crypto_provider();
         let embedded = config.nats_url.is_none();
         let mut schemas = schemas.to_vec();
         if embedded {

@@ -148,6 +148,7 @@ fn serve_gets_ready_and_stops_cleanly_on_sigterm() {
             break entry["fields"]["http"].as_str().unwrap().to_owned();
         }
     };
+    host::install_crypto_provider();
     let client = reqwest::blocking::Client::new();
     loop {
         match client.get(format!("http://{http}/readiness")).send() {
