@@ -9,7 +9,6 @@ use db::Row as _;
 use pact_consumer::{patterns::JsonPattern, prelude::*};
 use pact_models::v4::async_message::AsynchronousMessage;
 use proto::{am, baskets, cosec, customers, depot, ordering, payments, stores};
-use reqwest::Method;
 use serde_json::{Value, json};
 use testkit::{Backend, TestApp, spawn_app};
 
@@ -285,21 +284,10 @@ async fn depot_keeps_its_caches_from_the_stores_events() {
     pacts::check(scratch.path(), "depot-stores.json");
 }
 
-/// Polls ordering's REST answer for `order` until its status is `status`.
+/// Waits until ordering shows `order` with `status`; the order.
 async fn order_becomes(app: &TestApp, order: &str, status: &str) -> Value {
     let path = format!("/api/ordering/{order}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, body) = app.json(Method::GET, &path, Value::Null).await;
-        if body["order"]["status"] == json!(status) {
-            return body["order"].clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{order} never became {status}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.eventually(&path, "/order/status", status).await["order"].take()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -535,18 +523,7 @@ async fn answer(
 
 async fn saga_becomes(app: &TestApp, order: &str, status: &str) -> Value {
     let path = format!("/api/cosec/sagas/{order}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, body) = app.json(Method::GET, &path, Value::Null).await;
-        if body["saga"]["status"] == json!(status) {
-            return body["saga"].clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "saga {order} never became {status}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.eventually(&path, "/saga/status", status).await["saga"].take()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

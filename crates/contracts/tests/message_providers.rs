@@ -240,7 +240,7 @@ async fn bring_about(app: &TestApp, state: &str) -> Option<(&'static str, Envelo
         "an invoice was paid" => {
             let (order, _) = picked(app).await;
             let invoice = format!("/api/payments/invoices/{order}");
-            eventually(app, &invoice, "/invoice/status", "pending").await;
+            app.eventually(&invoice, "/invoice/status", "pending").await;
             ok(app, Method::PUT, &format!("{invoice}/pay"), json!({})).await;
             event(
                 app,
@@ -361,21 +361,6 @@ async fn ok(app: &TestApp, method: Method, path: &str, body: Value) -> Value {
     reply
 }
 
-async fn eventually(app: &TestApp, path: &str, pointer: &str, expected: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, body) = app.json(Method::GET, path, Value::Null).await;
-        if body.pointer(pointer) == Some(&json!(expected)) {
-            return body;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{path} never {expected}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn store(app: &TestApp) -> String {
     app.create(
         "/api/stores",
@@ -399,13 +384,14 @@ async fn checkout(app: &TestApp, mall: &Mall) -> String {
 async fn picked(app: &TestApp) -> (String, String) {
     let order = checkout(app, &app.mall(100.0).await).await;
     let path = format!("/api/ordering/{order}");
-    let approved = eventually(app, &path, "/order/status", "approved").await;
+    let approved = app.eventually(&path, "/order/status", "approved").await;
     let list = approved["order"]["shoppingId"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     let list_path = format!("/api/depot/shopping/{list}");
-    eventually(app, &list_path, "/shoppingList/status", "available").await;
+    app.eventually(&list_path, "/shoppingList/status", "available")
+        .await;
     ok(
         app,
         Method::PUT,
@@ -420,6 +406,6 @@ async fn picked(app: &TestApp) -> (String, String) {
         json!({}),
     )
     .await;
-    eventually(app, &path, "/order/status", "ready").await;
+    app.eventually(&path, "/order/status", "ready").await;
     (order, list)
 }

@@ -3,7 +3,7 @@
 //! on both backends. Provider states create what an interaction needs through the public API
 //! and hand the ids to Pact, which puts them into the request.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
 use contracts::pacts;
@@ -61,22 +61,11 @@ impl States {
         self.0
             .create(&format!("/api/stores/{store}/products"), product)
             .await;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let path = format!("/api/stores/{store}/products");
-            let (_, catalog) = self.0.json(Method::GET, &path, Value::Null).await;
-            if catalog["products"]
-                .as_array()
-                .is_some_and(|p| !p.is_empty())
-            {
-                return store;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the catalog stayed empty"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let catalog = format!("/api/stores/{store}/products");
+        self.0
+            .eventually(&catalog, "/products/0/name", "Gherkin Book")
+            .await;
+        store
     }
 }
 

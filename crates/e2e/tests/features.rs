@@ -109,21 +109,9 @@ impl Mall {
         body
     }
 
-    /// Polls `path` until the value at `pointer` is `expected`, for at most 20 s.
     async fn eventually(&mut self, path: &str, pointer: &str, expected: &str) -> Value {
         self.settle();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let (status, body) = self.app.json(Method::GET, path, Value::Null).await;
-            if status == 200 && body.pointer(pointer) == Some(&json!(expected)) {
-                return body;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{path} {pointer} never became {expected:?}; last answer {status} {body}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        self.app.eventually(path, pointer, expected).await
     }
 
     /// The id behind a name this scenario gave, or the name itself for one it never created

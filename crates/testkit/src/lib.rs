@@ -165,6 +165,34 @@ impl TestApp {
         )
     }
 
+    /// Polls GET `path` until the value at the JSON `pointer` is `expected` (read models and
+    /// sagas catch up asynchronously), for at most 20 s; the last body.
+    ///
+    /// # Panics
+    /// When it never is; the message shows the last answer.
+    pub async fn eventually(
+        &self,
+        path: &str,
+        pointer: &str,
+        expected: impl Into<serde_json::Value>,
+    ) -> serde_json::Value {
+        let expected = expected.into();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let (status, body) = self
+                .json(reqwest::Method::GET, path, serde_json::Value::Null)
+                .await;
+            if status == 200 && body.pointer(pointer) == Some(&expected) {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{path} {pointer} never became {expected}; last answer {status} {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// POSTs `body` to `path` and returns the `id` it answers (a create route).
     ///
     /// # Panics
