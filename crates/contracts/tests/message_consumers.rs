@@ -181,107 +181,120 @@ fn stores_events(consumer: &str, handles: &[&str]) -> PactBuilder {
     pact
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn baskets_keeps_its_caches_from_the_stores_events() {
+/// Feeds `consumer` (a module running alone) the stores events it handles, in order, and
+/// after each one checks `sql` (one value from its caches) against the expected value.
+async fn caches_follow_the_stores_events(consumer: &str, checks: &[(&str, &str, String, Value)]) {
     pacts::prepare();
     let scratch = tempfile::tempdir().expect("a scratch directory");
-    let mut pact = stores_events(
-        "baskets",
-        &[
-            stores::STORE_CREATED_EVENT,
-            stores::STORE_REBRANDED_EVENT,
-            stores::PRODUCT_ADDED_EVENT,
-            stores::PRODUCT_REBRANDED_EVENT,
-            stores::PRODUCT_PRICE_INCREASED_EVENT,
-            stores::PRODUCT_PRICE_DECREASED_EVENT,
-            stores::PRODUCT_REMOVED_EVENT,
-        ],
-    );
+    let handles: Vec<&str> = checks.iter().map(|(name, ..)| *name).collect();
+    let mut pact = stores_events(consumer, &handles);
     pact.with_output_dir(scratch.path());
     let examples = examples(&pact);
-    let app = spawn_app(&["baskets"], Backend::Sqlite).await;
-    let store = "SELECT name FROM baskets.stores_cache WHERE id = 'store-1'";
+    let app = spawn_app(&[consumer], Backend::Sqlite).await;
+    for (_, description, sql, expected) in checks {
+        deliver(&app, consumer, message(&examples, description, &[])).await;
+        assert_eq!(&one(&app, sql).await, expected, "after {description}");
+    }
+    pacts::check(scratch.path(), &format!("{consumer}-stores.json"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baskets_keeps_its_caches_from_the_stores_events() {
+    let store = || "SELECT name FROM baskets.stores_cache WHERE id = 'store-1'".to_owned();
     let product = |column: &str| {
         format!("SELECT {column} FROM baskets.products_cache WHERE id = 'product-1'")
     };
-    for (description, sql, expected) in [
-        (
-            "a store was created",
-            store.to_owned(),
-            json!("Waldorf Books"),
-        ),
-        (
-            "a store was rebranded",
-            store.to_owned(),
-            json!("Statler Books"),
-        ),
-        ("a product was added", product("price"), json!(12.5)),
-        (
-            "a product was rebranded",
-            product("name"),
-            json!("Pickle Book"),
-        ),
-        (
-            "a product's price was increased",
-            product("price"),
-            json!(15.0),
-        ),
-        (
-            "a product's price was decreased",
-            product("price"),
-            json!(14.0),
-        ),
-        ("a product was removed", product("name"), Value::Null),
-    ] {
-        deliver(&app, "baskets", message(&examples, description, &[])).await;
-        assert_eq!(one(&app, &sql).await, expected, "after {description}");
-    }
-    pacts::check(scratch.path(), "baskets-stores.json");
+    caches_follow_the_stores_events(
+        "baskets",
+        &[
+            (
+                stores::STORE_CREATED_EVENT,
+                "a store was created",
+                store(),
+                json!("Waldorf Books"),
+            ),
+            (
+                stores::STORE_REBRANDED_EVENT,
+                "a store was rebranded",
+                store(),
+                json!("Statler Books"),
+            ),
+            (
+                stores::PRODUCT_ADDED_EVENT,
+                "a product was added",
+                product("price"),
+                json!(12.5),
+            ),
+            (
+                stores::PRODUCT_REBRANDED_EVENT,
+                "a product was rebranded",
+                product("name"),
+                json!("Pickle Book"),
+            ),
+            (
+                stores::PRODUCT_PRICE_INCREASED_EVENT,
+                "a product's price was increased",
+                product("price"),
+                json!(15.0),
+            ),
+            (
+                stores::PRODUCT_PRICE_DECREASED_EVENT,
+                "a product's price was decreased",
+                product("price"),
+                json!(14.0),
+            ),
+            (
+                stores::PRODUCT_REMOVED_EVENT,
+                "a product was removed",
+                product("name"),
+                Value::Null,
+            ),
+        ],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn depot_keeps_its_caches_from_the_stores_events() {
-    pacts::prepare();
-    let scratch = tempfile::tempdir().expect("a scratch directory");
-    let mut pact = stores_events(
-        "depot",
-        &[
-            stores::STORE_CREATED_EVENT,
-            stores::STORE_REBRANDED_EVENT,
-            stores::PRODUCT_ADDED_EVENT,
-            stores::PRODUCT_REBRANDED_EVENT,
-            stores::PRODUCT_REMOVED_EVENT,
-        ],
-    );
-    pact.with_output_dir(scratch.path());
-    let examples = examples(&pact);
-    let app = spawn_app(&["depot"], Backend::Sqlite).await;
     let store =
         |column: &str| format!("SELECT {column} FROM depot.stores_cache WHERE id = 'store-1'");
-    let product = "SELECT name FROM depot.products_cache WHERE id = 'product-1'";
-    for (description, sql, expected) in [
-        ("a store was created", store("location"), json!("Level 1")),
-        (
-            "a store was rebranded",
-            store("name"),
-            json!("Statler Books"),
-        ),
-        (
-            "a product was added",
-            product.to_owned(),
-            json!("Gherkin Book"),
-        ),
-        (
-            "a product was rebranded",
-            product.to_owned(),
-            json!("Pickle Book"),
-        ),
-        ("a product was removed", product.to_owned(), Value::Null),
-    ] {
-        deliver(&app, "depot", message(&examples, description, &[])).await;
-        assert_eq!(one(&app, &sql).await, expected, "after {description}");
-    }
-    pacts::check(scratch.path(), "depot-stores.json");
+    let product = || "SELECT name FROM depot.products_cache WHERE id = 'product-1'".to_owned();
+    caches_follow_the_stores_events(
+        "depot",
+        &[
+            (
+                stores::STORE_CREATED_EVENT,
+                "a store was created",
+                store("location"),
+                json!("Level 1"),
+            ),
+            (
+                stores::STORE_REBRANDED_EVENT,
+                "a store was rebranded",
+                store("name"),
+                json!("Statler Books"),
+            ),
+            (
+                stores::PRODUCT_ADDED_EVENT,
+                "a product was added",
+                product(),
+                json!("Gherkin Book"),
+            ),
+            (
+                stores::PRODUCT_REBRANDED_EVENT,
+                "a product was rebranded",
+                product(),
+                json!("Pickle Book"),
+            ),
+            (
+                stores::PRODUCT_REMOVED_EVENT,
+                "a product was removed",
+                product(),
+                Value::Null,
+            ),
+        ],
+    )
+    .await;
 }
 
 /// Waits until ordering shows `order` with `status`; the order.
