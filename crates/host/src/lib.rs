@@ -38,7 +38,8 @@ pub use error::{ApiError, Empty, ErrorBody, IdReply, Json, http_status};
 
 /// What a readiness check answers: `Err` with the reason when not ready.
 pub type CheckResult = Result<(), String>;
-type Check = Arc<dyn Fn() -> BoxFuture<'static, CheckResult> + Send + Sync>;
+/// A readiness check.
+pub type Check = Arc<dyn Fn() -> BoxFuture<'static, CheckResult> + Send + Sync>;
 type Task = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, anyhow::Result<()>> + Send>;
 
 /// A process being assembled: database open, listeners bound, modules mounting.
@@ -376,6 +377,18 @@ async fn drain(running: &mut JoinSet<anyhow::Result<()>>, timeout: Duration) -> 
         );
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// The HTTP edge every process serves — `/liveness`, `/readiness` running `checks`, Swagger UI
+/// for `openapi`, the JSON 404/405, the body limit and request timeout — around `rest`. For a
+/// process without a database (the gateway); a [`Host`] builds its own.
+pub fn http_edge(
+    rest: axum::Router,
+    openapi: utoipa::openapi::OpenApi,
+    checks: Vec<(&'static str, Check)>,
+    config: &Config,
+) -> axum::Router {
+    http::router(rest, openapi, checks, config)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -1,4 +1,4 @@
-//! The `mallbots` command line: `serve` (the default) and `migrate`.
+//! The `mallbots` command line: `serve` (the default), `migrate`, `gateway`, `dlq`.
 
 use std::time::Instant;
 
@@ -24,6 +24,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply the selected modules' migrations and exit.
     Migrate(ServeArgs),
+    /// One HTTP port for modules run as separate processes: `/api/<module>…` is passed on to
+    /// the module's server (GATEWAY_UPSTREAMS).
+    Gateway(crate::gateway::GatewayArgs),
     /// Inspect and handle dead letters: messages a consumer gave up on.
     Dlq {
         /// What to do.
@@ -84,6 +87,7 @@ impl Cli {
                 crate::migrate(&args.host, &modules).await
             }
             Some(Command::Dlq { action, args }) => dlq(action, args).await,
+            Some(Command::Gateway(args)) => crate::gateway::run(args).await,
         }
     }
 
@@ -94,6 +98,7 @@ impl Cli {
             Some(Command::Serve(args) | Command::Migrate(args) | Command::Dlq { args, .. }) => {
                 &args.host
             }
+            Some(Command::Gateway(args)) => &args.host,
         }
     }
 }

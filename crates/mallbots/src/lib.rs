@@ -5,6 +5,7 @@
 //! is the only place that knows them all, and the only one `main` and the test kit call.
 
 mod cli;
+pub mod gateway;
 
 use futures::future::BoxFuture;
 

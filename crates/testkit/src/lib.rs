@@ -26,6 +26,14 @@ pub fn error_body(code: i64, message: &str) -> serde_json::Value {
     serde_json::json!({"code": code, "message": message, "details": []})
 }
 
+/// A client of the mall's REST API wherever it runs: an in-process [`TestApp`] (which derefs
+/// to one) or the gateway of a mall run as separate processes.
+#[derive(Debug, Clone)]
+pub struct Api {
+    base: String,
+    client: reqwest::Client,
+}
+
 /// A running app.
 pub struct TestApp {
     /// The HTTP address.
@@ -34,8 +42,8 @@ pub struct TestApp {
     pub grpc: SocketAddr,
     /// The backend it runs on.
     pub backend: Backend,
-    /// A client for [`TestApp::url`]s.
-    pub client: reqwest::Client,
+    /// Its REST API.
+    pub api: Api,
     /// The app's broker, to look at what it published.
     pub broker: std::sync::Arc<dyn messaging::Broker>,
     /// The app's database, to look at what it stored.
@@ -96,7 +104,7 @@ pub async fn spawn_app_with(
         http,
         grpc,
         backend,
-        client: reqwest::Client::new(),
+        api: Api::new(&format!("http://{http}")),
         broker,
         db,
         stop: Some(stop),
@@ -106,10 +114,19 @@ pub async fn spawn_app_with(
     }
 }
 
-impl TestApp {
-    /// `http://<app>/<path>`.
+impl Api {
+    /// The API at `base` (`http://host:port`).
+    pub fn new(base: &str) -> Api {
+        host::install_crypto_provider();
+        Api {
+            base: base.trim_end_matches('/').to_owned(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// `<base>/<path>`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}/{}", self.http, path.trim_start_matches('/'))
+        format!("{}/{}", self.base, path.trim_start_matches('/'))
     }
 
     /// GET `path`.
@@ -273,7 +290,17 @@ impl TestApp {
         assert_eq!(status, 200, "checkout: {body}");
         basket
     }
+}
 
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl TestApp {
     /// Publishes `message` to the app's broker as another module would (de-duplication id =
     /// the message id).
     ///

@@ -1,0 +1,189 @@
+//! `mallbots gateway`: one HTTP port for a mall run as one process per module, as the book's
+//! nginx gave its microservices. `/api/<module>…` goes to that module's HTTP server; the
+//! gateway answers `/liveness` itself and `/readiness` for every upstream.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, Method, StatusCode, Uri, header},
+    response::{IntoResponse, Response},
+    routing::any,
+};
+use host::ApiError;
+
+/// Module name → base URL of its HTTP server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Upstreams(pub BTreeMap<&'static str, String>);
+
+/// Parses `stores=http://stores:8080,baskets=http://baskets:8080`.
+///
+/// # Errors
+/// An unknown module, a module listed twice, or a URL that is not `http://host:port`.
+pub fn parse_upstreams(value: &str) -> Result<Upstreams, String> {
+    let mut upstreams = BTreeMap::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, url) = entry
+            .split_once('=')
+            .ok_or_else(|| format!("{entry:?} is not module=url"))?;
+        let module = crate::MODULES
+            .iter()
+            .find(|m| m.name == name.trim())
+            .ok_or_else(|| format!("unknown module {name:?} in GATEWAY_UPSTREAMS"))?;
+        let url = url.trim().trim_end_matches('/');
+        if !url.starts_with("http://") || url.len() <= "http://".len() {
+            return Err(format!("{name}: {url:?} is not an http:// URL"));
+        }
+        if upstreams.insert(module.name, url.to_owned()).is_some() {
+            return Err(format!(
+                "module {name:?} is listed twice in GATEWAY_UPSTREAMS"
+            ));
+        }
+    }
+    if upstreams.is_empty() {
+        return Err("GATEWAY_UPSTREAMS names no module".to_owned());
+    }
+    Ok(Upstreams(upstreams))
+}
+
+/// Settings of `mallbots gateway`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GatewayArgs {
+    /// Where each module's HTTP server is: `stores=http://stores:8080,baskets=http://baskets:8080`.
+    /// A request to `/api/<module>…` is passed to that module.
+    #[arg(long, env = "GATEWAY_UPSTREAMS", value_parser = parse_upstreams)]
+    pub upstreams: Upstreams,
+    /// Process settings (WEB_HOST/WEB_PORT, timeouts, logging; the database ones are unused).
+    #[command(flatten)]
+    pub host: host::Config,
+}
+
+struct Gateway {
+    upstreams: Upstreams,
+    client: reqwest::Client,
+}
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), and the length
+/// the client library recomputes.
+const HOP_BY_HOP: &[header::HeaderName] = &[
+    header::CONNECTION,
+    header::HOST,
+    header::CONTENT_LENGTH,
+    header::TRANSFER_ENCODING,
+    header::TE,
+    header::TRAILER,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+];
+
+/// Serves until SIGINT/SIGTERM.
+///
+/// # Errors
+/// The port cannot be bound or the server fails.
+pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
+    host::install_crypto_provider();
+    let client = reqwest::Client::builder()
+        .timeout(args.host.request_timeout)
+        .build()?;
+    let gateway = Arc::new(Gateway {
+        upstreams: args.upstreams.clone(),
+        client,
+    });
+    let checks = args
+        .upstreams
+        .0
+        .iter()
+        .map(|(name, url)| {
+            let (client, url) = (gateway.client.clone(), format!("{url}/readiness"));
+            let check: host::Check = Arc::new(move || {
+                let (client, url) = (client.clone(), url.clone());
+                Box::pin(async move {
+                    match client.get(&url).send().await {
+                        Ok(answer) if answer.status().is_success() => Ok(()),
+                        Ok(answer) => Err(format!("{url}: {}", answer.status())),
+                        Err(error) => Err(format!("{url}: {error}")),
+                    }
+                })
+            });
+            (*name, check)
+        })
+        .collect();
+    let rest = axum::Router::new()
+        .route("/api/{*path}", any(proxy))
+        .with_state(gateway);
+    let app = host::http_edge(
+        rest,
+        utoipa::openapi::OpenApi::default(),
+        checks,
+        &args.host,
+    );
+    let listener = tokio::net::TcpListener::bind((args.host.web_host, args.host.web_port)).await?;
+    tracing::info!(
+        http = %listener.local_addr()?,
+        upstreams = args.upstreams.0.len(),
+        "gateway started"
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(host::shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn proxy(
+    State(gateway): State<Arc<Gateway>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let module = uri
+        .path()
+        .trim_start_matches("/api/")
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let Some(base) = gateway.upstreams.0.get(module) else {
+        return ApiError::not_found("Not Found").into_response();
+    };
+    let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+    let mut forwarded = headers;
+    for name in HOP_BY_HOP {
+        forwarded.remove(name);
+    }
+    let sent = gateway
+        .client
+        .request(method, format!("{base}{target}"))
+        .headers(forwarded)
+        .body(body)
+        .send()
+        .await;
+    let answer = match sent {
+        Ok(answer) => answer,
+        Err(error) if error.is_timeout() => {
+            return ApiError::new(
+                tonic::Code::DeadlineExceeded,
+                format!("{module} did not answer in time"),
+            )
+            .into_response();
+        }
+        Err(error) => {
+            tracing::warn!(module, %error, "upstream unreachable");
+            return ApiError::new(tonic::Code::Unavailable, format!("{module} is unavailable"))
+                .into_response();
+        }
+    };
+    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut headers = answer.headers().clone();
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    match answer.bytes().await {
+        Ok(body) => (status, headers, body).into_response(),
+        Err(error) => {
+            tracing::warn!(module, %error, "upstream answer cut short");
+            ApiError::new(tonic::Code::Unavailable, format!("{module} is unavailable"))
+                .into_response()
+        }
+    }
+}
