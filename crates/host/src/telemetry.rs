@@ -2,16 +2,16 @@
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
-use crate::{Config, LogFormat};
+use crate::LogFormat;
 
 /// Installs the global subscriber. Call once, from `main` (tests leave it alone).
 ///
 /// # Errors
 /// A subscriber is already installed or the filter is invalid.
-pub fn init(config: &Config) -> anyhow::Result<()> {
-    let filter = EnvFilter::builder().parse(&config.log_level)?;
+pub fn init(level: &str, format: LogFormat) -> anyhow::Result<()> {
+    let filter = EnvFilter::builder().parse(level)?;
     let registry = tracing_subscriber::registry().with(filter);
-    match config.log_format {
+    match format {
         LogFormat::Pretty => registry
             .with(fmt::layer().with_writer(std::io::stderr))
             .try_init()?,

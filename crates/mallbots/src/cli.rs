@@ -27,6 +27,9 @@ pub enum Command {
     /// One HTTP port for modules run as separate processes: `/api/<module>…` is passed on to
     /// the module's server (GATEWAY_UPSTREAMS).
     Gateway(crate::gateway::GatewayArgs),
+    /// Simulate store owners, customers and bots against a running mall and report throughput,
+    /// latencies and lost orders (exit 1 when an order was lost or a request failed).
+    Busywork(crate::busywork::BusyworkArgs),
     /// Inspect and handle dead letters: messages a consumer gave up on.
     Dlq {
         /// What to do.
@@ -88,18 +91,22 @@ impl Cli {
             }
             Some(Command::Dlq { action, args }) => dlq(action, args).await,
             Some(Command::Gateway(args)) => crate::gateway::run(args).await,
+            Some(Command::Busywork(args)) => busywork(&args).await,
         }
     }
 
-    /// The settings the command runs with (for logging set-up).
-    pub fn host_config(&self) -> &host::Config {
-        match &self.command {
+    /// The log filter and format the command runs with.
+    pub fn logging(&self) -> (&str, host::LogFormat) {
+        let config = match &self.command {
             None => &self.serve.host,
             Some(Command::Serve(args) | Command::Migrate(args) | Command::Dlq { args, .. }) => {
                 &args.host
             }
             Some(Command::Gateway(args)) => &args.host,
-        }
+            // The summary is the output; only trouble is logged beside the progress bar.
+            Some(Command::Busywork(_)) => return ("warn", host::LogFormat::Pretty),
+        };
+        (&config.log_level, config.log_format)
     }
 }
 
@@ -116,6 +123,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "mallbots started"
     );
     host.run(host::shutdown_signal()).await
+}
+
+#[allow(clippy::print_stdout, reason = "the summary is the command's answer")]
+async fn busywork(args: &crate::busywork::BusyworkArgs) -> anyhow::Result<()> {
+    let summary = crate::busywork::run(args).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{summary}");
+    }
+    let errors: u64 = summary.errors.values().sum();
+    if summary.orders_lost > 0 || errors > 0 {
+        anyhow::bail!(
+            "{} orders lost, {errors} failed requests",
+            summary.orders_lost
+        );
+    }
+    Ok(())
 }
 
 #[allow(clippy::print_stdout, reason = "a command-line answer goes to stdout")]

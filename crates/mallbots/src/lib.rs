@@ -4,6 +4,7 @@
 //! `MODULES=stores` a microservice. Each module contributes a [`Module`] entry; this crate
 //! is the only place that knows them all, and the only one `main` and the test kit call.
 
+pub mod busywork;
 mod cli;
 pub mod gateway;
 

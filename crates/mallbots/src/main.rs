@@ -29,7 +29,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(error) = host::telemetry::init(cli.host_config()) {
+    let (level, format) = cli.logging();
+    if let Err(error) = host::telemetry::init(level, format) {
         eprintln!("error: setting up logging: {error:#}");
         return ExitCode::FAILURE;
     }

@@ -171,12 +171,30 @@ async fn measure(backend: Backend) {
         Backend::Sqlite => "sqlite + embedded",
         Backend::Postgres => "postgres + jetstream",
     };
+    record(
+        serde_json::json!({"bench": "messaging", "backend": name, "raw_1": raw_1, "raw_256": raw_n, "relay": relay,
+        "p50_ms": p50.as_secs_f64() * 1e3, "p99_ms": p99.as_secs_f64() * 1e3}),
+    );
     println!(
         "{name:<22} {raw_1:>12.0} {raw_n:>12.0} {relay:>12.0} {:>7.0}% {:>9.2} {:>9.2} {count:>6}",
         100.0 * relay / raw_n,
         p50.as_secs_f64() * 1e3,
         p99.as_secs_f64() * 1e3
     );
+}
+
+/// Appends `record` as one JSON line to the file `BENCH_JSON` names, for `scripts/bench`.
+fn record(record: serde_json::Value) {
+    use std::io::Write as _;
+    let Ok(path) = std::env::var("BENCH_JSON") else {
+        return;
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap();
+    writeln!(file, "{record}").unwrap();
 }
 
 #[tokio::main]

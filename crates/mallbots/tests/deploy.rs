@@ -1,0 +1,216 @@
+//! The deployment files cannot be applied here; what can be checked offline is: they parse,
+//! every module has its Deployment and Service, every environment variable they set is one
+//! the binary reads (and the ones that pick PostgreSQL, NATS and the peers are set), and the
+//! ports, probes, peers and gateway routes agree with each other.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use clap::CommandFactory as _;
+use serde::Deserialize as _;
+use serde_json::Value;
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+fn documents(file: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(format!("{ROOT}/{file}")).expect("the file exists");
+    serde_norway::Deserializer::from_str(&text)
+        .map(|doc| {
+            let value = serde_norway::Value::deserialize(doc)
+                .unwrap_or_else(|e| panic!("{file} is not YAML: {e}"));
+            serde_json::to_value(value).expect("YAML maps to JSON")
+        })
+        .filter(|doc| !doc.is_null())
+        .collect()
+}
+
+/// The environment variables the binary reads for `command` (clap's `env = …`).
+fn reads(command: &str) -> BTreeSet<String> {
+    let cli = mallbots::Cli::command();
+    let sub = cli
+        .find_subcommand(command)
+        .unwrap_or_else(|| panic!("no subcommand {command}"));
+    sub.get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|env| env.to_string_lossy().into_owned())
+        .collect()
+}
+
+fn env_of(deployment: &Value) -> BTreeMap<String, Value> {
+    deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("the container has env")
+        .iter()
+        .map(|e| {
+            let name = e["name"].as_str().expect("a name").to_owned();
+            let value = e
+                .get("value")
+                .cloned()
+                .unwrap_or_else(|| e["valueFrom"].clone());
+            (name, value)
+        })
+        .collect()
+}
+
+fn named<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+fn port(container: &Value, name: &str) -> i64 {
+    container["ports"]
+        .as_array()
+        .and_then(|ports| ports.iter().find(|p| p["name"] == name))
+        .and_then(|p| p["containerPort"].as_i64())
+        .unwrap_or_else(|| panic!("no {name} port"))
+}
+
+/// `NAME=host:port` or `name=http://host:port` pairs.
+fn pairs(list: &str) -> Vec<(String, String, i64)> {
+    list.split(',')
+        .map(|entry| {
+            let (name, address) = entry.split_once('=').expect("name=address");
+            let address = address.trim_start_matches("http://");
+            let (host, port) = address.rsplit_once(':').expect("host:port");
+            (
+                name.to_owned(),
+                host.to_owned(),
+                port.parse().expect("a port"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_kubernetes_manifests_fit_the_binary() {
+    let docs = documents("deploy/k8s/mallbots.yaml");
+    let serve = reads("serve");
+    let gateway_reads = reads("gateway");
+    let service_port = |name: &str, port_name: &str| {
+        named(&docs, "Service", name)["spec"]["ports"]
+            .as_array()
+            .and_then(|ports| ports.iter().find(|p| p["name"] == port_name))
+            .and_then(|p| p["port"].as_i64())
+            .unwrap_or_else(|| panic!("service {name} has no {port_name} port"))
+    };
+    for module in mallbots::MODULES {
+        let deployment = named(&docs, "Deployment", module.name);
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        let env = env_of(deployment);
+        for name in env.keys() {
+            assert!(
+                serve.contains(name),
+                "{}: the binary does not read {name}",
+                module.name
+            );
+        }
+        for required in ["MODULES", "PG_CONN", "NATS_URL", "RPC_SERVICES"] {
+            assert!(
+                env.contains_key(required),
+                "{}: {required} unset (would fall back to embedded)",
+                module.name
+            );
+        }
+        assert_eq!(env["MODULES"], module.name);
+        assert_eq!(
+            env["PG_CONN"]["secretKeyRef"]["key"], module.name,
+            "its own database"
+        );
+        assert_eq!(
+            Some(port(container, "http")),
+            env["WEB_PORT"].as_str().and_then(|p| p.parse().ok())
+        );
+        assert_eq!(
+            Some(port(container, "grpc")),
+            env["RPC_PORT"].as_str().and_then(|p| p.parse().ok())
+        );
+        assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/liveness");
+        assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readiness");
+        assert!(
+            container["resources"]["requests"]["memory"].is_string(),
+            "{}: no memory request",
+            module.name
+        );
+        let service = named(&docs, "Service", module.name);
+        assert_eq!(
+            service["spec"]["selector"],
+            deployment["spec"]["selector"]["matchLabels"]
+        );
+        for (peer, host, peer_port) in pairs(env["RPC_SERVICES"].as_str().expect("a string")) {
+            assert_eq!(
+                host,
+                peer.to_lowercase(),
+                "{peer} is the Service of its module"
+            );
+            assert_eq!(peer_port, service_port(&host, "grpc"), "{peer}'s gRPC port");
+        }
+    }
+    let gateway = named(&docs, "Deployment", "gateway");
+    assert_eq!(
+        gateway["spec"]["template"]["spec"]["containers"][0]["args"][0],
+        "gateway"
+    );
+    let env = env_of(gateway);
+    for name in env.keys() {
+        assert!(
+            gateway_reads.contains(name),
+            "gateway: the binary does not read {name}"
+        );
+    }
+    let routes = pairs(
+        env["GATEWAY_UPSTREAMS"]
+            .as_str()
+            .expect("upstreams are set"),
+    );
+    let routed: BTreeSet<&str> = routes.iter().map(|(m, ..)| m.as_str()).collect();
+    let modules: BTreeSet<&str> = mallbots::MODULES.iter().map(|m| m.name).collect();
+    assert_eq!(routed, modules, "the gateway routes every module");
+    for (module, host, port) in &routes {
+        assert_eq!(host, module);
+        assert_eq!(*port, service_port(host, "http"));
+    }
+    assert!(
+        mallbots::gateway::parse_upstreams(env["GATEWAY_UPSTREAMS"].as_str().unwrap_or_default())
+            .is_ok()
+    );
+
+    let secret = &documents("deploy/k8s/postgres-secret.example.yaml")[0];
+    for module in &modules {
+        assert!(
+            secret["stringData"][module].is_string(),
+            "the secret has no {module} database"
+        );
+    }
+    let nats = &documents("deploy/k8s/nats-values.yaml")[0];
+    assert_eq!(nats["config"]["cluster"]["replicas"], 3);
+    assert_eq!(nats["config"]["jetstream"]["enabled"], true);
+}
+
+#[test]
+fn the_image_is_multi_stage_non_root_and_exposes_the_default_ports() {
+    let dockerfile = std::fs::read_to_string(format!("{ROOT}/Dockerfile")).expect("a Dockerfile");
+    let lines: Vec<&str> = dockerfile.lines().collect();
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("FROM ")).count(),
+        2,
+        "build and runtime stages"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("USER nonroot")),
+        "runs as non-root"
+    );
+    assert!(lines.contains(&"EXPOSE 8080 9000"));
+    let defaults = mallbots::Cli::command();
+    let default_of = |id: &str| {
+        defaults
+            .get_arguments()
+            .find(|a| a.get_id() == id)
+            .and_then(|a| {
+                a.get_default_values()
+                    .first()
+                    .map(|v| v.to_string_lossy().into_owned())
+            })
+    };
+    assert_eq!(default_of("web_port").as_deref(), Some("8080"));
+    assert_eq!(default_of("rpc_port").as_deref(), Some("9000"));
+}

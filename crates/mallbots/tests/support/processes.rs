@@ -1,0 +1,117 @@
+//! `mallbots` processes started the way an operator would, for the tests and benchmarks that
+//! need real processes (microservices, the deployment benchmark).
+
+#![allow(dead_code, reason = "each test or bench uses part of it")]
+
+use std::{
+    io::{BufRead as _, BufReader},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+/// One running process, its addresses, and the last lines it logged (for a failure message).
+pub(crate) struct Process {
+    pub(crate) name: String,
+    pub(crate) child: Child,
+    pub(crate) http: String,
+    pub(crate) grpc: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+/// Starts `mallbots args…` with `env` and waits (30 s at most) for its start line.
+pub(crate) fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Process {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mallbots"));
+    for (key, _) in std::env::vars() {
+        if ["PG_", "WEB_", "RPC_", "NATS_", "GATEWAY_"]
+            .iter()
+            .any(|prefix| key.starts_with(prefix))
+            || key == "MODULES"
+        {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command
+        .args(args)
+        .envs(env.iter().copied())
+        .env("WEB_HOST", "127.0.0.1")
+        .env("WEB_PORT", "0")
+        .env("RPC_HOST", "127.0.0.1")
+        .env("RPC_PORT", "0")
+        .env("LOG_FORMAT", "json")
+        .env("LOG_LEVEL", "info,tower_http=warn")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let kept = Arc::clone(&log);
+    // Drains the pipe for the process's whole life, so logging never blocks it.
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            let message = &entry["fields"]["message"];
+            if message == "mallbots started" || message == "gateway started" {
+                let field =
+                    |key: &str| entry["fields"][key].as_str().unwrap_or_default().to_owned();
+                let _ = started_tx.send((field("http"), field("grpc")));
+            }
+            let mut kept = kept.lock().unwrap();
+            kept.push(line);
+            if kept.len() > 50 {
+                kept.remove(0);
+            }
+        }
+    });
+    let Ok((http, grpc)) = started_rx.recv_timeout(Duration::from_secs(30)) else {
+        let _ = child.kill();
+        panic!("{name} did not start: {:#?}", log.lock().unwrap());
+    };
+    Process {
+        name: name.to_owned(),
+        child,
+        http,
+        grpc,
+        log,
+    }
+}
+
+impl Process {
+    /// Resident memory now and at its peak, in KiB (`/proc/<pid>/status`).
+    pub(crate) fn memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// SIGTERM, then waits (30 s at most) for the exit.
+    pub(crate) fn stop(mut self) -> (String, ExitStatus, Vec<String>) {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let log = self.log.lock().unwrap().clone();
+                return (self.name.clone(), status, log);
+            }
+            assert!(Instant::now() < deadline, "{} ignored SIGTERM", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // A failed test must not leave processes behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
