@@ -32,14 +32,8 @@ pub async fn migrate(db: &db::Db) -> anyhow::Result<()> {
 /// # Errors
 /// Never at present; kept for symmetry with modules whose set-up can fail.
 pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
-    let outbox = messaging::Outbox::new(SCHEMA);
-    let orchestrator = saga::Orchestrator::new(
-        create_order::saga(),
-        host.db().clone(),
-        SCHEMA,
-        outbox.clone(),
-        saga::Timing::default(),
-    );
+    let orchestrator = orchestrator(host.db());
+    let outbox = orchestrator.outbox().clone();
     host.rest(rest::router(orchestrator.clone()), rest::openapi());
     let created = Subscription::new(SCHEMA, "cosec-ordering", ordering::ORDER_AGGREGATE_CHANNEL)
         .accept(&[ordering::ORDER_CREATED_EVENT]);
@@ -55,6 +49,42 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
     });
     host.relay(outbox);
     Ok(())
+}
+
+/// The create-order sagas (oldest first; with `stuck`, only those parked after failed
+/// compensations or past their deadline), as `GET /api/cosec/sagas/{id}` shows one: for
+/// `mallbots saga list`.
+///
+/// # Errors
+/// A database error or an unreadable instance.
+pub async fn sagas(db: &db::Db, stuck: bool) -> anyhow::Result<Vec<serde_json::Value>> {
+    let records = orchestrator(db).list(stuck).await?;
+    records
+        .into_iter()
+        .map(|record| Ok(serde_json::to_value(rest::saga_json(record))?))
+        .collect()
+}
+
+/// The create-order saga of order `id`, if there is one: for `mallbots saga show`.
+///
+/// # Errors
+/// A database error or an unreadable instance.
+pub async fn saga(db: &db::Db, id: &str) -> anyhow::Result<Option<serde_json::Value>> {
+    let record = orchestrator(db).find(id).await?;
+    Ok(record
+        .map(|record| serde_json::to_value(rest::saga_json(record)))
+        .transpose()?)
+}
+
+/// An orchestrator to read instances with (it sends nothing).
+fn orchestrator(db: &db::Db) -> saga::Orchestrator<create_order::CreateOrder> {
+    saga::Orchestrator::new(
+        create_order::saga(),
+        db.clone(),
+        SCHEMA,
+        messaging::Outbox::new(SCHEMA),
+        saga::Timing::default(),
+    )
 }
 
 /// Starts a saga for each created order.

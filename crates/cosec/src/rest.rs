@@ -42,7 +42,7 @@ struct EntryJson {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct SagaJson {
+pub(crate) struct SagaJson {
     id: String,
     name: &'static str,
     /// `running`, `completed`, `compensated` or `compensation_failed`.
@@ -66,33 +66,38 @@ async fn saga_of_order(
     Path(id): Path<String>,
 ) -> Response {
     match orchestrator.find(&id).await {
-        Ok(Some(record)) => {
-            let instance = record.instance;
-            let history = record
-                .history
-                .into_iter()
-                .map(|e| EntryJson {
-                    at: e.at,
-                    step: e.step,
-                    compensating: e.compensating,
-                    event: e.event,
-                    message: e.message,
-                    detail: e.detail,
-                })
-                .collect();
-            let saga = SagaJson {
-                id: record.id,
-                name: proto::cosec::CREATE_ORDER_SAGA_NAME,
-                status: instance.status.as_str(),
-                step: instance.step,
-                compensating: instance.compensating,
-                done: instance.status != saga::Status::Running,
-                shopping_id: instance.data.shopping_id,
-                history,
-            };
-            axum::Json(SagaReply { saga }).into_response()
-        }
+        Ok(Some(record)) => axum::Json(SagaReply {
+            saga: saga_json(record),
+        })
+        .into_response(),
         Ok(None) => ApiError::not_found("saga with that ID does not exist").into_response(),
         Err(error) => ApiError::internal(&error).into_response(),
+    }
+}
+
+/// An instance as the API (and `mallbots saga`) shows it.
+pub(crate) fn saga_json(record: saga::Record<CreateOrder>) -> SagaJson {
+    let instance = record.instance;
+    let history = record
+        .history
+        .into_iter()
+        .map(|e| EntryJson {
+            at: e.at,
+            step: e.step,
+            compensating: e.compensating,
+            event: e.event,
+            message: e.message,
+            detail: e.detail,
+        })
+        .collect();
+    SagaJson {
+        id: record.id,
+        name: proto::cosec::CREATE_ORDER_SAGA_NAME,
+        status: instance.status.as_str(),
+        step: instance.step,
+        compensating: instance.compensating,
+        done: instance.status != saga::Status::Running,
+        shopping_id: instance.data.shopping_id,
+        history,
     }
 }

@@ -24,6 +24,24 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply the selected modules' migrations and exit.
     Migrate(ServeArgs),
+    /// Inspect create-order sagas (the cosec module's database).
+    Saga {
+        /// What to do.
+        #[command(subcommand)]
+        action: SagaAction,
+        /// Process settings (the database to look in).
+        #[command(flatten)]
+        args: ServeArgs,
+    },
+    /// Inspect the outboxes: what each module has staged and not yet published.
+    Outbox {
+        /// What to do.
+        #[command(subcommand)]
+        action: OutboxAction,
+        /// Process settings (the database to look in).
+        #[command(flatten)]
+        args: ServeArgs,
+    },
     /// One HTTP port for modules run as separate processes: `/api/<module>…` is passed on to
     /// the module's server (GATEWAY_UPSTREAMS).
     Gateway(crate::gateway::GatewayArgs),
@@ -52,6 +70,29 @@ pub enum DlqAction {
     Replay(DeadLetterRef),
     /// Delete the dead letter for good.
     Discard(DeadLetterRef),
+}
+
+/// Saga operations.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum SagaAction {
+    /// Every instance, oldest first.
+    List {
+        /// Only those parked after failed compensations or past their step's deadline.
+        #[arg(long)]
+        stuck: bool,
+    },
+    /// One instance (its id is the order id) with its whole history, as JSON.
+    Show {
+        /// The order id.
+        id: String,
+    },
+}
+
+/// Outbox operations.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum OutboxAction {
+    /// Per module: messages waiting to be published, the oldest one's age, messages kept.
+    Status,
 }
 
 /// Which dead letter: as `dlq list` prints them.
@@ -90,6 +131,8 @@ impl Cli {
                 crate::migrate(&args.host, &modules).await
             }
             Some(Command::Dlq { action, args }) => dlq(action, args).await,
+            Some(Command::Saga { action, args }) => saga(action, args).await,
+            Some(Command::Outbox { action, args }) => outbox(action, args).await,
             Some(Command::Gateway(args)) => crate::gateway::run(args).await,
             Some(Command::Busywork(args)) => busywork(&args).await,
         }
@@ -99,9 +142,13 @@ impl Cli {
     pub fn logging(&self) -> (&str, host::LogFormat) {
         let config = match &self.command {
             None => &self.serve.host,
-            Some(Command::Serve(args) | Command::Migrate(args) | Command::Dlq { args, .. }) => {
-                &args.host
-            }
+            Some(
+                Command::Serve(args)
+                | Command::Migrate(args)
+                | Command::Dlq { args, .. }
+                | Command::Saga { args, .. }
+                | Command::Outbox { args, .. },
+            ) => &args.host,
             Some(Command::Gateway(args)) => &args.host,
             // The summary is the output; only trouble is logged beside the progress bar.
             Some(Command::Busywork(_)) => return ("warn", host::LogFormat::Pretty),
@@ -143,17 +190,93 @@ async fn busywork(args: &crate::busywork::BusyworkArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[allow(clippy::print_stdout, reason = "a command-line answer goes to stdout")]
-async fn dlq(action: DlqAction, args: ServeArgs) -> anyhow::Result<()> {
-    use messaging::dlq;
+/// The selected modules' schemas and a handle on their database, for the inspection commands.
+async fn open(args: &ServeArgs) -> anyhow::Result<(Vec<&'static str>, db::Db)> {
     let modules = crate::select(&args.modules).map_err(anyhow::Error::msg)?;
-    let schemas: Vec<&str> = modules.iter().map(|m| m.name).collect();
+    let schemas: Vec<&'static str> = modules.iter().map(|m| m.name).collect();
     let db = db::Db::connect(
         &args.host.database(),
         &schemas,
         &args.host.database_options(),
     )
     .await?;
+    Ok((schemas, db))
+}
+
+#[allow(clippy::print_stdout, reason = "a command-line answer goes to stdout")]
+async fn saga(action: SagaAction, mut args: ServeArgs) -> anyhow::Result<()> {
+    // Sagas live in the cosec module's schema, whatever MODULES says.
+    args.modules = cosec::SCHEMA.to_owned();
+    let (_, db) = open(&args).await?;
+    match action {
+        SagaAction::List { stuck } => {
+            println!(
+                "{:<38} {:<20} {:>4} {:<12} {:<25} last event",
+                "id (order)", "status", "step", "direction", "last at"
+            );
+            for saga in cosec::sagas(&db, stuck).await? {
+                let last = saga["history"].as_array().and_then(|h| h.last()).cloned();
+                let last = last.unwrap_or_default();
+                let at = last["at"]
+                    .as_i64()
+                    .and_then(chrono::DateTime::from_timestamp_micros)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    .unwrap_or_default();
+                let direction = if saga["compensating"] == true {
+                    "compensating"
+                } else {
+                    "forward"
+                };
+                println!(
+                    "{:<38} {:<20} {:>4} {:<12} {:<25} {} {}",
+                    saga["id"].as_str().unwrap_or_default(),
+                    saga["status"].as_str().unwrap_or_default(),
+                    saga["step"],
+                    direction,
+                    at,
+                    last["event"].as_str().unwrap_or_default(),
+                    last["message"].as_str().unwrap_or_default(),
+                );
+            }
+        }
+        SagaAction::Show { id } => {
+            let saga = cosec::saga(&db, &id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no create-order saga for order {id}"))?;
+            println!("{}", serde_json::to_string_pretty(&saga)?);
+        }
+    }
+    db.close().await;
+    Ok(())
+}
+
+#[allow(clippy::print_stdout, reason = "a command-line answer goes to stdout")]
+async fn outbox(action: OutboxAction, args: ServeArgs) -> anyhow::Result<()> {
+    let OutboxAction::Status = action;
+    let (schemas, db) = open(&args).await?;
+    println!(
+        "{:<14} {:>8} {:>14} {:>10}",
+        "module", "pending", "oldest (ms)", "published"
+    );
+    let now = db::now_micros();
+    for schema in schemas {
+        let status = messaging::outbox::status(&db, schema).await?;
+        let oldest = status
+            .oldest_pending_at
+            .map_or("-".to_owned(), |at| ((now - at) / 1000).to_string());
+        println!(
+            "{schema:<14} {:>8} {oldest:>14} {:>10}",
+            status.pending, status.published
+        );
+    }
+    db.close().await;
+    Ok(())
+}
+
+#[allow(clippy::print_stdout, reason = "a command-line answer goes to stdout")]
+async fn dlq(action: DlqAction, args: ServeArgs) -> anyhow::Result<()> {
+    use messaging::dlq;
+    let (schemas, db) = open(&args).await?;
     let known = |module: &str| {
         schemas
             .iter()

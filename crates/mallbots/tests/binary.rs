@@ -225,3 +225,59 @@ fn dead_letters_are_listed_shown_replayed_and_discarded() {
         "no dead letter m-1 of consumer payments-orders in module payments",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sagas_and_outboxes_can_be_inspected() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_owned();
+    let app = testkit::spawn_app_with(&["all"], db::Backend::Sqlite, |config| {
+        config.data_dir = dir;
+    })
+    .await;
+    let mall = app.mall(100.0).await;
+    let order = app.checkout(&mall, 1).await;
+    app.eventually(
+        &format!("/api/cosec/sagas/{order}"),
+        "/saga/status",
+        "completed",
+    )
+    .await;
+    let inspect = |args: &[&str]| {
+        run(mallbots()
+            .args(args)
+            .env("DATA_DIR", data.path())
+            .env("LOG_LEVEL", "error"))
+    };
+
+    let (ok, listed, stderr) = inspect(&["saga", "list"]);
+    assert!(ok, "{stderr}");
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with(&order))
+        .unwrap_or_default();
+    assert!(
+        line.contains("completed") && line.contains("forward"),
+        "{listed}"
+    );
+    let (ok, stuck, _) = inspect(&["saga", "list", "--stuck"]);
+    assert!(ok && !stuck.contains(&order), "{stuck}");
+    let (ok, shown, _) = inspect(&["saga", "show", &order]);
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert!(ok);
+    assert_eq!(shown["status"], "completed");
+    assert!(shown["history"].as_array().unwrap().len() >= 10, "{shown}");
+    let (ok, _, stderr) = inspect(&["saga", "show", "no-such-order"]);
+    assert!(!ok);
+    assert_one_clear_line(&stderr, "no create-order saga for order no-such-order");
+
+    let (ok, status, stderr) = inspect(&["outbox", "status"]);
+    assert!(ok, "{stderr}");
+    let ordering = status
+        .lines()
+        .find(|l| l.starts_with("ordering"))
+        .unwrap_or_default();
+    let fields: Vec<&str> = ordering.split_whitespace().collect();
+    // Everything ordering staged for this order was published: nothing pending.
+    assert_eq!(fields.get(1..3), Some(&["0", "-"][..]), "{status}");
+    assert!(fields[3].parse::<u64>().unwrap() >= 2, "{status}");
+}

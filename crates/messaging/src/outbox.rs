@@ -316,3 +316,38 @@ async fn listen(url: String, channel: String, staged: Arc<Notify>, stop: Cancell
 fn lock_key(schema: &str) -> i64 {
     db::advisory_key(&format!("mallbots.outbox.{schema}"))
 }
+
+/// How far an outbox's relay is behind, for `mallbots outbox status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// Messages staged and not yet published.
+    pub pending: i64,
+    /// When the oldest of them was staged (µs since the epoch).
+    pub oldest_pending_at: Option<i64>,
+    /// Messages published and still kept.
+    pub published: i64,
+}
+
+/// The outbox of module `schema`.
+///
+/// # Errors
+/// A database error, or `schema` is not a plain identifier.
+pub async fn status(db: &Db, schema: &str) -> Result<Status, sqlx::Error> {
+    if !db::is_valid_schema(schema) {
+        return Err(sqlx::Error::Protocol(format!(
+            "{schema:?} is not a schema name"
+        )));
+    }
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT COUNT(*) FILTER (WHERE published_at IS NULL), MIN(staged_at) FILTER (WHERE published_at IS NULL),
+                COUNT(*) FILTER (WHERE published_at IS NOT NULL)
+         FROM {schema}.outbox"
+    )))
+    .fetch_one(db.pool())
+    .await?;
+    Ok(Status {
+        pending: row.try_get(0)?,
+        oldest_pending_at: row.try_get(1)?,
+        published: row.try_get(2)?,
+    })
+}

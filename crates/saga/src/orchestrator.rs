@@ -339,6 +339,11 @@ impl<D: Serialize + DeserializeOwned + Send + Sync + 'static> Orchestrator<D> {
         }
     }
 
+    /// The outbox the orchestrator stages its commands in (the module relays it).
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
     /// The reply subscription's handler.
     pub fn replies(&self) -> impl Handler {
         Replies(self.clone())
