@@ -5,6 +5,7 @@
 //! until a shutdown signal, then drains within `SHUTDOWN_TIMEOUT`. Modules receive a
 //! `&mut Host` in their `mount` function and never see listeners, signals or the runtime.
 
+pub mod asyncapi;
 mod config;
 mod error;
 mod http;
@@ -55,6 +56,7 @@ pub struct Host {
     grpc_names: Vec<&'static str>,
     tasks: Vec<(&'static str, Task)>,
     checks: Vec<(&'static str, Check)>,
+    receivers: Vec<asyncapi::Receiver>,
 }
 
 impl Host {
@@ -99,6 +101,7 @@ impl Host {
             http_listener,
             grpc_listener,
             rest: axum::Router::new(),
+            receivers: Vec::new(),
             openapi: http::openapi(),
             grpc: tonic::service::RoutesBuilder::default(),
             grpc_names: Vec::new(),
@@ -175,6 +178,12 @@ impl Host {
         subscription: messaging::Subscription,
         handler: impl messaging::Handler,
     ) {
+        self.receivers.push(asyncapi::Receiver {
+            module: subscription.schema,
+            consumer: subscription.consumer.clone(),
+            subject: subscription.subject.clone(),
+            names: subscription.names.clone(),
+        });
         let (db, broker, handler) = (self.db.clone(), self.broker.clone(), Arc::new(handler));
         self.spawn("subscription", move |stop| async move {
             messaging::subscription::run(db, broker, subscription, handler, stop).await;
@@ -247,6 +256,11 @@ impl Host {
             .push((name, Box::new(move |token| Box::pin(task(token)))));
     }
 
+    /// What the mounted modules receive (for `/asyncapi.json`).
+    pub fn receivers(&self) -> &[asyncapi::Receiver] {
+        &self.receivers
+    }
+
     /// Adds a check to `/readiness`.
     pub fn readiness_check<F>(&mut self, name: &'static str, check: F)
     where
@@ -264,7 +278,12 @@ impl Host {
         let token = CancellationToken::new();
         let mut running = JoinSet::new();
 
-        let app = http::router(self.rest, self.openapi, self.checks, &self.config);
+        let messages = Arc::new(asyncapi::document(&self.receivers));
+        let rest = self.rest.route(
+            "/asyncapi.json",
+            axum::routing::get(move || async move { axum::Json((*messages).clone()) }),
+        );
+        let app = http::router(rest, self.openapi, self.checks, &self.config);
         let http_stop = token.clone();
         running.spawn(async move {
             axum::serve(self.http_listener, app)

@@ -103,3 +103,79 @@ async fn every_route_is_documented_and_every_documented_route_exists(backend: Ba
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_asyncapi_document_has_every_message_sent_and_received() {
+    let (target, _database) = db::testing::fresh_target(Backend::Sqlite).await;
+    let host = mallbots::start(
+        host::Config::for_tests(target),
+        &mallbots::select("all").unwrap(),
+    )
+    .await
+    .unwrap();
+    let receivers = host.receivers().to_vec();
+    let api = testkit::Api::new(&format!("http://{}", host.http_addr()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(host.run(async {
+        let _ = stopped.await;
+    }));
+    let (status, doc) = api
+        .json(
+            reqwest::Method::GET,
+            "/asyncapi.json",
+            serde_json::Value::Null,
+        )
+        .await;
+    assert_eq!(
+        (status, &doc["asyncapi"]),
+        (200, &serde_json::json!("3.0.0"))
+    );
+    let resolve = |reference: &serde_json::Value| {
+        let path = reference["$ref"].as_str().unwrap().trim_start_matches('#');
+        // JSON pointers escape '/' only; names here have none.
+        doc.pointer(path).cloned()
+    };
+    for spec in proto::CATALOG {
+        let channel = &doc["channels"][spec.subject];
+        assert_eq!(channel["address"], spec.subject);
+        let message = resolve(&channel["messages"][spec.name])
+            .unwrap_or_else(|| panic!("{} is not on {}", spec.name, spec.subject));
+        assert_eq!(message["name"], spec.name);
+        let send = format!("{}.send.{}", spec.producer.replace(' ', "-"), spec.name);
+        assert_eq!(doc["operations"][&send]["action"], "send", "{send}");
+        if spec.payload.is_some() {
+            assert!(
+                resolve(&message["payload"]).is_some(),
+                "{}'s payload",
+                spec.name
+            );
+        }
+    }
+    assert!(
+        receivers.len() >= 15,
+        "every module subscribed: {receivers:?}"
+    );
+    for receiver in &receivers {
+        let operation =
+            &doc["operations"][format!("{}.receive.{}", receiver.module, receiver.consumer)];
+        assert_eq!(operation["action"], "receive", "{receiver:?}");
+        assert_eq!(
+            doc["channels"][&receiver.subject]["address"],
+            receiver.subject.as_str()
+        );
+        let messages = operation["messages"].as_array().unwrap();
+        assert!(!messages.is_empty(), "{receiver:?} receives nothing");
+        for message in messages {
+            assert!(
+                resolve(message).is_some(),
+                "{receiver:?}: {message} is not on its channel"
+            );
+        }
+    }
+    let created = &doc["components"]["schemas"]["storespb.StoreCreated"]["properties"];
+    assert_eq!(created["location"]["type"], "string");
+    let checked_out = &doc["components"]["schemas"]["basketspb.BasketCheckedOut"]["properties"];
+    assert_eq!(checked_out["items"]["type"], "array");
+    let _ = stop.send(());
+    running.await.unwrap().unwrap();
+}
