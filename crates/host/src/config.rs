@@ -43,9 +43,10 @@ pub struct Config {
     /// URL notifications are also POSTed to as JSON (retried until delivered); unset: the log only.
     #[arg(long, env = "NOTIFICATIONS_WEBHOOK")]
     pub notifications_webhook: Option<String>,
-    /// Most database connections this process opens.
-    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value = "16", value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub db_max_connections: u32,
+    /// Most database connections this process opens (default: 16 on PostgreSQL; 4 on SQLite,
+    /// where writers take turns anyway and each connection attaches every module's file).
+    #[arg(long, env = "DB_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: Option<u32>,
     /// How long to wait for a database connection (and for the server at start-up).
     #[arg(long, env = "DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub db_acquire_timeout: Duration,
@@ -93,8 +94,12 @@ impl Config {
 
     /// Pool settings.
     pub fn database_options(&self) -> db::Options {
+        let default = match self.database() {
+            db::Target::Postgres(_) => 16,
+            db::Target::Sqlite(_) => 4,
+        };
         db::Options {
-            max_connections: self.db_max_connections,
+            max_connections: self.db_max_connections.unwrap_or(default),
             acquire_timeout: self.db_acquire_timeout,
             statement_timeout: (!self.db_statement_timeout.is_zero())
                 .then_some(self.db_statement_timeout),
@@ -121,7 +126,7 @@ impl Config {
             notifications_webhook: None,
             pg_conn,
             data_dir,
-            db_max_connections: 8,
+            db_max_connections: Some(8),
             db_acquire_timeout: Duration::from_secs(5),
             db_statement_timeout: Duration::from_secs(30),
             log_level: "INFO".into(),
@@ -242,6 +247,17 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("10 parsecs").is_err());
+    }
+
+    #[test]
+    fn the_pool_size_defaults_by_backend_and_a_setting_wins() {
+        let mut config = Config::for_tests(db::Target::Sqlite(PathBuf::from("data")));
+        config.db_max_connections = None;
+        assert_eq!(config.database_options().max_connections, 4);
+        config.pg_conn = Some("postgres://localhost/mallbots".into());
+        assert_eq!(config.database_options().max_connections, 16);
+        config.db_max_connections = Some(7);
+        assert_eq!(config.database_options().max_connections, 7);
     }
 
     #[test]
