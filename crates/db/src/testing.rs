@@ -197,3 +197,21 @@ macro_rules! backend_tests {
         }
     };
 }
+
+/// Appends one result (a JSON line) to the file `BENCH_JSON` names, for `scripts/bench`, which
+/// turns a run's results into BENCHMARKS.md; nothing when it is unset.
+///
+/// # Panics
+/// When the file cannot be written: the run's results would be incomplete.
+pub fn record_bench(result: impl std::fmt::Display) {
+    use std::io::Write as _;
+    let Ok(path) = std::env::var("BENCH_JSON") else {
+        return;
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("opening BENCH_JSON {path}: {e}"));
+    writeln!(file, "{result}").unwrap_or_else(|e| panic!("writing BENCH_JSON {path}: {e}"));
+}

@@ -142,7 +142,7 @@ async fn measure(backend: Backend) {
             format!("{:>7.0}% {:>7.0}%", 100.0 * one / b1, 100.0 * many / bn)
         });
         println!("{backend:<9} {what:<26} {one:>10.0} {many:>10.0}   {ratio}");
-        record(
+        db::testing::record_bench(
             serde_json::json!({"bench": "es", "backend": backend.to_string(), "what": what, "one": one, "many": many}),
         );
     };
@@ -155,20 +155,6 @@ async fn measure(backend: Backend) {
     );
     row("es load (snapshot+tail)", loads_1, loads_n, None);
     db.close().await;
-}
-
-/// Appends `record` as one JSON line to the file `BENCH_JSON` names, for `scripts/bench`.
-fn record(record: serde_json::Value) {
-    use std::io::Write as _;
-    let Ok(path) = std::env::var("BENCH_JSON") else {
-        return;
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .unwrap();
-    writeln!(file, "{record}").unwrap();
 }
 
 #[tokio::main]

@@ -28,20 +28,6 @@ fn window() -> Duration {
         .unwrap_or(Duration::from_secs(20))
 }
 
-/// Appends `record` as one JSON line to the file `BENCH_JSON` names, for `scripts/bench`.
-fn record(record: serde_json::Value) {
-    use std::io::Write as _;
-    let Ok(path) = std::env::var("BENCH_JSON") else {
-        return;
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .unwrap();
-    writeln!(file, "{record}").unwrap();
-}
-
 struct Deployment {
     name: &'static str,
     processes: Vec<Process>,
@@ -49,6 +35,7 @@ struct Deployment {
     ready_ms: f64,
     postgres: bool,
     // Dropped last: databases and the stream outlive the processes.
+    _guards: Option<processes::Guards>,
     _stream: Option<messaging::testing::StreamGuard>,
     _databases: Vec<db::testing::Guard>,
     _data: Option<tempfile::TempDir>,
@@ -117,6 +104,7 @@ async fn monolith(postgres: bool) -> Deployment {
         url,
         ready_ms,
         postgres,
+        _guards: None,
         _stream: stream,
         _databases: databases,
         _data: data,
@@ -124,65 +112,18 @@ async fn monolith(postgres: bool) -> Deployment {
 }
 
 async fn microservices() -> Deployment {
-    let nats = messaging::testing::nats_url();
-    let name = messaging::testing::unique_stream();
-    let stream = messaging::testing::StreamGuard::new(nats.clone(), name.clone());
-    let (mut databases, mut processes) = (Vec::new(), Vec::new());
     let started = Instant::now();
-    let mut rpc = String::new();
-    let order = [
-        "stores",
-        "customers",
-        "payments",
-        "baskets",
-        "ordering",
-        "depot",
-        "cosec",
-        "search",
-        "notifications",
-    ];
-    for module in order {
-        let (url, guard) = postgres_url().await;
-        databases.push(guard);
-        let env = [
-            ("MODULES", module),
-            ("PG_CONN", url.as_str()),
-            ("NATS_URL", nats.as_str()),
-            ("NATS_STREAM", name.as_str()),
-            ("RPC_SERVICES", rpc.as_str()),
-            ("DB_MAX_CONNECTIONS", "4"),
-        ];
-        let process = start(module, &[], &env);
-        if ["stores", "customers", "payments"].contains(&module) {
-            let entry = format!("{}={}", module.to_uppercase(), process.grpc);
-            rpc = if rpc.is_empty() {
-                entry
-            } else {
-                format!("{rpc},{entry}")
-            };
-        }
-        processes.push(process);
-    }
-    let upstreams: Vec<String> = processes
-        .iter()
-        .map(|p| format!("{}=http://{}", p.name, p.http))
-        .collect();
-    let gateway = start(
-        "gateway",
-        &["gateway"],
-        &[("GATEWAY_UPSTREAMS", &upstreams.join(","))],
-    );
-    let url = format!("http://{}", gateway.http);
-    processes.push(gateway);
-    let ready_ms = wait_ready(&url, started).await;
+    let mall = processes::microservices().await;
+    let ready_ms = wait_ready(&mall.url, started).await;
     Deployment {
         name: "nine services + gateway, PostgreSQL + JetStream",
-        processes,
-        url,
+        url: mall.url.clone(),
+        processes: mall.processes,
         ready_ms,
         postgres: true,
-        _stream: Some(stream),
-        _databases: databases,
+        _guards: Some(mall.guards),
+        _stream: None,
+        _databases: Vec::new(),
         _data: None,
     }
 }
@@ -254,7 +195,7 @@ async fn measure(deployment: Deployment) {
             String::new()
         }
     );
-    record(serde_json::json!({
+    db::testing::record_bench(serde_json::json!({
         "bench": "deployment",
         "deployment": deployment.name,
         "processes": deployment.processes.len(),

@@ -171,7 +171,7 @@ async fn measure(backend: Backend) {
         Backend::Sqlite => "sqlite + embedded",
         Backend::Postgres => "postgres + jetstream",
     };
-    record(
+    db::testing::record_bench(
         serde_json::json!({"bench": "messaging", "backend": name, "raw_1": raw_1, "raw_256": raw_n, "relay": relay,
         "p50_ms": p50.as_secs_f64() * 1e3, "p99_ms": p99.as_secs_f64() * 1e3}),
     );
@@ -181,20 +181,6 @@ async fn measure(backend: Backend) {
         p50.as_secs_f64() * 1e3,
         p99.as_secs_f64() * 1e3
     );
-}
-
-/// Appends `record` as one JSON line to the file `BENCH_JSON` names, for `scripts/bench`.
-fn record(record: serde_json::Value) {
-    use std::io::Write as _;
-    let Ok(path) = std::env::var("BENCH_JSON") else {
-        return;
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .unwrap();
-    writeln!(file, "{record}").unwrap();
 }
 
 #[tokio::main]

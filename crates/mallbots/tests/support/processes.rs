@@ -115,3 +115,72 @@ impl Drop for Process {
         let _ = self.child.wait();
     }
 }
+
+/// The mall as nine processes (each with its own fresh PostgreSQL database, a fresh JetStream
+/// stream between them) and the gateway in front, started in the order an operator would:
+/// the gRPC providers first, so the others can be told where they are.
+pub(crate) struct Microservices {
+    /// The nine modules, then the gateway (last).
+    pub(crate) processes: Vec<Process>,
+    /// `http://<gateway>`.
+    pub(crate) url: String,
+    /// Keep until the processes have stopped: their databases and stream.
+    pub(crate) guards: Guards,
+}
+
+/// The databases and the stream of a [`Microservices`], removed when dropped.
+pub(crate) struct Guards {
+    _databases: Vec<db::testing::Guard>,
+    _stream: messaging::testing::StreamGuard,
+}
+
+pub(crate) async fn microservices() -> Microservices {
+    let nats = messaging::testing::nats_url();
+    let stream = messaging::testing::unique_stream();
+    let guard = messaging::testing::StreamGuard::new(nats.clone(), stream.clone());
+    let (providers, consumers): (Vec<_>, Vec<_>) = mallbots::MODULES
+        .iter()
+        .partition(|m| ["stores", "customers", "payments"].contains(&m.name));
+    let (mut databases, mut processes) = (Vec::new(), Vec::new());
+    let mut rpc_services: Vec<String> = Vec::new();
+    for module in providers.iter().chain(&consumers) {
+        let (target, database) = db::testing::fresh_target(db::Backend::Postgres).await;
+        databases.push(database);
+        let db::Target::Postgres(url) = target else {
+            unreachable!("a PostgreSQL target")
+        };
+        let rpc = rpc_services.join(",");
+        let env = [
+            ("MODULES", module.name),
+            ("PG_CONN", url.as_str()),
+            ("NATS_URL", nats.as_str()),
+            ("NATS_STREAM", stream.as_str()),
+            ("RPC_SERVICES", rpc.as_str()),
+            ("DB_MAX_CONNECTIONS", "4"),
+        ];
+        let process = start(module.name, &[], &env);
+        if providers.iter().any(|p| p.name == module.name) {
+            rpc_services.push(format!("{}={}", module.name.to_uppercase(), process.grpc));
+        }
+        processes.push(process);
+    }
+    let upstreams: Vec<String> = processes
+        .iter()
+        .map(|p| format!("{}=http://{}", p.name, p.http))
+        .collect();
+    let gateway = start(
+        "gateway",
+        &["gateway"],
+        &[("GATEWAY_UPSTREAMS", &upstreams.join(","))],
+    );
+    let url = format!("http://{}", gateway.http);
+    processes.push(gateway);
+    Microservices {
+        processes,
+        url,
+        guards: Guards {
+            _databases: databases,
+            _stream: guard,
+        },
+    }
+}
