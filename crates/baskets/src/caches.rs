@@ -76,12 +76,12 @@ pub(crate) async fn product(
         name: p.name,
         price: p.price,
     };
-    sqlx::query("INSERT INTO baskets.products_cache (id, store_id, name, price) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING")
+    db.write(sqlx::query("INSERT INTO baskets.products_cache (id, store_id, name, price) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING")
         .bind(&product.id)
         .bind(&product.store_id)
         .bind(&product.name)
         .bind(product.price)
-        .execute(db.pool())
+        )
         .await?;
     Ok(product)
 }
@@ -111,12 +111,12 @@ pub(crate) async fn store_name(
             },
         })?;
     let name = found.into_inner().store.ok_or(Missing::Store)?.name;
-    sqlx::query(
+    db.write(sqlx::query(
         "INSERT INTO baskets.stores_cache (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
     )
     .bind(id)
     .bind(&name)
-    .execute(db.pool())
+    )
     .await?;
     Ok(name)
 }

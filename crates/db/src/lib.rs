@@ -204,12 +204,35 @@ impl Db {
     /// # Errors
     /// A pool timeout or a database error.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        let turn = self.writer_turn().await?;
+        let inner = match self.backend {
+            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+        };
+        Ok(Tx {
+            inner,
+            _writer: turn,
+        })
+    }
+
+    /// Runs one writing statement on its own (autocommit), taking its turn among the writers
+    /// on SQLite like [`Db::begin`] does: a write waiting in SQLite's busy handler would hold a
+    /// pooled connection (ADR 9).
+    ///
+    /// # Errors
+    /// A pool timeout or a database error.
+    pub async fn write<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
+        let _turn = self.writer_turn().await?;
+        query.execute(&self.pool).await
+    }
+
+    /// On SQLite, this process's turn to write (waited for up to the busy timeout).
+    async fn writer_turn(&self) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, sqlx::Error> {
         let Some(writer) = &self.writer else {
-            let inner = self.pool.begin().await?;
-            return Ok(Tx {
-                inner,
-                _writer: None,
-            });
+            return Ok(None);
         };
         let permit = tokio::time::timeout(
             connect::SQLITE_BUSY_TIMEOUT,
@@ -218,11 +241,7 @@ impl Db {
         .await
         .map_err(|_| sqlx::Error::PoolTimedOut)?
         .map_err(|_| sqlx::Error::PoolClosed)?;
-        let inner = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(Tx {
-            inner,
-            _writer: Some(permit),
-        })
+        Ok(Some(permit))
     }
 
     /// Runs `work` in a write transaction: committed when it returns `Ok`, rolled back when it

@@ -92,11 +92,13 @@ pub async fn replay(db: &Db, schema: &str, consumer: &str, id: &str) -> Result<b
     let sql = format!(
         "UPDATE {schema}.dead_letters SET replay_requested = $3 WHERE consumer = $1 AND id = $2"
     );
-    let done = sqlx::query(AssertSqlSafe(sql))
-        .bind(consumer)
-        .bind(id)
-        .bind(true)
-        .execute(db.pool())
+    let done = db
+        .write(
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(consumer)
+                .bind(id)
+                .bind(true),
+        )
         .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -107,10 +109,8 @@ pub async fn replay(db: &Db, schema: &str, consumer: &str, id: &str) -> Result<b
 /// A database error.
 pub async fn discard(db: &Db, schema: &str, consumer: &str, id: &str) -> Result<bool, sqlx::Error> {
     let sql = format!("DELETE FROM {schema}.dead_letters WHERE consumer = $1 AND id = $2");
-    let done = sqlx::query(AssertSqlSafe(sql))
-        .bind(consumer)
-        .bind(id)
-        .execute(db.pool())
+    let done = db
+        .write(sqlx::query(AssertSqlSafe(sql)).bind(consumer).bind(id))
         .await?;
     Ok(done.rows_affected() == 1)
 }

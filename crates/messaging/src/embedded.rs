@@ -92,15 +92,18 @@ impl Embedded {
     /// A database error.
     pub async fn purge(&self, age: Duration) -> Result<u64, sqlx::Error> {
         let cutoff = db::now_micros() - i64::try_from(age.as_micros()).unwrap_or(i64::MAX);
-        let deleted = sqlx::query(
-            "DELETE FROM broker.messages WHERE stream = $1 AND published_at < $2
+        let deleted = self
+            .db
+            .write(
+                sqlx::query(
+                    "DELETE FROM broker.messages WHERE stream = $1 AND published_at < $2
              AND seq <= (SELECT COALESCE(MIN(cursor), 0) FROM broker.consumers WHERE stream = $1)
              AND seq NOT IN (SELECT seq FROM broker.deliveries WHERE stream = $1)",
-        )
-        .bind(&*self.stream)
-        .bind(cutoff)
-        .execute(self.db.pool())
-        .await?;
+                )
+                .bind(&*self.stream)
+                .bind(cutoff),
+            )
+            .await?;
         Ok(deleted.rows_affected())
     }
 }
@@ -138,14 +141,14 @@ impl Broker for Embedded {
     }
 
     async fn consumer(&self, spec: &ConsumerSpec) -> Result<Box<dyn Consumer>, BrokerError> {
-        sqlx::query(
+        self.db.write(sqlx::query(
             "INSERT INTO broker.consumers (stream, name, subject, cursor) VALUES ($1, $2, $3, 0)
              ON CONFLICT (stream, name) DO UPDATE SET subject = excluded.subject",
         )
         .bind(&*self.stream)
         .bind(&spec.durable)
         .bind(&spec.subject)
-        .execute(self.db.pool())
+        )
         .await?;
         Ok(Box::new(EmbeddedConsumer {
             broker: self.clone(),
@@ -358,7 +361,7 @@ impl EmbeddedDelivery {
             Some(delay) => query.bind(db::now_micros() + EmbeddedConsumer::micros(delay)),
             None => query,
         };
-        query.execute(self.broker.db.pool()).await?;
+        self.broker.db.write(query).await?;
         if visible_in.is_some() {
             // A consumer waiting in `next` recomputes when to look again.
             self.broker.wake(&self.subject).notify_waiters();

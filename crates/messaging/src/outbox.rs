@@ -274,9 +274,7 @@ async fn purge(db: &Db, outbox: &Outbox, retention: Duration) -> Result<(), sqlx
         "DELETE FROM {}.outbox WHERE published_at IS NOT NULL AND published_at < $1",
         outbox.schema
     );
-    sqlx::query(AssertSqlSafe(delete))
-        .bind(cutoff)
-        .execute(db.pool())
+    db.write(sqlx::query(AssertSqlSafe(delete)).bind(cutoff))
         .await?;
     Ok(())
 }

@@ -367,7 +367,7 @@ impl Runner {
     }
 
     async fn record_dead(&self, dead: &DeadLetterRecord<'_>) -> Result<(), sqlx::Error> {
-        sqlx::query(AssertSqlSafe(format!(
+        self.db.write(sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO {}.dead_letters (consumer, id, name, subject, body, error, attempts, dead_at, replay_requested)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (consumer, id) DO UPDATE SET error = excluded.error, attempts = excluded.attempts,
@@ -383,7 +383,7 @@ impl Runner {
         .bind(i64::from(dead.attempts))
         .bind(db::now_micros())
         .bind(false)
-        .execute(self.db.pool())
+        )
         .await?;
         Ok(())
     }
@@ -438,18 +438,20 @@ impl Runner {
             match result {
                 Ok(()) => {
                     tracing::info!(consumer = %sub.consumer, %id, "dead letter replayed");
-                    sqlx::query(AssertSqlSafe(format!(
-                        "DELETE FROM {}.dead_letters WHERE consumer = $1 AND id = $2",
-                        sub.schema
-                    )))
-                    .bind(&sub.consumer)
-                    .bind(&id)
-                    .execute(self.db.pool())
-                    .await?;
+                    self.db
+                        .write(
+                            sqlx::query(AssertSqlSafe(format!(
+                                "DELETE FROM {}.dead_letters WHERE consumer = $1 AND id = $2",
+                                sub.schema
+                            )))
+                            .bind(&sub.consumer)
+                            .bind(&id),
+                        )
+                        .await?;
                 }
                 Err(error) => {
                     tracing::warn!(consumer = %sub.consumer, %id, %error, "dead letter replay failed; left in place");
-                    sqlx::query(AssertSqlSafe(format!(
+                    self.db.write(sqlx::query(AssertSqlSafe(format!(
                         "UPDATE {}.dead_letters SET replay_requested = $3, error = $4, attempts = attempts + 1
                          WHERE consumer = $1 AND id = $2",
                         sub.schema
@@ -458,7 +460,7 @@ impl Runner {
                     .bind(&id)
                     .bind(false)
                     .bind(error.to_string())
-                    .execute(self.db.pool())
+                    )
                     .await?;
                 }
             }
@@ -470,14 +472,16 @@ impl Runner {
         let sub = &self.subscription;
         let cutoff =
             db::now_micros() - i64::try_from(sub.inbox_retention.as_micros()).unwrap_or(i64::MAX);
-        sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {}.inbox WHERE consumer = $1 AND received_at < $2",
-            sub.schema
-        )))
-        .bind(&sub.consumer)
-        .bind(cutoff)
-        .execute(self.db.pool())
-        .await?;
+        self.db
+            .write(
+                sqlx::query(AssertSqlSafe(format!(
+                    "DELETE FROM {}.inbox WHERE consumer = $1 AND received_at < $2",
+                    sub.schema
+                )))
+                .bind(&sub.consumer)
+                .bind(cutoff),
+            )
+            .await?;
         Ok(())
     }
 }

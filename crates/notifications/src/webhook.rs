@@ -66,11 +66,12 @@ async fn deliver_batch(db: &Db, client: &reqwest::Client, url: &str) -> anyhow::
             "the receiver answered {}",
             response.status()
         );
-        sqlx::query("UPDATE notifications.notifications SET delivered_at = $2 WHERE id = $1")
-            .bind(&id)
-            .bind(db::now_micros())
-            .execute(db.pool())
-            .await?;
+        db.write(
+            sqlx::query("UPDATE notifications.notifications SET delivered_at = $2 WHERE id = $1")
+                .bind(&id)
+                .bind(db::now_micros()),
+        )
+        .await?;
     }
     Ok(rows.len())
 }
