@@ -215,3 +215,13 @@ pub fn record_bench(result: impl std::fmt::Display) {
         .unwrap_or_else(|e| panic!("opening BENCH_JSON {path}: {e}"));
     writeln!(file, "{result}").unwrap_or_else(|e| panic!("writing BENCH_JSON {path}: {e}"));
 }
+
+/// Whether the test PostgreSQL server ([`postgres_server`]) answers now: benchmarks measure
+/// PostgreSQL only when it does.
+pub async fn postgres_answers() -> bool {
+    use sqlx::Connection as _;
+    sqlx::any::install_default_drivers();
+    sqlx::AnyConnection::connect(&postgres_server())
+        .await
+        .is_ok()
+}

@@ -172,11 +172,7 @@ async fn main() {
     );
     measure(Backend::Sqlite).await;
     let server = db::testing::postgres_server();
-    let reachable = {
-        use sqlx::Connection as _;
-        sqlx::any::install_default_drivers();
-        sqlx::AnyConnection::connect(&server).await.is_ok()
-    };
+    let reachable = db::testing::postgres_answers().await;
     if reachable {
         measure(Backend::Postgres).await;
     } else {

@@ -221,12 +221,7 @@ async fn main() {
         window().as_secs()
     );
     measure(monolith(false).await).await;
-    let reachable = sqlx::AnyConnection::connect(&db::testing::postgres_server())
-        .await
-        .is_ok()
-        && async_nats::connect(messaging::testing::nats_url())
-            .await
-            .is_ok();
+    let reachable = messaging::testing::postgres_and_nats_answer().await;
     if !reachable {
         println!("PostgreSQL + JetStream not measured: PostgreSQL or NATS does not answer");
         return;

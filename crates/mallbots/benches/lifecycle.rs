@@ -129,16 +129,7 @@ async fn main() {
         "backend", "p50", "p99", "max", "approved"
     );
     measure(Backend::Sqlite).await;
-    let reachable = {
-        use sqlx::Connection as _;
-        sqlx::any::install_default_drivers();
-        sqlx::AnyConnection::connect(&db::testing::postgres_server())
-            .await
-            .is_ok()
-            && async_nats::connect(messaging::testing::nats_url())
-                .await
-                .is_ok()
-    };
+    let reachable = messaging::testing::postgres_and_nats_answer().await;
     if reachable {
         measure(Backend::Postgres).await;
     } else {

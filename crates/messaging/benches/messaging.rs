@@ -193,16 +193,7 @@ async fn main() {
         "backend", "raw 1-ack", "raw 256", "relay", "of raw", "p50 ms", "p99 ms", "n"
     );
     measure(Backend::Sqlite).await;
-    let reachable = {
-        use sqlx::Connection as _;
-        sqlx::any::install_default_drivers();
-        sqlx::AnyConnection::connect(&db::testing::postgres_server())
-            .await
-            .is_ok()
-            && async_nats::connect(messaging::testing::nats_url())
-                .await
-                .is_ok()
-    };
+    let reachable = messaging::testing::postgres_and_nats_answer().await;
     if reachable {
         measure(Backend::Postgres).await;
     } else {

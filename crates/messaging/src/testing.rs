@@ -39,6 +39,12 @@ impl std::fmt::Debug for TestBroker {
     }
 }
 
+/// Whether the test PostgreSQL server and NATS both answer now (benchmarks measure the
+/// PostgreSQL + JetStream pair only when they do).
+pub async fn postgres_and_nats_answer() -> bool {
+    db::testing::postgres_answers().await && async_nats::connect(nats_url()).await.is_ok()
+}
+
 /// A unique stream name for a test.
 pub fn unique_stream() -> String {
     format!("t{}", uuid::Uuid::new_v4().simple())
