@@ -24,7 +24,8 @@ use futures::future::BoxFuture;
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
-/// Makes ring the process's TLS provider, once; later calls change nothing.
+/// Makes ring the process's TLS provider, once; later calls change nothing. `main` calls it;
+/// so does [`Host::new`], for processes (tests) that build a host without `main`.
 ///
 /// HTTP clients (webhooks here; Pact's tooling in tests) may be built with reqwest's
 /// `rustls-no-provider`, which panics at client creation unless a provider was installed.

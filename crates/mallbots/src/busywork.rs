@@ -375,7 +375,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// # Errors
 /// The mall cannot be set up (not reachable, or refusing the stores and customers).
 pub async fn run(args: &BusyworkArgs) -> anyhow::Result<Summary> {
-    host::install_crypto_provider();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;

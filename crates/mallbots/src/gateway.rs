@@ -82,7 +82,6 @@ const HOP_BY_HOP: &[header::HeaderName] = &[
 /// # Errors
 /// The port cannot be bound or the server fails.
 pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
-    host::install_crypto_provider();
     let client = reqwest::Client::builder()
         .timeout(args.host.request_timeout)
         .build()?;

@@ -29,6 +29,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Every command may build HTTP clients (gateway, busywork, webhooks): one TLS choice.
+    host::install_crypto_provider();
     let (level, format) = cli.logging();
     if let Err(error) = host::telemetry::init(level, format) {
         eprintln!("error: setting up logging: {error:#}");
