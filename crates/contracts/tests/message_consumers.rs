@@ -2,7 +2,7 @@
 //! replies it handles, then the examples are published to that module running alone and what
 //! it did with them is checked. The pacts written must equal the committed `pacts/*.json`.
 
-use std::{collections::HashMap, time::Duration};
+use std::collections::HashMap;
 
 use contracts::{pacts, wire};
 use db::Row as _;
@@ -79,24 +79,24 @@ fn message(
 /// Publishes `message` and waits until the module `schema` has handled it (its inbox has it).
 async fn deliver(app: &TestApp, schema: &str, message: messaging::Message) {
     app.publish(&message).await;
-    let query = format!("SELECT COUNT(*) FROM {schema}.inbox WHERE id = $1");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let query = &format!("SELECT COUNT(*) FROM {schema}.inbox WHERE id = $1");
+    let message = &message;
+    testkit::until(|| async move {
         let row = sqlx::query(db::AssertSqlSafe(query.clone()))
             .bind(message.id())
             .fetch_one(app.db.pool())
             .await
             .expect("the inbox can be read");
         if row.get::<i64, _>(0) == 1 {
-            return;
+            Ok(())
+        } else {
+            Err(format!(
+                "{schema} did not handle {} (dead-lettered or still retrying; RUST_LOG=warn tells)",
+                message.name()
+            ))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{schema} did not handle {} (dead-lettered or still retrying; RUST_LOG=warn tells)",
-            message.name()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
 }
 
 /// A single text or number column of the first row of `sql`, as JSON.

@@ -338,21 +338,18 @@ async fn event(
     (subject, found)
 }
 
-/// Reads `subject` from the start until a message satisfies `wanted` (10 s at most).
+/// Reads `subject` from the start until a message satisfies `wanted`.
 async fn find(app: &TestApp, subject: &str, wanted: impl Fn(&Envelope) -> bool) -> Envelope {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let wanted = &wanted;
+    testkit::until(|| async move {
         let seen = app
             .messages_within(subject, usize::MAX, Duration::from_millis(200))
             .await;
-        if let Some(found) = seen.into_iter().find(|m| wanted(m)) {
-            return found;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "nothing expected on {subject}"
-        );
-    }
+        seen.into_iter()
+            .find(|m| wanted(m))
+            .ok_or_else(|| format!("nothing expected on {subject}"))
+    })
+    .await
 }
 
 async fn ok(app: &TestApp, method: Method, path: &str, body: Value) -> Value {

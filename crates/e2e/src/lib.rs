@@ -7,12 +7,12 @@
 //! products, customers) in its own world, mapped to the ids the app answered, so scenarios
 //! never see each other's data.
 
-use std::{collections::HashMap, fmt, sync::Arc, time::Duration};
+use std::{collections::HashMap, fmt, sync::Arc};
 
 use cucumber::{World as _, gherkin::Step, given, then, when, writer::Stats as _};
 use reqwest::Method;
 use serde_json::{Value, json};
-use testkit::Api;
+use testkit::{Api, until};
 
 tokio::task_local! {
     /// The API the scenarios of one run talk to (cucumber builds worlds without arguments).
@@ -359,11 +359,16 @@ async fn participating_lists(w: &mut Mall, name: String) {
 async fn catalog_is(w: &mut Mall, store: String, step: &Step) {
     let path = format!("/api/stores/{}/products", w.store(&store));
     let expected = rows(step);
+    let mut wanted: Vec<(String, f64)> = expected
+        .iter()
+        .map(|row| (row["name"].clone(), number(&row["price"])))
+        .collect();
+    wanted.sort_by(|a, b| a.0.cmp(&b.0));
+    let (api, path, wanted) = (&*w.app, &path, &wanted);
     // The catalog is a read model fed by the store's events.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let products = w.get(&path).await["products"].take();
-        let mut found: Vec<(String, f64)> = products
+    until(|| async move {
+        let (_, body) = api.json(Method::GET, path, Value::Null).await;
+        let mut found: Vec<(String, f64)> = body["products"]
             .as_array()
             .map(|all| {
                 all.iter()
@@ -375,25 +380,18 @@ async fn catalog_is(w: &mut Mall, store: String, step: &Step) {
             })
             .unwrap_or_default();
         found.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut wanted: Vec<(String, f64)> = expected
-            .iter()
-            .map(|row| (row["name"].clone(), number(&row["price"])))
-            .collect();
-        wanted.sort_by(|a, b| a.0.cmp(&b.0));
         let same = found.len() == wanted.len()
             && found
                 .iter()
-                .zip(&wanted)
+                .zip(wanted)
                 .all(|(f, w)| f.0 == w.0 && (f.1 - w.1).abs() < 0.005);
         if same {
-            return;
+            Ok(())
+        } else {
+            Err(format!("the catalog is {found:?}, not {wanted:?}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the catalog is {found:?}, not {wanted:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    })
+    .await;
 }
 
 #[when(expr = "the price of {string} is {word} to {float}")]
@@ -661,27 +659,25 @@ async fn notified(w: &mut Mall, customer: String, kinds: String) {
     let mut expected: Vec<&str> = kinds.split(',').map(str::trim).collect();
     expected.sort_unstable();
     let path = format!("/api/notifications?customerId={}", w.customer(&customer));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let body = w.get(&path).await;
-        let mut found: Vec<String> = body["notifications"]
+    let (api, path, expected) = (&*w.app, &path, &expected);
+    until(|| async move {
+        let (_, body) = api.json(Method::GET, path, Value::Null).await;
+        let mut found: Vec<&str> = body["notifications"]
             .as_array()
             .map(|all| {
                 all.iter()
-                    .map(|n| n["kind"].as_str().unwrap_or_default().to_owned())
+                    .map(|n| n["kind"].as_str().unwrap_or_default())
                     .collect()
             })
             .unwrap_or_default();
         found.sort_unstable();
-        if found == expected {
-            return;
+        if &found == expected {
+            Ok(())
+        } else {
+            Err(format!("notified of {found:?}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "notified of {found:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    })
+    .await;
 }
 
 #[then(expr = "search finds the order {string} for {string} totalling {float} with items:")]
@@ -704,20 +700,19 @@ async fn search_finds(w: &mut Mall, status: String, customer: String, total: f64
 #[then(expr = "searching {string}'s {string} orders finds {int} orders")]
 async fn search_by_status(w: &mut Mall, customer: String, status: String, count: usize) {
     let filters = json!({"filters": {"customerId": w.customer(&customer), "status": status}});
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let reply = w
-            .act(Method::POST, "/api/search/orders", filters.clone())
+    let (api, filters, status) = (&*w.app, &filters, &status);
+    until(|| async move {
+        let (code, reply) = api
+            .json(Method::POST, "/api/search/orders", filters.clone())
             .await;
-        w.settle();
         let found = reply["orders"].as_array().map_or(0, Vec::len);
-        if found == count {
-            return;
+        if code == 200 && found == count {
+            Ok(())
+        } else {
+            Err(format!(
+                "found {found} {status} orders, not {count}: {code} {reply}"
+            ))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "found {found} {status} orders, not {count}: {reply}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    })
+    .await;
 }

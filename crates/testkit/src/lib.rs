@@ -26,6 +26,26 @@ pub fn error_body(code: i64, message: &str) -> serde_json::Value {
     serde_json::json!({"code": code, "message": message, "details": []})
 }
 
+/// Runs `probe` every 20 ms until it answers `Ok`, for at most 20 s: how tests wait for what
+/// the mall does asynchronously (read models, sagas, consumers).
+///
+/// # Panics
+/// When it never does; the message is the last `Err`.
+pub async fn until<T, F, Fut>(mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match probe().await {
+            Ok(value) => return value,
+            Err(seen) => assert!(tokio::time::Instant::now() < deadline, "{seen}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// A client of the mall's REST API wherever it runs: an in-process [`TestApp`] (which derefs
 /// to one) or the gateway of a mall run as separate processes.
 #[derive(Debug, Clone)]
@@ -193,21 +213,20 @@ impl Api {
         pointer: &str,
         expected: impl Into<serde_json::Value>,
     ) -> serde_json::Value {
-        let expected = expected.into();
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-        loop {
+        let expected = &expected.into();
+        until(|| async move {
             let (status, body) = self
                 .json(reqwest::Method::GET, path, serde_json::Value::Null)
                 .await;
-            if status == 200 && body.pointer(pointer) == Some(&expected) {
-                return body;
+            if status == 200 && body.pointer(pointer) == Some(expected) {
+                Ok(body)
+            } else {
+                Err(format!(
+                    "{path} {pointer} never became {expected}; last answer {status} {body}"
+                ))
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{path} {pointer} never became {expected}; last answer {status} {body}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 
     /// POSTs `body` to `path` and returns the `id` it answers (a create route).
