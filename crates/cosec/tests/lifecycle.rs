@@ -7,7 +7,7 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -43,19 +43,8 @@ fn mallbots_modules() -> Vec<&'static str> {
 
 /// Polls `path` until `field` equals `expected`, for at most 15 s; the last body.
 async fn eventually(app: &TestApp, path: &str, field: &[&str], expected: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let (status, body) = app.json(Method::GET, path, Value::Null).await;
-        let value = field.iter().fold(&body, |v, key| &v[*key]);
-        if status == 200 && value == expected {
-            return body;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "{path} {field:?} never became {expected}: {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.eventually(path, &format!("/{}", field.join("/")), expected)
+        .await
 }
 
 /// An order item of the mall's product, as `POST /api/ordering` takes it.
@@ -231,19 +220,16 @@ async fn a_payment_too_small_cancels_the_list_and_rejects_the_order(backend: Bac
 
 /// Polls `path` until its array `field` has at least `count` entries; the entries.
 async fn eventually_count(app: &TestApp, path: &str, field: &str, count: usize) -> Vec<Value> {
-    let started = Instant::now();
-    loop {
+    testkit::until(|| async move {
         let (_, body) = app.json(Method::GET, path, Value::Null).await;
         let list = body[field].as_array().cloned().unwrap_or_default();
         if list.len() >= count {
-            return list;
+            Ok(list)
+        } else {
+            Err(format!("{path} never had {count} {field}: {body}"))
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "{path} never had {count} {field}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 /// Runs the happy path to completion; the order id and customer.

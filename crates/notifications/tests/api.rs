@@ -37,29 +37,21 @@ async fn customer(app: &TestApp) -> String {
 
 /// The customer's notification kinds, oldest first, once there are `count`.
 async fn kinds(app: &TestApp, customer: &str, count: usize) -> Vec<Value> {
-    let started = Instant::now();
-    loop {
-        let (_, body) = app
-            .json(
-                Method::GET,
-                &format!("/api/notifications?customerId={customer}"),
-                Value::Null,
-            )
-            .await;
+    let path = &format!("/api/notifications?customerId={customer}");
+    testkit::until(|| async move {
+        let (_, body) = app.json(Method::GET, path, Value::Null).await;
         let mut list = body["notifications"]
             .as_array()
             .cloned()
             .unwrap_or_default();
         if list.len() >= count {
             list.reverse();
-            return list;
+            Ok(list)
+        } else {
+            Err(format!("{count} notifications never arrived: {body}"))
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{count} notifications never arrived: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await
 }
 
 async fn customers_hear_about_their_orders_once(backend: Backend) {

@@ -38,22 +38,10 @@ async fn checkout(app: &TestApp) -> (String, String, String) {
     (basket, mall.customer, mall.payment)
 }
 
-/// Polls the order until its status is `status`, for at most 10 s.
+/// Waits until the order's status is `status`; the order.
 async fn order_status(app: &TestApp, id: &str, status: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let (code, body) = app
-            .json(Method::GET, &format!("/api/ordering/{id}"), Value::Null)
-            .await;
-        if code == 200 && body["order"]["status"] == status {
-            return body["order"].clone();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "order {id} never became {status}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let path = format!("/api/ordering/{id}");
+    app.eventually(&path, "/order/status", status).await["order"].take()
 }
 
 fn command(name: &str, payload: &impl prost::Message, saga: &str) -> Message {

@@ -62,20 +62,10 @@ async fn invoice(app: &TestApp, id: &str) -> (u16, Value) {
     .await
 }
 
-/// Polls the invoice until it has `status`, for at most 10 s.
+/// Waits until the invoice has `status`; the answer.
 async fn invoice_status(app: &TestApp, id: &str, status: &str) -> Value {
-    let started = std::time::Instant::now();
-    loop {
-        let (code, body) = invoice(app, id).await;
-        if code == 200 && body["invoice"]["status"] == status {
-            return body;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "invoice {id} never became {status}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let path = format!("/api/payments/invoices/{id}");
+    app.eventually(&path, "/invoice/status", status).await
 }
 
 async fn a_payment_is_authorized_for_a_known_customer(backend: Backend) {

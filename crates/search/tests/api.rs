@@ -6,8 +6,6 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-use std::time::{Duration, Instant};
-
 use messaging::Message;
 use proto::ordering as pb;
 use reqwest::Method;
@@ -73,24 +71,8 @@ fn created(order: &str, mall: &Mall, quantity: i32) -> Message {
 }
 
 async fn eventually_status(app: &TestApp, order: &str, status: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let (code, body) = app
-            .json(
-                Method::GET,
-                &format!("/api/search/orders/{order}"),
-                Value::Null,
-            )
-            .await;
-        if code == 200 && body["order"]["status"] == status {
-            return body["order"].clone();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "search never showed {order} {status}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let path = format!("/api/search/orders/{order}");
+    app.eventually(&path, "/order/status", status).await["order"].take()
 }
 
 async fn orders_are_projected_with_names_and_follow_their_status(backend: Backend) {
