@@ -279,10 +279,18 @@ impl Host {
         let token = CancellationToken::new();
         let mut running = JoinSet::new();
 
-        let messages = Arc::new(asyncapi::document(&self.receivers));
+        // Built on the first request, not at start-up: few processes are ever asked.
+        let receivers = Arc::new(self.receivers);
+        let messages = Arc::new(std::sync::OnceLock::new());
         let rest = self.rest.route(
             "/asyncapi.json",
-            axum::routing::get(move || async move { axum::Json((*messages).clone()) }),
+            axum::routing::get(move || async move {
+                axum::Json(
+                    messages
+                        .get_or_init(|| asyncapi::document(&receivers))
+                        .clone(),
+                )
+            }),
         );
         let app = http::router(rest, self.openapi, self.checks, &self.config);
         let http_stop = token.clone();
