@@ -3,13 +3,13 @@
 
 use db::Db;
 use es::{Envelope, EventStore};
+use host::Channel;
 use messaging::Outbox;
 use proto::{
     customers::customers_service_client::CustomersServiceClient,
     payments::payments_service_client::PaymentsServiceClient,
     stores::stores_service_client::StoresServiceClient,
 };
-use tonic::transport::Channel;
 
 use crate::{
     caches::{self, Missing},
@@ -64,6 +64,7 @@ pub(crate) struct App {
 
 impl App {
     pub(crate) fn new(db: Db, outbox: Outbox, peers: Peers) -> anyhow::Result<App> {
+        metrics::counter!("baskets_checked_out_total").increment(0);
         Ok(App {
             baskets: EventStore::new(db.clone(), crate::SCHEMA, BasketEvents(outbox))?,
             db,
@@ -158,6 +159,7 @@ impl App {
         self.baskets
             .execute(id, basket::Command::Checkout { payment_id })
             .await?;
+        metrics::counter!("baskets_checked_out_total").increment(1);
         Ok(())
     }
 

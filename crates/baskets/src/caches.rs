@@ -2,8 +2,8 @@
 //! gRPC fallback to the stores module when a copy is missing.
 
 use db::{Db, Row as _};
+use host::Channel;
 use proto::stores::{self as pb, stores_service_client::StoresServiceClient};
-use tonic::transport::Channel;
 
 /// Migration step of the caches (see `crate::MIGRATIONS`).
 pub(crate) const TABLES: &str = "

@@ -2,9 +2,9 @@
 //! stages what others must hear, in one transaction.
 
 use db::Db;
+use host::Channel;
 use messaging::{Message, Outbox};
 use proto::{depot as pb, stores::stores_service_client::StoresServiceClient};
-use tonic::transport::Channel;
 
 use crate::{
     caches::{self, Missing},

@@ -3,8 +3,8 @@
 //! process's own address as in the book).
 
 use db::Row as _;
+use host::Channel;
 use proto::stores::{self as pb, stores_service_client::StoresServiceClient};
-use tonic::transport::Channel;
 
 /// Why a lookup failed; the messages are the book's.
 #[derive(Debug, thiserror::Error)]

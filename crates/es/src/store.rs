@@ -63,6 +63,9 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
             return Err(ConfigError::InvalidSchema(schema.to_owned()));
         }
         upcast::validate(A::TYPE, A::UPCASTERS)?;
+        // Started at zero, so "no conflicts" is a value on a dashboard, not a gap.
+        metrics::counter!("events_appended_total", "aggregate" => A::TYPE).increment(0);
+        metrics::counter!("event_append_conflicts_total", "aggregate" => A::TYPE).increment(0);
         Ok(EventStore {
             db,
             handler: Arc::new(handler),
@@ -184,12 +187,7 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
             Some(loaded) if loaded.version == expected_version => loaded.aggregate,
             None if expected_version == 0 => A::default(),
             // Either way the write would lose: report it before touching the table.
-            _ => {
-                return Err(Error::Conflict {
-                    stream: A::TYPE,
-                    id: id.to_owned(),
-                });
-            }
+            _ => return Err(conflict::<A>(id)),
         };
         let envelopes = self
             .append_in(&mut tx, id, aggregate, expected_version, events, metadata)
@@ -198,6 +196,7 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
         Ok(envelopes)
     }
 
+    #[tracing::instrument(name = "append", skip_all, fields(aggregate = A::TYPE, id))]
     async fn append_in(
         &self,
         tx: &mut db::Conn,
@@ -239,12 +238,7 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
                 .await;
             match inserted {
                 Ok(_) => {}
-                Err(e) if db::is_unique_violation(&e) => {
-                    return Err(Error::Conflict {
-                        stream: A::TYPE,
-                        id: id.to_owned(),
-                    });
-                }
+                Err(e) if db::is_unique_violation(&e) => return Err(conflict::<A>(id)),
                 Err(e) => return Err(e.into()),
             }
             aggregate.apply(&envelope.event);
@@ -254,6 +248,8 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
             .handle(tx, &envelopes)
             .await
             .map_err(Error::Handler)?;
+        metrics::counter!("events_appended_total", "aggregate" => A::TYPE)
+            .increment(envelopes.len() as u64);
 
         let new_version = version + i64::try_from(envelopes.len()).unwrap_or(i64::MAX);
         if let Some(every) = self.snapshot_every
@@ -388,5 +384,14 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
             version,
             reason: error.to_string(),
         }
+    }
+}
+
+/// A lost optimistic-concurrency race on `id`, counted: a rising rate means hot aggregates.
+fn conflict<A: Aggregate>(id: &str) -> Error<A::Error> {
+    metrics::counter!("event_append_conflicts_total", "aggregate" => A::TYPE).increment(1);
+    Error::Conflict {
+        stream: A::TYPE,
+        id: id.to_owned(),
     }
 }

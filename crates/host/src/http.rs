@@ -1,5 +1,5 @@
-//! The HTTP edge: module routes plus health, a request timeout, a body limit, request
-//! tracing, and JSON errors for unknown routes.
+//! The HTTP edge: module routes plus health and metrics, a request timeout, a body limit,
+//! request spans and metrics, and JSON errors for unknown routes.
 
 use std::{sync::Arc, time::Duration};
 
@@ -12,7 +12,6 @@ use axum::{
     routing::get,
 };
 use tonic::Code;
-use tower_http::trace::TraceLayer;
 
 use crate::{ApiError, Check, Config};
 
@@ -38,6 +37,7 @@ pub(crate) fn router(
     rest: Router,
     openapi: utoipa::openapi::OpenApi,
     checks: Vec<(&'static str, Check)>,
+    gauges: Option<crate::observe::Gauges>,
     config: &Config,
 ) -> Router {
     // Swagger UI's assets are vendored in the crate: nothing is fetched at build or run time.
@@ -51,6 +51,7 @@ pub(crate) fn router(
         )
         .route("/liveness", get(|| async { "." }))
         .route("/readiness", get(readiness).with_state(Arc::new(checks)))
+        .route("/metrics", get(crate::observe::scrape).with_state(gauges))
         .fallback(|| async { ApiError::not_found("Not Found") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(Code::Unimplemented, "Method Not Allowed").into_response()
@@ -60,7 +61,7 @@ pub(crate) fn router(
             config.request_timeout,
             timeout,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(crate::observe::http))
 }
 
 /// 200 with each check's result when all pass; 503 naming what failed otherwise.

@@ -9,6 +9,7 @@ pub mod asyncapi;
 mod config;
 mod error;
 mod http;
+mod observe;
 pub mod telemetry;
 
 use std::{
@@ -20,7 +21,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use futures::future::BoxFuture;
+use futures::{FutureExt as _, future::BoxFuture};
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -37,6 +38,7 @@ pub fn install_crypto_provider() {
 
 pub use config::{Config, LogFormat, RpcServices, parse_duration};
 pub use error::{ApiError, Empty, ErrorBody, IdReply, Json, http_status};
+pub use observe::Channel;
 
 /// What a readiness check answers: `Err` with the reason when not ready.
 pub type CheckResult = Result<(), String>;
@@ -58,6 +60,8 @@ pub struct Host {
     tasks: Vec<(&'static str, Task)>,
     checks: Vec<(&'static str, Check)>,
     receivers: Vec<asyncapi::Receiver>,
+    /// The modules whose outbox this process relays (their depth is a gauge).
+    outboxes: Vec<&'static str>,
 }
 
 impl Host {
@@ -68,6 +72,8 @@ impl Host {
     /// The database cannot be opened or a port cannot be bound; the message says which.
     pub async fn new(config: Config, schemas: &[&str]) -> anyhow::Result<Host> {
         install_crypto_provider();
+        // Before modules mount: what they count while mounting (series started at zero) counts.
+        observe::recorder();
         let embedded = config.nats_url.is_none();
         let mut schemas = schemas.to_vec();
         if embedded {
@@ -103,6 +109,7 @@ impl Host {
             grpc_listener,
             rest: axum::Router::new(),
             receivers: Vec::new(),
+            outboxes: Vec::new(),
             openapi: http::openapi(),
             grpc: tonic::service::RoutesBuilder::default(),
             grpc_names: Vec::new(),
@@ -165,6 +172,7 @@ impl Host {
 
     /// Publishes `outbox` (after each commit) until shutdown.
     pub fn relay(&mut self, outbox: messaging::Outbox) {
+        self.outboxes.push(outbox.schema());
         let (db, broker) = (self.db.clone(), self.broker.clone());
         self.spawn("outbox relay", move |stop| async move {
             messaging::outbox::relay(db, outbox, broker, messaging::RelayConfig::default(), stop)
@@ -232,17 +240,17 @@ impl Host {
     }
 
     /// A lazily connected gRPC channel to `name` (see [`Host::service_address`]), shared by
-    /// every call through it.
+    /// every call through it; each call carries the caller's trace context.
     ///
     /// # Errors
     /// The configured address is not a valid URI.
-    pub fn channel(&self, name: &str) -> anyhow::Result<tonic::transport::Channel> {
+    pub fn channel(&self, name: &str) -> anyhow::Result<Channel> {
         let address = self.service_address(name);
         let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
             .with_context(|| format!("invalid address {address:?} for gRPC service {name}"))?
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(5));
-        Ok(endpoint.connect_lazy())
+        Ok(observe::traced(endpoint.connect_lazy()))
     }
 
     /// Runs `task` from [`Host::run`] until it returns or shutdown is requested (the token is
@@ -278,6 +286,7 @@ impl Host {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let token = CancellationToken::new();
         let mut running = JoinSet::new();
+        let gauges = self.gauges();
 
         // Built on the first request, not at start-up: few processes are ever asked.
         let receivers = Arc::new(self.receivers);
@@ -292,7 +301,7 @@ impl Host {
                 )
             }),
         );
-        let app = http::router(rest, self.openapi, self.checks, &self.config);
+        let app = http::router(rest, self.openapi, self.checks, Some(gauges), &self.config);
         let http_stop = token.clone();
         running.spawn(async move {
             axum::serve(self.http_listener, app)
@@ -327,6 +336,9 @@ impl Host {
         let grpc_stop = token.clone();
         running.spawn(async move {
             tonic::transport::Server::builder()
+                .layer(
+                    tower_http::trace::TraceLayer::new_for_grpc().make_span_with(observe::GrpcSpan),
+                )
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(
                     tonic::transport::server::TcpIncoming::from(self.grpc_listener),
@@ -336,6 +348,7 @@ impl Host {
                 .context("gRPC server")
         });
 
+        running.spawn(observe::upkeep(token.clone()).map(Ok));
         for (name, task) in self.tasks {
             let future = task(token.clone());
             running.spawn(async move {
@@ -360,6 +373,66 @@ impl Host {
         }
         tracing::info!(timeout = ?self.config.shutdown_timeout, "shutting down");
         drain(&mut running, self.config.shutdown_timeout).await
+    }
+}
+
+impl Host {
+    /// Reads each relayed outbox's depth and each consumer's lag into gauges, at scrape time.
+    fn gauges(&self) -> observe::Gauges {
+        let (db, broker) = (self.db.clone(), self.broker.clone());
+        let outboxes = Arc::new(self.outboxes.clone());
+        let consumers: Arc<Vec<(&'static str, String)>> = Arc::new(
+            self.receivers
+                .iter()
+                .map(|receiver| (receiver.module, receiver.consumer.clone()))
+                .collect(),
+        );
+        Arc::new(move || {
+            let (db, broker, outboxes, consumers) = (
+                db.clone(),
+                broker.clone(),
+                outboxes.clone(),
+                consumers.clone(),
+            );
+            Box::pin(async move {
+                let depths = outboxes.iter().map(|&module| {
+                    let db = db.clone();
+                    async move {
+                        match messaging::outbox::status(&db, module).await {
+                            Ok(status) => {
+                                let age = status.oldest_pending_at.map_or(0.0, |at| {
+                                    (db::now_micros() - at).max(0) as f64 / 1e6
+                                });
+                                metrics::gauge!("outbox_pending_messages", "module" => module)
+                                    .set(status.pending as f64);
+                                metrics::gauge!("outbox_oldest_pending_age_seconds", "module" => module)
+                                    .set(age);
+                            }
+                            Err(error) => tracing::warn!(module, %error, "reading the outbox depth failed"),
+                        }
+                    }
+                });
+                let lags = consumers.iter().map(|(module, consumer)| {
+                    let broker = broker.clone();
+                    async move {
+                        match broker.lag(consumer).await {
+                            Ok(Some(lag)) => metrics::gauge!("consumer_lag_messages",
+                                "module" => *module, "consumer" => consumer.clone())
+                            .set(lag as f64),
+                            Ok(None) => {}
+                            Err(error) => {
+                                tracing::warn!(consumer, %error, "reading a consumer's lag failed")
+                            }
+                        }
+                    }
+                });
+                futures::future::join(
+                    futures::future::join_all(depths),
+                    futures::future::join_all(lags),
+                )
+                .await;
+            })
+        })
     }
 }
 
@@ -416,7 +489,7 @@ pub fn http_edge(
     checks: Vec<(&'static str, Check)>,
     config: &Config,
 ) -> axum::Router {
-    http::router(rest, openapi, checks, config)
+    http::router(rest, openapi, checks, None, config)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -150,6 +150,8 @@ async fn proxy(
     for name in HOP_BY_HOP {
         forwarded.remove(name);
     }
+    // The module's span is a child of the gateway's, not of the caller's.
+    telemetry::inject(&mut telemetry::Headers(&mut forwarded));
     let sent = gateway
         .client
         .request(method, format!("{base}{target}"))

@@ -31,11 +31,6 @@ fn main() -> ExitCode {
     };
     // Every command may build HTTP clients (gateway, busywork, webhooks): one TLS choice.
     host::install_crypto_provider();
-    let (level, format) = cli.logging();
-    if let Err(error) = host::telemetry::init(level, format) {
-        eprintln!("error: setting up logging: {error:#}");
-        return ExitCode::FAILURE;
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -46,7 +41,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli.run()) {
+    let (level, format) = cli.logging();
+    let telemetry = match runtime.block_on(async { host::telemetry::init(level, format) }) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: setting up logging: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(cli.run());
+    telemetry.shutdown();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", format!("{error:#}").replace('\n', " "));

@@ -61,6 +61,11 @@ pub trait Broker: Send + Sync + 'static {
 
     /// `Ok` when the broker can take messages now; the reason otherwise.
     async fn check(&self) -> Result<(), String>;
+
+    /// How many messages on the durable consumer `durable` are not yet acknowledged
+    /// (undelivered, or delivered and waiting for an ack): its lag. `None` when no such
+    /// consumer exists yet.
+    async fn lag(&self, durable: &str) -> Result<Option<u64>, BrokerError>;
 }
 
 /// A durable consumer's stream of deliveries.

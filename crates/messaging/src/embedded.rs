@@ -159,6 +159,33 @@ impl Broker for Embedded {
     async fn check(&self) -> Result<(), String> {
         self.db.ping(Duration::from_secs(2)).await
     }
+
+    async fn lag(&self, durable: &str) -> Result<Option<u64>, BrokerError> {
+        let Some(row) = sqlx::query(
+            "SELECT subject, cursor FROM broker.consumers WHERE stream = $1 AND name = $2",
+        )
+        .bind(&*self.stream)
+        .bind(durable)
+        .fetch_optional(self.db.pool())
+        .await?
+        else {
+            return Ok(None);
+        };
+        let (subject, cursor): (String, i64) = (row.try_get(0)?, row.try_get(1)?);
+        let (filter, pattern) = subject_filter(&subject);
+        let count: i64 = sqlx::query(AssertSqlSafe(format!(
+            "SELECT (SELECT COUNT(*) FROM broker.messages WHERE stream = $1 AND subject {filter} AND seq > $4)
+                  + (SELECT COUNT(*) FROM broker.deliveries WHERE stream = $1 AND consumer = $2)"
+        )))
+        .bind(&*self.stream)
+        .bind(durable)
+        .bind(pattern)
+        .bind(cursor)
+        .fetch_one(self.db.pool())
+        .await?
+        .try_get(0)?;
+        Ok(Some(u64::try_from(count).unwrap_or(0)))
+    }
 }
 
 struct EmbeddedConsumer {

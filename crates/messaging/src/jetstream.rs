@@ -233,6 +233,17 @@ impl Broker for JetStream {
             state => Err(format!("NATS connection {state}")),
         }
     }
+
+    async fn lag(&self, durable: &str) -> Result<Option<u64>, BrokerError> {
+        let stream = self.ensure_stream().await?;
+        match stream.consumer_info(durable).await {
+            Ok(info) => Ok(Some(info.num_pending + info.num_ack_pending as u64)),
+            Err(error) if error.kind() == jetstream::context::ConsumerInfoErrorKind::NotFound => {
+                Ok(None)
+            }
+            Err(error) => Err(BrokerError::Nats(format!("consumer {durable}: {error}"))),
+        }
+    }
 }
 
 /// Awaits acks already requested; how many leading ones succeeded.

@@ -15,6 +15,7 @@ use std::{sync::Arc, time::Duration};
 use db::{AssertSqlSafe, Backend, Db, Row as _};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::{
     Message,
@@ -37,7 +38,7 @@ impl Outbox {
         Outbox {
             schema,
             insert: Arc::from(format!(
-                "INSERT INTO {schema}.outbox (id, name, subject, body, staged_at) VALUES ($1, $2, $3, $4, $5)"
+                "INSERT INTO {schema}.outbox (id, name, subject, body, staged_at, traceparent) VALUES ($1, $2, $3, $4, $5, $6)"
             )),
             channel: Arc::from(format!("mallbots_outbox_{schema}")),
             staged: Arc::new(Notify::new()),
@@ -50,7 +51,8 @@ impl Outbox {
     }
 
     /// Writes `messages` inside `tx`; they are published after `tx` commits, never if it
-    /// rolls back.
+    /// rolls back. Each carries the current trace context (metadata `traceparent`), so its
+    /// handling joins the trace of what staged it.
     ///
     /// # Errors
     /// A database error (the caller's transaction must then roll back).
@@ -59,14 +61,30 @@ impl Outbox {
         tx: &mut db::Conn,
         messages: impl IntoIterator<Item = Message>,
     ) -> Result<(), sqlx::Error> {
+        let span = tracing::info_span!("stage", module = self.schema);
+        self.stage_all(tx, messages).instrument(span).await
+    }
+
+    async fn stage_all(
+        &self,
+        tx: &mut db::Conn,
+        messages: impl IntoIterator<Item = Message>,
+    ) -> Result<(), sqlx::Error> {
         let mut any = false;
-        for message in messages {
+        for mut message in messages {
+            telemetry::inject(&mut telemetry::Map(&mut message.envelope.metadata));
+            let traceparent = message
+                .envelope
+                .metadata
+                .get(telemetry::TRACEPARENT)
+                .cloned();
             sqlx::query(AssertSqlSafe(self.insert.clone()))
                 .bind(message.id())
                 .bind(message.name())
                 .bind(&message.subject)
                 .bind(message.envelope.encode())
                 .bind(db::now_micros())
+                .bind(traceparent)
                 .execute(&mut *tx)
                 .await?;
             any = true;
@@ -114,8 +132,10 @@ impl Default for RelayConfig {
 struct Row {
     seq: i64,
     id: String,
+    name: String,
     subject: String,
     body: Vec<u8>,
+    traceparent: Option<String>,
 }
 
 /// Publishes `outbox` to `broker` until `stop` is cancelled. Never returns an error: every
@@ -180,7 +200,7 @@ async fn relay_batch(
     batch: i64,
 ) -> anyhow::Result<usize> {
     let select = format!(
-        "SELECT seq, id, subject, body FROM {}.outbox WHERE published_at IS NULL ORDER BY seq LIMIT {batch}",
+        "SELECT seq, id, name, subject, body, traceparent FROM {}.outbox WHERE published_at IS NULL ORDER BY seq LIMIT {batch}",
         outbox.schema
     );
     match db.backend() {
@@ -196,7 +216,7 @@ async fn relay_batch(
                 return Ok(0);
             }
             let rows = read(&mut tx, &select).await?;
-            let published = publish(broker, &rows).await;
+            let published = publish(broker, outbox.schema, &rows).await;
             mark(&mut tx, outbox, &rows[..published.0]).await?;
             tx.commit().await?;
             published.1.map(|()| published.0)
@@ -206,7 +226,7 @@ async fn relay_batch(
             let mut tx = db.begin().await?;
             let rows = read(&mut tx, &select).await?;
             tx.commit().await?;
-            let published = publish(broker, &rows).await;
+            let published = publish(broker, outbox.schema, &rows).await;
             let mut tx = db.begin().await?;
             mark(&mut tx, outbox, &rows[..published.0]).await?;
             tx.commit().await?;
@@ -224,18 +244,35 @@ async fn read(tx: &mut db::Conn, select: &str) -> Result<Vec<Row>, sqlx::Error> 
             Ok(Row {
                 seq: row.try_get(0)?,
                 id: row.try_get(1)?,
-                subject: row.try_get(2)?,
-                body: row.try_get(3)?,
+                name: row.try_get(2)?,
+                subject: row.try_get(3)?,
+                body: row.try_get(4)?,
+                traceparent: row.try_get(5)?,
             })
         })
         .collect()
 }
 
 /// Publishes `rows` in order; how many leading rows are stored, and the error if not all are.
-async fn publish(broker: &dyn Broker, rows: &[Row]) -> (usize, anyhow::Result<()>) {
+async fn publish(
+    broker: &dyn Broker,
+    schema: &'static str,
+    rows: &[Row],
+) -> (usize, anyhow::Result<()>) {
     if rows.is_empty() {
         return (0, Ok(()));
     }
+    // One span per traced message, in the trace that staged it, open until the broker acks.
+    let spans: Vec<tracing::Span> = rows
+        .iter()
+        .filter_map(|row| {
+            let traceparent = row.traceparent.as_deref()?;
+            let span = tracing::info_span!(parent: None, "publish", otel.name = format!("publish {}", row.name),
+                otel.kind = "producer", module = schema, messaging.destination.name = %row.subject, messaging.message.id = %row.id);
+            telemetry::adopt_traceparent(&span, traceparent);
+            Some(span)
+        })
+        .collect();
     let outgoing: Vec<Outgoing<'_>> = rows
         .iter()
         .map(|row| Outgoing {
@@ -244,10 +281,15 @@ async fn publish(broker: &dyn Broker, rows: &[Row]) -> (usize, anyhow::Result<()
             body: &row.body,
         })
         .collect();
-    match broker.publish(&outgoing).await {
+    let (stored, result) = match broker.publish(&outgoing).await {
         Ok(()) => (rows.len(), Ok(())),
         Err(error) => (error.stored, Err(error.into())),
+    };
+    for row in &rows[..stored] {
+        metrics::counter!("messages_published_total", "module" => schema, "name" => row.name.clone()).increment(1);
     }
+    drop(spans);
+    (stored, result)
 }
 
 async fn mark(tx: &mut db::Conn, outbox: &Outbox, rows: &[Row]) -> Result<(), sqlx::Error> {

@@ -13,6 +13,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use async_trait::async_trait;
 use db::{AssertSqlSafe, Db, Row as _};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::{
     Envelope, Incoming,
@@ -147,6 +148,46 @@ impl Subscription {
     }
 }
 
+/// The labels of one subscription's metrics for one message name.
+struct Counted([(&'static str, String); 3]);
+
+impl Counted {
+    /// The families every subscription reports, started at zero for the names it accepts so
+    /// a dashboard shows "no dead letters" rather than "no data".
+    const COUNTERS: [&'static str; 5] = [
+        "messages_received_total",
+        "messages_handled_total",
+        "messages_duplicates_total",
+        "messages_failed_total",
+        "messages_dead_lettered_total",
+    ];
+
+    fn new(sub: &Subscription, name: &str) -> Counted {
+        Counted([
+            ("module", sub.schema.to_owned()),
+            ("consumer", sub.consumer.clone()),
+            ("name", name.to_owned()),
+        ])
+    }
+
+    fn count(&self, family: &'static str) {
+        metrics::counter!(family, &self.0).increment(1);
+    }
+
+    fn record(&self, family: &'static str, elapsed: Duration) {
+        metrics::histogram!(family, &self.0).record(elapsed.as_secs_f64());
+    }
+
+    fn start(sub: &Subscription) {
+        for name in &sub.names {
+            let labels = Counted::new(sub, name);
+            for family in Counted::COUNTERS {
+                metrics::counter!(family, &labels.0).increment(0);
+            }
+        }
+    }
+}
+
 /// What became of one delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -168,6 +209,7 @@ pub async fn run(
          ON CONFLICT (consumer, id) DO NOTHING",
         subscription.schema
     ));
+    Counted::start(&subscription);
     let runner = Arc::new(Runner {
         db,
         subscription,
@@ -265,6 +307,20 @@ impl Runner {
             envelope,
             attempt: delivery.attempt(),
         };
+        let span = tracing::info_span!("handle", otel.name = format!("handle {}", incoming.name()),
+            otel.kind = "consumer", module = sub.schema, consumer = %sub.consumer,
+            messaging.message.id = %incoming.id(), attempt = incoming.attempt);
+        telemetry::adopt(&span, &telemetry::MapRef(&incoming.envelope.metadata));
+        self.settle(delivery, incoming, order)
+            .instrument(span)
+            .await;
+    }
+
+    /// Handles a decoded message meant for this subscription and settles its delivery.
+    async fn settle(&self, delivery: &dyn Delivery, incoming: Incoming, order: &mut Order) {
+        let sub = &self.subscription;
+        let counted = Counted::new(sub, incoming.name());
+        counted.count("messages_received_total");
         let id = incoming.id().to_owned();
         let key = incoming.key().map(str::to_owned);
         if let Some(key) = &key
@@ -281,6 +337,7 @@ impl Runner {
             .saturating_sub(1)
             .saturating_sub(deferred);
 
+        let started = std::time::Instant::now();
         let outcome = match tokio::time::timeout(
             sub.retry.handler_timeout,
             self.handle_once(&incoming),
@@ -301,6 +358,12 @@ impl Runner {
                 order.blocked.remove(key);
             }
         };
+        counted.record("message_handler_duration_seconds", started.elapsed());
+        match &outcome {
+            Ok(Outcome::Handled) => counted.count("messages_handled_total"),
+            Ok(Outcome::Duplicate) => counted.count("messages_duplicates_total"),
+            Err(_) => counted.count("messages_failed_total"),
+        }
         match outcome {
             Ok(Outcome::Handled | Outcome::Duplicate) => {
                 settle(delivery.ack().await, &sub.consumer);
@@ -325,6 +388,7 @@ impl Runner {
                     attempts: failures_before + 1,
                 };
                 self.dead_letter(delivery, dead).await;
+                counted.count("messages_dead_lettered_total");
                 unblock(order);
             }
         }

@@ -6,7 +6,7 @@ use db::{Migration, Migrations};
 /// module that sends or receives messages.
 pub const MIGRATIONS: Migrations = Migrations {
     component: "messaging",
-    steps: &[ Migration {
+    steps: &[Migration {
         version: 1,
         description: "outbox, inbox, dead letters",
         sql: "
@@ -42,5 +42,10 @@ pub const MIGRATIONS: Migrations = Migrations {
                 replay_requested {bool} NOT NULL,
                 PRIMARY KEY (consumer, id)
             );",
+    },
+    Migration {
+        version: 2,
+        description: "the trace context of each staged message, for the relay's span",
+        sql: "ALTER TABLE {schema}.outbox ADD COLUMN traceparent TEXT;",
     }],
 };

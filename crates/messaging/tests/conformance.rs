@@ -41,6 +41,7 @@ db::backend_tests!(
     an_infrastructure_error_in_a_command_is_retried_not_failed,
     a_command_without_a_reply_channel_is_dead_lettered,
     rows_wait_while_the_broker_is_down,
+    a_consumers_lag_counts_what_it_has_not_acknowledged,
 );
 
 const SCHEMA: &str = "shop";
@@ -902,6 +903,10 @@ impl Broker for Switchable {
             self.inner.check().await
         }
     }
+
+    async fn lag(&self, durable: &str) -> Result<Option<u64>, messaging::BrokerError> {
+        self.inner.lag(durable).await
+    }
 }
 
 async fn rows_wait_while_the_broker_is_down(backend: Backend) {
@@ -1015,6 +1020,10 @@ impl Broker for Counting {
     async fn check(&self) -> Result<(), String> {
         self.inner.check().await
     }
+
+    async fn lag(&self, durable: &str) -> Result<Option<u64>, messaging::BrokerError> {
+        self.inner.lag(durable).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1101,4 +1110,30 @@ async fn configured_stream_limits_are_applied_to_an_existing_stream() {
 
 fn uuid() -> String {
     format!("{:x}", rand::random::<u128>())
+}
+
+async fn a_consumers_lag_counts_what_it_has_not_acknowledged(backend: Backend) {
+    let rig = Rig::new(backend).await;
+    assert_eq!(rig.broker().lag("lagging").await.unwrap(), None);
+    let spec = messaging::ConsumerSpec {
+        durable: "lagging".into(),
+        subject: STORE_AGGREGATE_CHANNEL.into(),
+        ack_wait: Duration::from_secs(30),
+    };
+    let mut consumer = rig.broker().consumer(&spec).await.unwrap();
+    rig.stage((0..3).map(|n| store_event(&format!("s{n}"), "x")).collect())
+        .await;
+    rig.relay();
+    eventually("three are behind", || async {
+        rig.broker().lag("lagging").await.unwrap() == Some(3)
+    })
+    .await;
+    let first = consumer.next().await.unwrap();
+    // Delivered but not acknowledged: still behind.
+    assert_eq!(rig.broker().lag("lagging").await.unwrap(), Some(3));
+    first.ack().await.unwrap();
+    eventually("two are behind", || async {
+        rig.broker().lag("lagging").await.unwrap() == Some(2)
+    })
+    .await;
 }

@@ -4,12 +4,12 @@
 
 use async_trait::async_trait;
 use db::Row as _;
+use host::Channel;
 use messaging::{Handler, HandlerError, Incoming};
 use proto::{
     customers::{self, customers_service_client::CustomersServiceClient},
     ordering,
 };
-use tonic::transport::Channel;
 
 /// Migration step (see `crate::MIGRATIONS`).
 pub(crate) const TABLES: &str = "

@@ -37,6 +37,9 @@ pub(crate) struct App {
 
 impl App {
     pub(crate) fn new(db: Db, outbox: Outbox) -> anyhow::Result<App> {
+        for status in FINAL {
+            metrics::counter!("orders_finished_total", "status" => status).increment(0);
+        }
         Ok(App {
             orders: EventStore::new(db, crate::SCHEMA, OrderEvents(outbox))?,
         })
@@ -63,7 +66,8 @@ impl App {
     }
 
     pub(crate) async fn execute(&self, id: &str, command: order::Command) -> Result<(), Error> {
-        self.orders.execute(id, command).await?;
+        let events = self.orders.execute(id, command).await?;
+        count_finished(&events);
         Ok(())
     }
 
@@ -74,9 +78,11 @@ impl App {
         id: &str,
         command: order::Command,
     ) -> Result<(), Error> {
-        self.orders
+        let events = self
+            .orders
             .execute_in(tx, id, command, &es::Metadata::new())
             .await?;
+        count_finished(&events);
         Ok(())
     }
 
@@ -87,6 +93,22 @@ impl App {
             .await?
             .ok_or(Error::Order(order::Error::NotFound))?;
         Ok(loaded.aggregate)
+    }
+}
+
+/// The statuses an order ends in.
+const FINAL: [&str; 3] = ["completed", "cancelled", "rejected"];
+
+/// Counts orders reaching a final status (a business counter: orders by how they ended).
+fn count_finished(events: &[es::Envelope<order::Event>]) {
+    for envelope in events {
+        let status = match envelope.event {
+            order::Event::Completed { .. } => "completed",
+            order::Event::Cancelled { .. } => "cancelled",
+            order::Event::Rejected { .. } => "rejected",
+            _ => continue,
+        };
+        metrics::counter!("orders_finished_total", "status" => status).increment(1);
     }
 }
 

@@ -1,9 +1,9 @@
 //! The payments use cases.
 
 use db::Db;
+use host::Channel;
 use messaging::{Message, Outbox};
 use proto::{customers::customers_service_client::CustomersServiceClient, payments as pb};
-use tonic::transport::Channel;
 
 use crate::{
     domain::{

@@ -161,6 +161,16 @@ impl<D: Serialize + DeserializeOwned + Send + Sync + 'static> Orchestrator<D> {
         outbox: Outbox,
         timing: Timing,
     ) -> Orchestrator<D> {
+        // Started at zero, so a dashboard shows "none compensated" rather than no data.
+        metrics::counter!("sagas_started_total", "saga" => saga.name()).increment(0);
+        for status in [
+            Status::Completed,
+            Status::Compensated,
+            Status::CompensationFailed,
+        ] {
+            metrics::counter!("saga_outcomes_total", "saga" => saga.name(), "outcome" => status.as_str())
+                .increment(0);
+        }
         Orchestrator {
             saga: Arc::new(saga),
             db,
@@ -175,6 +185,7 @@ impl<D: Serialize + DeserializeOwned + Send + Sync + 'static> Orchestrator<D> {
     ///
     /// # Errors
     /// A database error; the caller's transaction must roll back.
+    #[tracing::instrument(name = "saga start", skip_all, fields(module = self.schema, saga = self.saga.name(), id))]
     pub async fn start(&self, tx: &mut db::Conn, id: &str, data: D) -> Result<bool, SagaError> {
         let exists = sqlx::query(AssertSqlSafe(format!(
             "SELECT 1 FROM {}.sagas WHERE name = $1 AND id = $2",
@@ -187,6 +198,7 @@ impl<D: Serialize + DeserializeOwned + Send + Sync + 'static> Orchestrator<D> {
         if exists.is_some() {
             return Ok(false);
         }
+        metrics::counter!("sagas_started_total", "saga" => self.saga.name()).increment(1);
         let (mut instance, next) = self.saga.begin(data);
         let mut history = Vec::new();
         let deadline = self
@@ -201,6 +213,7 @@ impl<D: Serialize + DeserializeOwned + Send + Sync + 'static> Orchestrator<D> {
     ///
     /// # Errors
     /// Transient for database errors; permanent for a reply to an unknown instance.
+    #[tracing::instrument(name = "saga reply", skip_all, fields(module = self.schema, saga = self.saga.name(), reply = message.name()))]
     pub async fn on_reply(
         &self,
         tx: &mut db::Conn,
@@ -247,6 +260,12 @@ impl<D: Serialize + DeserializeOwned + Send + Sync + 'static> Orchestrator<D> {
         };
         let next = match self.saga.reply(&mut instance, &reply, token.as_deref()) {
             Ok(next) => {
+                if let Some(sent) = history.iter().rev().find(|entry| entry.event == "sent") {
+                    let waited = (db::now_micros() - sent.at).max(0);
+                    metrics::histogram!("saga_step_duration_seconds", "saga" => self.saga.name(),
+                        "command" => sent.message.clone(), "outcome" => outcome)
+                    .record(waited as f64 / 1e6);
+                }
                 entry(&mut history, &instance, "reply", &reply.name, outcome);
                 next
             }
@@ -443,6 +462,9 @@ impl<D: Serialize + DeserializeOwned + Send + Sync + 'static> Orchestrator<D> {
             }
             Next::Stop => {
                 entry(history, instance, "finished", "", instance.status.as_str());
+                metrics::counter!("saga_outcomes_total", "saga" => self.saga.name(),
+                    "outcome" => instance.status.as_str())
+                .increment(1);
                 if instance.status == Status::CompensationFailed {
                     tracing::error!(
                         saga = self.saga.name(),

@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use db::Row as _;
+use host::Channel;
 use messaging::{Handler, HandlerError, Incoming};
 use proto::{
     customers::{self, customers_service_client::CustomersServiceClient},
@@ -12,7 +13,6 @@ use proto::{
     stores::{self, stores_service_client::StoresServiceClient},
 };
 use serde::{Deserialize, Serialize};
-use tonic::transport::Channel;
 
 /// Migration step (see `crate::MIGRATIONS`).
 pub(crate) const TABLES: &str = "

@@ -68,6 +68,7 @@ pub(crate) struct App {
 
 impl App {
     pub(crate) fn new(db: Db, outbox: Outbox) -> anyhow::Result<App> {
+        metrics::counter!("stores_created_total").increment(0);
         Ok(App {
             stores: EventStore::new(db.clone(), crate::SCHEMA, StoreEvents(outbox.clone()))?,
             products: EventStore::new(db.clone(), crate::SCHEMA, ProductEvents(outbox))?,
@@ -86,6 +87,7 @@ impl App {
             .execute(&id, store::Command::Create { name, location })
             .await
             .map_err(Error::from_store)?;
+        metrics::counter!("stores_created_total").increment(1);
         Ok(id)
     }
 

@@ -1,0 +1,202 @@
+//! What an operator sees of a process: a span and metrics for every HTTP request, a span for
+//! every gRPC call (joined to the caller's trace), the trace context on outgoing gRPC calls,
+//! and `/metrics` in Prometheus' text format.
+
+use std::{
+    sync::{Arc, OnceLock},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    extract::{MatchedPath, Request, State},
+    http::header,
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use futures::future::BoxFuture;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use opentelemetry::propagation::Injector;
+use tracing::Instrument as _;
+
+/// Latency buckets (seconds) of every `_seconds` histogram: from a cached read to a timeout.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Gauges refreshed when `/metrics` is scraped (outbox depth, consumer lag): read at the
+/// moment they are looked at rather than polled in the background.
+pub(crate) type Gauges = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// The process's Prometheus recorder, installed on first use. `None` when another recorder
+/// was installed first (a program embedding the host with its own metrics).
+pub(crate) fn recorder() -> Option<&'static PrometheusHandle> {
+    static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    RECORDER
+        .get_or_init(|| {
+            let installed = PrometheusBuilder::new()
+                .set_buckets(&BUCKETS)
+                .and_then(PrometheusBuilder::install_recorder);
+            match installed {
+                Ok(handle) => Some(handle),
+                Err(error) => {
+                    tracing::warn!(%error, "metrics recorder not installed; /metrics stays empty");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// Drains histogram buffers between scrapes, so an unscraped process does not grow.
+pub(crate) async fn upkeep(stop: tokio_util::sync::CancellationToken) {
+    let Some(recorder) = recorder() else { return };
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(5)) => recorder.run_upkeep(),
+        }
+    }
+}
+
+/// `GET /metrics`.
+pub(crate) async fn scrape(State(gauges): State<Option<Gauges>>) -> Response {
+    if let Some(gauges) = gauges {
+        gauges().await;
+    }
+    let body = recorder().map(PrometheusHandle::render).unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Paths probed or scraped every few seconds: counted, but not traced (each would be a trace
+/// of its own, drowning the ones that matter).
+const UNTRACED: [&str; 3] = ["/liveness", "/readiness", "/metrics"];
+
+/// Middleware: a server span joined to the caller's trace, and `http_requests_total` /
+/// `http_request_duration_seconds` by method, route template and status.
+pub(crate) async fn http(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let method = request.method().as_str().to_owned();
+    let span = if UNTRACED.contains(&route.as_str()) {
+        tracing::Span::none()
+    } else {
+        let span = tracing::info_span!("HTTP request", otel.name = format!("{method} {route}"),
+            otel.kind = "server", module = module_of_route(&route), http.request.method = %method,
+            http.route = %route, http.response.status_code = tracing::field::Empty);
+        telemetry::adopt(&span, &telemetry::HeadersRef(request.headers()));
+        span
+    };
+    let started = Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(),
+        "status" => status.to_string())
+    .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// `/api/baskets/{id}` → `baskets`; anything else is the host's own.
+fn module_of_route(route: &str) -> &str {
+    route
+        .strip_prefix("/api/")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|module| !module.is_empty() && !module.starts_with('{'))
+        .unwrap_or("host")
+}
+
+/// `/customerspb.CustomersService/GetCustomer` → `customers`.
+fn module_of_rpc(path: &str) -> &str {
+    let package = path
+        .trim_start_matches('/')
+        .split('.')
+        .next()
+        .unwrap_or_default();
+    package.strip_suffix("pb").unwrap_or(package)
+}
+
+/// The span of each gRPC call this process serves, in the caller's trace.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GrpcSpan;
+
+impl<B> tower_http::trace::MakeSpan<B> for GrpcSpan {
+    fn make_span(&mut self, request: &axum::http::Request<B>) -> tracing::Span {
+        let path = request.uri().path();
+        if path.starts_with("/grpc.") {
+            // Reflection and health: tooling, not business.
+            return tracing::Span::none();
+        }
+        let span = tracing::info_span!(
+            "gRPC call",
+            otel.name = path.trim_start_matches('/'),
+            otel.kind = "server",
+            module = module_of_rpc(path),
+            rpc.method = path
+        );
+        telemetry::adopt(&span, &telemetry::HeadersRef(request.headers()));
+        span
+    }
+}
+
+/// A gRPC channel to another module whose calls carry the caller's trace context.
+pub type Channel = tonic::service::interceptor::InterceptedService<
+    tonic::transport::Channel,
+    fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>,
+>;
+
+/// Wraps `channel` so every call carries the current trace context.
+pub(crate) fn traced(channel: tonic::transport::Channel) -> Channel {
+    tonic::service::interceptor::InterceptedService::new(channel, propagate)
+}
+
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "the interceptor signature: it never refuses a call"
+)]
+fn propagate(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    telemetry::inject(&mut GrpcMetadata(request.metadata_mut()));
+    Ok(request)
+}
+
+struct GrpcMetadata<'a>(&'a mut tonic::metadata::MetadataMap);
+
+impl Injector for GrpcMetadata<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) = (
+            tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
+            tonic::metadata::MetadataValue::try_from(value),
+        ) {
+            self.0.insert(key, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_name_the_module_a_route_or_call_belongs_to() {
+        assert_eq!(module_of_route("/api/baskets/{id}/checkout"), "baskets");
+        assert_eq!(module_of_route("/api/stores"), "stores");
+        assert_eq!(module_of_route("/readiness"), "host");
+        assert_eq!(module_of_route("/api/{*path}"), "host");
+        assert_eq!(
+            module_of_rpc("/customerspb.CustomersService/AuthorizeCustomer"),
+            "customers"
+        );
+        assert_eq!(module_of_rpc("/storespb.StoresService/GetStore"), "stores");
+    }
+}
