@@ -113,7 +113,7 @@ async fn monolith(postgres: bool) -> Deployment {
 
 async fn microservices() -> Deployment {
     let started = Instant::now();
-    let mall = processes::microservices().await;
+    let mall = processes::microservices(&[]).await;
     let ready_ms = wait_ready(&mall.url, started).await;
     Deployment {
         name: "nine services + gateway, PostgreSQL + JetStream",

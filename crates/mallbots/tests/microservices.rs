@@ -1,7 +1,8 @@
 //! The microservices deployment (the book's chapter 11): each module in a `mallbots` process of
 //! its own with its own PostgreSQL database, NATS JetStream between them, gRPC for the few
 //! synchronous calls (`RPC_SERVICES`), and `mallbots gateway` in front. Every feature of the
-//! `e2e` crate runs through the gateway; then every process must stop cleanly on SIGTERM.
+//! `e2e` crate runs through the gateway; then every process must stop cleanly on SIGTERM. With
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` set, one checkout is one trace across all ten processes.
 
 #![allow(
     clippy::unwrap_used,
@@ -12,9 +13,20 @@
 #[path = "support/processes.rs"]
 mod processes;
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Mutex},
+};
 
 use db::Backend;
+use opentelemetry_proto::tonic::{
+    collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+        trace_service_server::{TraceService, TraceServiceServer},
+    },
+    common::v1::{KeyValue, any_value},
+    trace::v1::ResourceSpans,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nine_services_behind_a_gateway_keep_every_feature() {
@@ -22,22 +34,9 @@ async fn nine_services_behind_a_gateway_keep_every_feature() {
         eprintln!("postgres not selected by {}", db::testing::BACKENDS_VAR);
         return;
     }
-    let mall = processes::microservices().await;
+    let mall = processes::microservices(&[]).await;
     let api = testkit::Api::new(&mall.url);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, body) = api
-            .json(reqwest::Method::GET, "/readiness", serde_json::Value::Null)
-            .await;
-        if status == 200 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the gateway never got ready: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    ready(&api).await;
     let (status, body) = api
         .json(
             reqwest::Method::GET,
@@ -49,6 +48,25 @@ async fn nine_services_behind_a_gateway_keep_every_feature() {
 
     e2e::run(api, "nine services behind the gateway").await;
 
+    stop(mall);
+}
+
+async fn ready(api: &testkit::Api) {
+    testkit::until(|| async {
+        let (status, body) = api
+            .json(reqwest::Method::GET, "/readiness", serde_json::Value::Null)
+            .await;
+        if status == 200 {
+            Ok(())
+        } else {
+            Err(format!("the gateway never got ready: {body}"))
+        }
+    })
+    .await;
+}
+
+/// SIGTERM to every process, gateway first; each must exit 0.
+fn stop(mall: processes::Microservices) {
     let processes::Microservices {
         processes,
         guards: _guards,
@@ -58,4 +76,122 @@ async fn nine_services_behind_a_gateway_keep_every_feature() {
         let (name, status, log) = process.stop();
         assert!(status.success(), "{name} exited with {status}: {log:#?}");
     }
+}
+
+/// An OTLP/gRPC trace receiver on loopback: what a collector would get.
+#[derive(Clone, Default)]
+struct Collector(Arc<Mutex<Vec<ResourceSpans>>>);
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.0
+            .lock()
+            .unwrap()
+            .extend(request.into_inner().resource_spans);
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+fn text(attributes: &[KeyValue], key: &str) -> Option<String> {
+    attributes.iter().find(|kv| kv.key == key).and_then(|kv| {
+        match kv.value.as_ref()?.value.as_ref()? {
+            any_value::Value::StringValue(value) => Some(value.clone()),
+            _ => None,
+        }
+    })
+}
+
+impl Collector {
+    /// The services that sent spans of the trace containing the span with `route`.
+    fn services_in_trace_of(&self, route: &str) -> BTreeSet<String> {
+        let received = self.0.lock().unwrap();
+        let spans = || {
+            received.iter().flat_map(|resource| {
+                let service = resource
+                    .resource
+                    .as_ref()
+                    .and_then(|r| text(&r.attributes, "service.name"))
+                    .unwrap_or_default();
+                resource
+                    .scope_spans
+                    .iter()
+                    .flat_map(|scope| &scope.spans)
+                    .map(move |span| (service.clone(), span))
+            })
+        };
+        let Some(trace) = spans()
+            .find(|(_, span)| text(&span.attributes, "http.route").as_deref() == Some(route))
+            .map(|(_, span)| span.trace_id.clone())
+        else {
+            return BTreeSet::new();
+        };
+        spans()
+            .filter(|(_, span)| span.trace_id == trace)
+            .map(|(service, _)| service)
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_is_one_trace_across_the_processes() {
+    if !db::testing::is_selected(Backend::Postgres) {
+        eprintln!("postgres not selected by {}", db::testing::BACKENDS_VAR);
+        return;
+    }
+    let collector = Collector::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(TraceServiceServer::new(collector.clone()))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    let mall = processes::microservices(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        // Export every 100 ms rather than every 5 s.
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ])
+    .await;
+    let api = testkit::Api::new(&mall.url);
+    ready(&api).await;
+    let shop = api.mall(100.0).await;
+    let order = api.checkout(&shop, 1).await;
+    api.eventually(
+        &format!("/api/ordering/{order}"),
+        "/order/status",
+        "approved",
+    )
+    .await;
+
+    let expected: BTreeSet<String> = [
+        "gateway",
+        "baskets",
+        "payments",
+        "ordering",
+        "cosec",
+        "customers",
+        "depot",
+        "search",
+        "notifications",
+    ]
+    .iter()
+    .map(|name| format!("mallbots-{name}"))
+    .collect();
+    testkit::until(|| async {
+        let reached = collector.services_in_trace_of("/api/baskets/{id}/checkout");
+        if expected.is_subset(&reached) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the checkout's trace reached {reached:?}, not yet {:?}",
+                expected.difference(&reached).collect::<Vec<_>>()
+            ))
+        }
+    })
+    .await;
+    stop(mall);
 }

@@ -118,7 +118,8 @@ impl Drop for Process {
 
 /// The mall as nine processes (each with its own fresh PostgreSQL database, a fresh JetStream
 /// stream between them) and the gateway in front, started in the order an operator would:
-/// the gRPC providers first, so the others can be told where they are.
+/// the gRPC providers first, so the others can be told where they are. Each also gets `env`,
+/// and `OTEL_SERVICE_NAME=mallbots-<module>` (used only when spans are exported).
 pub(crate) struct Microservices {
     /// The nine modules, then the gateway (last).
     pub(crate) processes: Vec<Process>,
@@ -134,7 +135,7 @@ pub(crate) struct Guards {
     _stream: messaging::testing::StreamGuard,
 }
 
-pub(crate) async fn microservices() -> Microservices {
+pub(crate) async fn microservices(env: &[(&str, &str)]) -> Microservices {
     let nats = messaging::testing::nats_url();
     let stream = messaging::testing::unique_stream();
     let guard = messaging::testing::StreamGuard::new(nats.clone(), stream.clone());
@@ -150,7 +151,9 @@ pub(crate) async fn microservices() -> Microservices {
             unreachable!("a PostgreSQL target")
         };
         let rpc = rpc_services.join(",");
-        let env = [
+        let service = format!("mallbots-{}", module.name);
+        let own = [
+            ("OTEL_SERVICE_NAME", service.as_str()),
             ("MODULES", module.name),
             ("PG_CONN", url.as_str()),
             ("NATS_URL", nats.as_str()),
@@ -158,7 +161,7 @@ pub(crate) async fn microservices() -> Microservices {
             ("RPC_SERVICES", rpc.as_str()),
             ("DB_MAX_CONNECTIONS", "4"),
         ];
-        let process = start(module.name, &[], &env);
+        let process = start(module.name, &[], &[&own[..], env].concat());
         if providers.iter().any(|p| p.name == module.name) {
             rpc_services.push(format!("{}={}", module.name.to_uppercase(), process.grpc));
         }
@@ -168,11 +171,12 @@ pub(crate) async fn microservices() -> Microservices {
         .iter()
         .map(|p| format!("{}=http://{}", p.name, p.http))
         .collect();
-    let gateway = start(
-        "gateway",
-        &["gateway"],
-        &[("GATEWAY_UPSTREAMS", &upstreams.join(","))],
-    );
+    let upstreams = upstreams.join(",");
+    let own = [
+        ("GATEWAY_UPSTREAMS", upstreams.as_str()),
+        ("OTEL_SERVICE_NAME", "mallbots-gateway"),
+    ];
+    let gateway = start("gateway", &["gateway"], &[&own[..], env].concat());
     let url = format!("http://{}", gateway.http);
     processes.push(gateway);
     Microservices {
