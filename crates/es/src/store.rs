@@ -260,6 +260,58 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
         Ok(envelopes)
     }
 
+    /// Up to `limit` events of every `A` appended after `position`, in append order, each with
+    /// its position: how a read model is rebuilt from the store, a page at a time (pass the
+    /// last position back). Upcast like every load.
+    ///
+    /// # Errors
+    /// A database error, or an event that does not decode.
+    pub async fn read_all_in(
+        &self,
+        conn: &mut db::Conn,
+        position: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Envelope<A::Event>)>, Error<A::Error>> {
+        let rows = sqlx::query(AssertSqlSafe(self.sql.read_all.as_str()))
+            .bind(A::TYPE)
+            .bind(position)
+            .bind(limit)
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            let aggregate_id: String = row.try_get(1)?;
+            let version: i64 = row.try_get(2)?;
+            let name: String = row.try_get(4)?;
+            let event = self
+                .decode_event(&name, row.try_get(5)?, &row.try_get::<String, _>(6)?)
+                .map_err(|reason| Error::Corrupt {
+                    stream: A::TYPE,
+                    id: aggregate_id.clone(),
+                    name,
+                    version,
+                    reason,
+                })?;
+            let metadata: String = row.try_get(7)?;
+            let metadata = serde_json::from_str(&metadata)
+                .map_err(|e| self.corrupt(&aggregate_id, "metadata", version, e))?;
+            let occurred_at =
+                chrono::DateTime::from_timestamp_micros(row.try_get(8)?).unwrap_or_default();
+            events.push((
+                row.try_get(0)?,
+                Envelope {
+                    event_id: row.try_get(3)?,
+                    aggregate_id,
+                    version,
+                    event,
+                    occurred_at,
+                    metadata,
+                },
+            ));
+        }
+        Ok(events)
+    }
+
     async fn load_in(
         &self,
         conn: &mut db::Conn,

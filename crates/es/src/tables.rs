@@ -42,6 +42,7 @@ pub const MIGRATIONS: Migrations = Migrations {
 pub(crate) struct Sql {
     pub(crate) load_snapshot: String,
     pub(crate) load_events: String,
+    pub(crate) read_all: String,
     pub(crate) insert_event: String,
     pub(crate) upsert_snapshot: String,
 }
@@ -58,6 +59,12 @@ impl Sql {
                  FROM {schema}.events
                  WHERE stream_id = $1 AND stream_name = $2 AND stream_version > $3
                  ORDER BY stream_version"
+            ),
+            read_all: format!(
+                "SELECT position, stream_id, stream_version, event_id, event_name, event_version, event_data, metadata, occurred_at
+                 FROM {schema}.events
+                 WHERE stream_name = $1 AND position > $2
+                 ORDER BY position LIMIT $3"
             ),
             insert_event: format!(
                 "INSERT INTO {schema}.events

@@ -24,6 +24,7 @@ db::backend_tests!(
     a_failing_handler_rolls_the_append_back,
     the_handler_write_of_a_losing_writer_is_rolled_back,
     metadata_is_stored_with_each_event,
+    every_event_is_read_back_a_page_at_a_time_in_append_order,
 );
 
 const SCHEMA: &str = "bank";
@@ -511,4 +512,33 @@ mod given_when_then {
         ]);
         assert_eq!(given.state().balance, 3);
     }
+}
+
+async fn every_event_is_read_back_a_page_at_a_time_in_append_order(backend: Backend) {
+    let test = bank(backend).await;
+    let accounts = store(&test);
+    accounts.execute("a1", Command::Open).await.unwrap();
+    accounts.execute("a2", Command::Open).await.unwrap();
+    accounts.execute("a1", Command::Deposit(5)).await.unwrap();
+    accounts.execute("a2", Command::Deposit(7)).await.unwrap();
+    let mut conn = test.db.pool().acquire().await.unwrap();
+    let (mut position, mut read) = (0, Vec::new());
+    loop {
+        let page = accounts.read_all_in(&mut conn, position, 3).await.unwrap();
+        let Some((last, _)) = page.last() else { break };
+        position = *last;
+        read.extend(
+            page.into_iter()
+                .map(|(_, e)| (e.aggregate_id, e.version, e.event)),
+        );
+    }
+    assert_eq!(
+        read,
+        [
+            ("a1".to_owned(), 1, Event::Opened),
+            ("a2".to_owned(), 1, Event::Opened),
+            ("a1".to_owned(), 2, Event::Deposited { cents: 5 }),
+            ("a2".to_owned(), 2, Event::Deposited { cents: 7 }),
+        ]
+    );
 }

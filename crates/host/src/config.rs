@@ -34,7 +34,9 @@ pub struct Config {
     /// JetStream stream holding every subject (`<stream>.>`).
     #[arg(long, env = "NATS_STREAM", default_value = "mallbots", value_parser = parse_stream)]
     pub nats_stream: String,
-    /// Oldest message the stream keeps (`0s`: no limit, as in the book).
+    /// Oldest message the stream keeps (`0s`: no limit, as in the book); the embedded log
+    /// keeps the same (consumed messages older than this are deleted). Read models can be
+    /// rebuilt (`mallbots replay`) only from what is kept.
     #[arg(long, env = "NATS_STREAM_MAX_AGE", default_value = "0s", value_parser = parse_duration)]
     pub nats_stream_max_age: Duration,
     /// Most bytes the stream keeps (`0`: no limit, as in the book).

@@ -126,10 +126,13 @@ impl Host {
             let broker = broker.clone();
             Box::pin(async move { broker.check().await })
         });
-        if embedded {
+        // The embedded log keeps what a JetStream stream would (NATS_STREAM_MAX_AGE; 0: all),
+        // so read models can be rebuilt from it (`mallbots replay`) on either broker.
+        let max_age = host.config.nats_stream_max_age;
+        if embedded && !max_age.is_zero() {
             let log = messaging::Embedded::new(host.db.clone(), &host.config.nats_stream);
             host.spawn("embedded broker purge", move |stop| {
-                purge_embedded(log, stop)
+                purge_embedded(log, max_age, stop)
             });
         }
         Ok(host)
@@ -436,14 +439,18 @@ impl Host {
     }
 }
 
-/// Deletes embedded-log messages every consumer is done with, hourly.
-async fn purge_embedded(log: messaging::Embedded, stop: CancellationToken) -> anyhow::Result<()> {
+/// Deletes embedded-log messages older than `max_age` that every consumer is done with.
+async fn purge_embedded(
+    log: messaging::Embedded,
+    max_age: Duration,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             () = stop.cancelled() => return Ok(()),
             () = tokio::time::sleep(Duration::from_secs(60)) => {}
         }
-        if let Err(error) = log.purge(Duration::from_secs(3600)).await {
+        if let Err(error) = log.purge(max_age).await {
             tracing::warn!(%error, "purging the embedded broker failed");
         }
     }

@@ -48,6 +48,23 @@ pub enum Command {
     /// Simulate store owners, customers and bots against a running mall and report throughput,
     /// latencies and lost orders (exit 1 when an order was lost or a request failed).
     Busywork(crate::busywork::BusyworkArgs),
+    /// Rebuild a read model without re-firing side effects: `search` is read again from the
+    /// start of the stream by the running search module; `mall` and `catalog` are projected
+    /// again from the stores event store, here.
+    Replay {
+        /// The read model.
+        #[arg(value_enum)]
+        projection: Projection,
+        /// Only ask for it (search): do not wait for the running module to finish.
+        #[arg(long)]
+        no_wait: bool,
+        /// Longest to wait for the search module to finish the rebuild.
+        #[arg(long, default_value = "2m", value_parser = host::parse_duration)]
+        timeout: std::time::Duration,
+        /// Process settings (the database to look in).
+        #[command(flatten)]
+        args: ServeArgs,
+    },
     /// Inspect and handle dead letters: messages a consumer gave up on.
     Dlq {
         /// What to do.
@@ -57,6 +74,17 @@ pub enum Command {
         #[command(flatten)]
         args: ServeArgs,
     },
+}
+
+/// The read models `mallbots replay` rebuilds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Projection {
+    /// Search's orders (and its customer, store and product caches), from the stream.
+    Search,
+    /// The stores as shoppers list them, from the Store events.
+    Mall,
+    /// The products of every store, from the Product events.
+    Catalog,
 }
 
 /// Dead-letter operations.
@@ -133,6 +161,12 @@ impl Cli {
             Some(Command::Dlq { action, args }) => dlq(action, args).await,
             Some(Command::Saga { action, args }) => saga(action, args).await,
             Some(Command::Outbox { action, args }) => outbox(action, args).await,
+            Some(Command::Replay {
+                projection,
+                no_wait,
+                timeout,
+                args,
+            }) => replay(projection, no_wait, timeout, args).await,
             Some(Command::Gateway(args)) => crate::gateway::run(args).await,
             Some(Command::Busywork(args)) => busywork(&args).await,
         }
@@ -147,7 +181,8 @@ impl Cli {
                 | Command::Migrate(args)
                 | Command::Dlq { args, .. }
                 | Command::Saga { args, .. }
-                | Command::Outbox { args, .. },
+                | Command::Outbox { args, .. }
+                | Command::Replay { args, .. },
             ) => &args.host,
             Some(Command::Gateway(args)) => &args.host,
             // The summary is the output; only trouble is logged beside the progress bar.
@@ -247,6 +282,81 @@ async fn saga(action: SagaAction, mut args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     db.close().await;
+    Ok(())
+}
+
+#[allow(clippy::print_stdout, reason = "a command-line answer goes to stdout")]
+async fn replay(
+    projection: Projection,
+    no_wait: bool,
+    timeout: std::time::Duration,
+    mut args: ServeArgs,
+) -> anyhow::Result<()> {
+    let module = match projection {
+        Projection::Search => search::SCHEMA,
+        Projection::Mall | Projection::Catalog => stores::SCHEMA,
+    };
+    args.modules = module.to_owned();
+    let (_, db) = open(&args).await?;
+    // The tables a rewind is recorded in may be newer than the module's last start.
+    let modules = crate::select(module).map_err(anyhow::Error::msg)?;
+    for module in modules {
+        (module.migrate)(&db).await?;
+    }
+    let result = match projection {
+        Projection::Mall => stores::rebuild_mall(&db)
+            .await
+            .map(|events| println!("mall rebuilt from {events} Store events")),
+        Projection::Catalog => stores::rebuild_catalog(&db)
+            .await
+            .map(|events| println!("catalog rebuilt from {events} Product events")),
+        Projection::Search => rewind(&db, module, &search::REBUILDABLE, no_wait, timeout).await,
+    };
+    db.close().await;
+    result
+}
+
+/// Asks for `consumers` to be rewound and, unless `no_wait`, waits until each is rebuilt.
+#[allow(clippy::print_stdout, reason = "a command-line answer goes to stdout")]
+async fn rewind(
+    db: &db::Db,
+    module: &str,
+    consumers: &[&str],
+    no_wait: bool,
+    timeout: std::time::Duration,
+) -> anyhow::Result<()> {
+    use messaging::rewind;
+    for consumer in consumers {
+        rewind::request(db, module, consumer).await?;
+    }
+    if no_wait {
+        println!(
+            "rebuild of {} requested; the running {module} module does it",
+            consumers.join(", ")
+        );
+        return Ok(());
+    }
+    let started = Instant::now();
+    let mut pending: Vec<&str> = consumers.to_vec();
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        for consumer in pending {
+            let status = rewind::status(db, module, consumer).await?;
+            match status.and_then(|s| s.outcome) {
+                Some(outcome) if outcome == "rebuilt" => println!("{consumer}: rebuilt"),
+                Some(refused) => anyhow::bail!("{consumer}: {refused}"),
+                None => still.push(consumer),
+            }
+        }
+        pending = still;
+        if !pending.is_empty() && started.elapsed() > timeout {
+            anyhow::bail!(
+                "{} not rebuilt after {timeout:?}: is a process running the {module} module? (the request stays; it rebuilds when one starts)",
+                pending.join(", ")
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     Ok(())
 }
 

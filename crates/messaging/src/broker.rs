@@ -66,6 +66,11 @@ pub trait Broker: Send + Sync + 'static {
     /// (undelivered, or delivered and waiting for an ack): its lag. `None` when no such
     /// consumer exists yet.
     async fn lag(&self, durable: &str) -> Result<Option<u64>, BrokerError>;
+
+    /// Moves the durable consumer `durable` back to the start of the stream: everything the
+    /// stream still holds on its subject is delivered again (to rebuild a read model). The
+    /// caller reopens the consumer afterwards.
+    async fn rewind(&self, durable: &str) -> Result<(), BrokerError>;
 }
 
 /// A durable consumer's stream of deliveries.

@@ -160,6 +160,22 @@ impl Broker for Embedded {
         self.db.ping(Duration::from_secs(2)).await
     }
 
+    async fn rewind(&self, durable: &str) -> Result<(), BrokerError> {
+        let mut tx = self.db.begin().await?;
+        sqlx::query("UPDATE broker.consumers SET cursor = 0 WHERE stream = $1 AND name = $2")
+            .bind(&*self.stream)
+            .bind(durable)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM broker.deliveries WHERE stream = $1 AND consumer = $2")
+            .bind(&*self.stream)
+            .bind(durable)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn lag(&self, durable: &str) -> Result<Option<u64>, BrokerError> {
         let Some(row) = sqlx::query(
             "SELECT subject, cursor FROM broker.consumers WHERE stream = $1 AND name = $2",

@@ -234,6 +234,22 @@ impl Broker for JetStream {
         }
     }
 
+    async fn rewind(&self, durable: &str) -> Result<(), BrokerError> {
+        // A durable consumer's position cannot be moved back: it is deleted and recreated
+        // (DeliverPolicy::All) when the subscription reopens it.
+        let stream = self.ensure_stream().await?;
+        match stream.delete_consumer(durable).await {
+            Ok(_) => Ok(()),
+            Err(error)
+                if matches!(error.kind(), jetstream::stream::ConsumerErrorKind::JetStream(e)
+                    if e.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(BrokerError::Nats(format!("consumer {durable}: {error}"))),
+        }
+    }
+
     async fn lag(&self, durable: &str) -> Result<Option<u64>, BrokerError> {
         let stream = self.ensure_stream().await?;
         match stream.consumer_info(durable).await {

@@ -7,6 +7,7 @@
 //!   ([`subscription::run`]), per-aggregate order.
 //! - [`CommandHandler`] + [`replying`]: commands answered with replies, per the saga contract.
 //! - [`dlq`]: list, show, replay and discard dead letters.
+//! - [`rewind`]: read a consumer again from the start of the stream, rebuilding its model.
 
 mod broker;
 mod command;
@@ -16,6 +17,7 @@ mod envelope;
 mod jetstream;
 mod message;
 pub mod outbox;
+pub mod rewind;
 pub mod subscription;
 mod tables;
 pub mod testing;

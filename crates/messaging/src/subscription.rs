@@ -49,6 +49,15 @@ impl From<sqlx::Error> for HandlerError {
 pub trait Handler: Send + Sync + 'static {
     /// Applies `message`'s effects through `tx`.
     async fn handle(&self, tx: &mut db::Conn, message: &Incoming) -> Result<(), HandlerError>;
+
+    /// Empties what this handler built from `consumer`'s messages, so that a rewound consumer
+    /// ([`crate::rewind`]) rebuilds it from the start of the stream. True when done; false
+    /// (the default) for handlers whose effects must not happen twice (commands, notifications):
+    /// their consumers cannot be rewound.
+    async fn reset(&self, tx: &mut db::Conn, consumer: &str) -> Result<bool, HandlerError> {
+        let _ = (tx, consumer);
+        Ok(false)
+    }
 }
 
 /// Retry behaviour of a subscription.
@@ -215,8 +224,9 @@ pub async fn run(
         subscription,
         handler,
         insert_inbox,
+        rewind: tokio::sync::Notify::new(),
     });
-    let replays = tokio::spawn(runner.clone().replay_loop(stop.clone()));
+    let replays = tokio::spawn(runner.clone().replay_loop(broker.clone(), stop.clone()));
     runner.consume(broker, stop).await;
     let _ = replays.await;
 }
@@ -227,6 +237,8 @@ struct Runner {
     handler: Arc<dyn Handler>,
     /// Formatted once: it runs for every message.
     insert_inbox: Arc<str>,
+    /// Raised when an operator asked for this consumer to be rewound.
+    rewind: tokio::sync::Notify,
 }
 
 /// In-memory ordering state of one consumer loop.
@@ -261,6 +273,15 @@ impl Runner {
             loop {
                 let delivery = tokio::select! {
                     () = stop.cancelled() => return,
+                    () = self.rewind.notified() => {
+                        // Between two messages: nothing of this consumer is in flight.
+                        drop(consumer);
+                        if let Err(error) = self.rewind_now(broker.as_ref()).await {
+                            tracing::warn!(consumer = %sub.consumer, error = format!("{error:#}"), "rewinding failed; will try again");
+                        }
+                        order = Order::default();
+                        continue 'connect;
+                    }
                     delivery = consumer.next() => delivery,
                 };
                 match delivery {
@@ -452,8 +473,63 @@ impl Runner {
         Ok(())
     }
 
-    /// Re-delivers dead letters an operator asked to replay, and purges old inbox rows.
-    async fn replay_loop(self: Arc<Self>, stop: CancellationToken) {
+    /// Empties the handler's model and this consumer's inbox, then moves the consumer back to
+    /// the start of the stream. Each step may be repeated: a crash part-way leaves the request
+    /// pending, and the next attempt starts over.
+    async fn rewind_now(&self, broker: &dyn Broker) -> anyhow::Result<()> {
+        let sub = &self.subscription;
+        let mut tx = self.db.begin().await?;
+        let reset = self
+            .handler
+            .reset(&mut tx, &sub.consumer)
+            .await
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
+        if !reset {
+            tx.rollback().await?;
+            tracing::warn!(consumer = %sub.consumer, "this consumer's handler cannot be rebuilt; rewind refused");
+            return crate::rewind::finish(
+                &self.db,
+                sub.schema,
+                &sub.consumer,
+                "refused: its handler cannot be rebuilt",
+            )
+            .await
+            .map_err(Into::into);
+        }
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {}.inbox WHERE consumer = $1",
+            sub.schema
+        )))
+        .bind(&sub.consumer)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        broker.rewind(&sub.consumer).await?;
+        crate::rewind::started(&self.db, sub.schema, &sub.consumer).await?;
+        tracing::info!(consumer = %sub.consumer, "rewound to the start of the stream; rebuilding");
+        Ok(())
+    }
+
+    /// Starts a requested rewind (through the consume loop), and marks a started one done once
+    /// the consumer has caught up.
+    async fn follow_rewind(&self, broker: &dyn Broker) -> anyhow::Result<()> {
+        let sub = &self.subscription;
+        match crate::rewind::status(&self.db, sub.schema, &sub.consumer).await? {
+            Some(status) if status.started_at.is_none() => self.rewind.notify_one(),
+            Some(status)
+                if status.done_at.is_none() && broker.lag(&sub.consumer).await? == Some(0) =>
+            {
+                crate::rewind::finish(&self.db, sub.schema, &sub.consumer, "rebuilt").await?;
+                tracing::info!(consumer = %sub.consumer, "rebuilt from the stream");
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Re-delivers dead letters an operator asked to replay, follows rewinds, and purges old
+    /// inbox rows.
+    async fn replay_loop(self: Arc<Self>, broker: Arc<dyn Broker>, stop: CancellationToken) {
         let mut last_purge = tokio::time::Instant::now();
         loop {
             if sleep_or_stop(Duration::from_secs(1), &stop).await {
@@ -461,6 +537,9 @@ impl Runner {
             }
             if let Err(error) = self.replay_requested().await {
                 tracing::warn!(consumer = %self.subscription.consumer, %error, "replaying dead letters failed");
+            }
+            if let Err(error) = self.follow_rewind(broker.as_ref()).await {
+                tracing::warn!(consumer = %self.subscription.consumer, error = format!("{error:#}"), "following a rewind failed");
             }
             if last_purge.elapsed() > Duration::from_secs(60) {
                 last_purge = tokio::time::Instant::now();

@@ -47,5 +47,17 @@ pub const MIGRATIONS: Migrations = Migrations {
         version: 2,
         description: "the trace context of each staged message, for the relay's span",
         sql: "ALTER TABLE {schema}.outbox ADD COLUMN traceparent TEXT;",
+    },
+    Migration {
+        version: 3,
+        description: "rewinds: a consumer read again from the start of the stream",
+        sql: "
+            CREATE TABLE {schema}.rewinds (
+                consumer TEXT PRIMARY KEY,
+                requested_at BIGINT NOT NULL,
+                started_at BIGINT,
+                done_at BIGINT,
+                outcome TEXT
+            );",
     }],
 };

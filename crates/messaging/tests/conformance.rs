@@ -42,6 +42,8 @@ db::backend_tests!(
     a_command_without_a_reply_channel_is_dead_lettered,
     rows_wait_while_the_broker_is_down,
     a_consumers_lag_counts_what_it_has_not_acknowledged,
+    a_rewound_consumer_rebuilds_its_model_from_the_stream,
+    a_consumer_with_side_effects_refuses_a_rewind,
 );
 
 const SCHEMA: &str = "shop";
@@ -228,6 +230,8 @@ struct Recorder {
     attempts: Arc<Mutex<Vec<(String, Instant)>>>,
     /// Pause per message, to stop a consumer mid-stream.
     pause: Duration,
+    /// Whether its effects can be emptied for a rewind.
+    rebuildable: bool,
 }
 
 impl Recorder {
@@ -244,6 +248,15 @@ impl Recorder {
 
 #[async_trait]
 impl Handler for Recorder {
+    async fn reset(&self, tx: &mut db::Conn, _consumer: &str) -> Result<bool, HandlerError> {
+        if self.rebuildable {
+            sqlx::query("DELETE FROM shop.effects")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(self.rebuildable)
+    }
+
     async fn handle(&self, tx: &mut db::Conn, message: &Incoming) -> Result<(), HandlerError> {
         let event: StoreCreated = message.decode()?;
         self.attempts
@@ -907,6 +920,10 @@ impl Broker for Switchable {
     async fn lag(&self, durable: &str) -> Result<Option<u64>, messaging::BrokerError> {
         self.inner.lag(durable).await
     }
+
+    async fn rewind(&self, durable: &str) -> Result<(), messaging::BrokerError> {
+        self.inner.rewind(durable).await
+    }
 }
 
 async fn rows_wait_while_the_broker_is_down(backend: Backend) {
@@ -1024,6 +1041,10 @@ impl Broker for Counting {
     async fn lag(&self, durable: &str) -> Result<Option<u64>, messaging::BrokerError> {
         self.inner.lag(durable).await
     }
+
+    async fn rewind(&self, durable: &str) -> Result<(), messaging::BrokerError> {
+        self.inner.rewind(durable).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1136,4 +1157,87 @@ async fn a_consumers_lag_counts_what_it_has_not_acknowledged(backend: Backend) {
         rig.broker().lag("lagging").await.unwrap() == Some(2)
     })
     .await;
+}
+
+async fn a_rewound_consumer_rebuilds_its_model_from_the_stream(backend: Backend) {
+    let rig = Rig::new(backend).await;
+    rig.relay();
+    let recorder = Recorder {
+        rebuildable: true,
+        ..Recorder::default()
+    };
+    rig.subscribe(subscription("shop-model"), recorder);
+    rig.stage(
+        (0..5)
+            .map(|n| store_event(&format!("s{n}"), &format!("m{n}")))
+            .collect(),
+    )
+    .await;
+    eventually("all five are handled", || async {
+        rig.effects().await.len() == 5
+    })
+    .await;
+    let model = rig.effects().await;
+    // Damage the model: one row lost, one wrong.
+    sqlx::query("DELETE FROM shop.effects WHERE label = 'm1'")
+        .execute(rig.db().pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE shop.effects SET store_id = 'wrong' WHERE label = 'm3'")
+        .execute(rig.db().pool())
+        .await
+        .unwrap();
+
+    messaging::rewind::request(rig.db(), SCHEMA, "shop-model")
+        .await
+        .unwrap();
+    eventually("the rewind is done", || async {
+        messaging::rewind::status(rig.db(), SCHEMA, "shop-model")
+            .await
+            .unwrap()
+            .and_then(|status| status.outcome)
+            .is_some()
+    })
+    .await;
+    let status = messaging::rewind::status(rig.db(), SCHEMA, "shop-model")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.outcome.as_deref(), Some("rebuilt"));
+    assert!(status.started_at.unwrap() <= status.done_at.unwrap());
+    assert_eq!(
+        rig.effects().await,
+        model,
+        "rebuilt in stream order, each once"
+    );
+
+    // Live consumption goes on from where the rebuild ended.
+    rig.stage(vec![store_event("s9", "m9")]).await;
+    eventually("the next one is handled", || async {
+        rig.effects().await.len() == 6
+    })
+    .await;
+}
+
+async fn a_consumer_with_side_effects_refuses_a_rewind(backend: Backend) {
+    let rig = Rig::new(backend).await;
+    rig.relay();
+    rig.subscribe(subscription("shop-mailer"), Recorder::default());
+    rig.stage(vec![store_event("s1", "once")]).await;
+    eventually("it is handled", || async { rig.effects().await.len() == 1 }).await;
+
+    messaging::rewind::request(rig.db(), SCHEMA, "shop-mailer")
+        .await
+        .unwrap();
+    eventually("the rewind is answered", || async {
+        messaging::rewind::status(rig.db(), SCHEMA, "shop-mailer")
+            .await
+            .unwrap()
+            .and_then(|status| status.outcome)
+            .is_some_and(|outcome| outcome.starts_with("refused"))
+    })
+    .await;
+    // Nothing was handled again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rig.labels().await, ["once"]);
 }

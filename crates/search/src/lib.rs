@@ -32,6 +32,14 @@ pub async fn migrate(db: &db::Db) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The consumers `mallbots replay search` rewinds: the orders model first named.
+pub const REBUILDABLE: [&str; 4] = [
+    projection::ORDERS_CONSUMER,
+    projection::CUSTOMERS_CONSUMER,
+    projection::STORES_CONSUMER,
+    projection::PRODUCTS_CONSUMER,
+];
+
 /// Adds the search module to `host`.
 ///
 /// # Errors
@@ -50,18 +58,32 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
     let subscriptions = [
         Subscription::new(
             SCHEMA,
-            "search-customers",
+            projection::CUSTOMERS_CONSUMER,
             customers::CUSTOMER_AGGREGATE_CHANNEL,
         )
         .accept(&[customers::CUSTOMER_REGISTERED_EVENT]),
-        Subscription::new(SCHEMA, "search-stores", stores::STORE_AGGREGATE_CHANNEL)
-            .accept(&[stores::STORE_CREATED_EVENT, stores::STORE_REBRANDED_EVENT]),
-        Subscription::new(SCHEMA, "search-products", stores::PRODUCT_AGGREGATE_CHANNEL).accept(&[
+        Subscription::new(
+            SCHEMA,
+            projection::STORES_CONSUMER,
+            stores::STORE_AGGREGATE_CHANNEL,
+        )
+        .accept(&[stores::STORE_CREATED_EVENT, stores::STORE_REBRANDED_EVENT]),
+        Subscription::new(
+            SCHEMA,
+            projection::PRODUCTS_CONSUMER,
+            stores::PRODUCT_AGGREGATE_CHANNEL,
+        )
+        .accept(&[
             stores::PRODUCT_ADDED_EVENT,
             stores::PRODUCT_REBRANDED_EVENT,
             stores::PRODUCT_REMOVED_EVENT,
         ]),
-        Subscription::new(SCHEMA, "search-orders", ordering::ORDER_AGGREGATE_CHANNEL).accept(&[
+        Subscription::new(
+            SCHEMA,
+            projection::ORDERS_CONSUMER,
+            ordering::ORDER_AGGREGATE_CHANNEL,
+        )
+        .accept(&[
             ordering::ORDER_CREATED_EVENT,
             ordering::ORDER_APPROVED_EVENT,
             ordering::ORDER_REJECTED_EVENT,

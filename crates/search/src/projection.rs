@@ -232,8 +232,36 @@ async fn upsert(
     Ok(())
 }
 
+/// The durable consumers feeding the search model.
+pub(crate) const ORDERS_CONSUMER: &str = "search-orders";
+pub(crate) const CUSTOMERS_CONSUMER: &str = "search-customers";
+pub(crate) const STORES_CONSUMER: &str = "search-stores";
+pub(crate) const PRODUCTS_CONSUMER: &str = "search-products";
+
 #[async_trait]
 impl Handler for Projector {
+    /// Everything here is rebuilt from the stream: the orders from ordering's events, the
+    /// caches from customers' and stores' (and a cache miss asks their services anyway).
+    async fn reset(&self, tx: &mut db::Conn, consumer: &str) -> Result<bool, HandlerError> {
+        let tables: &[&str] = match consumer {
+            ORDERS_CONSUMER => &[
+                "search.order_products",
+                "search.order_stores",
+                "search.orders",
+            ],
+            CUSTOMERS_CONSUMER => &["search.customers_cache"],
+            STORES_CONSUMER => &["search.stores_cache"],
+            PRODUCTS_CONSUMER => &["search.products_cache"],
+            _ => return Ok(false),
+        };
+        for table in tables {
+            sqlx::query(db::AssertSqlSafe(format!("DELETE FROM {table}")))
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(true)
+    }
+
     async fn handle(&self, tx: &mut db::Conn, message: &Incoming) -> Result<(), HandlerError> {
         let at = message.envelope.occurred_at.timestamp_micros();
         let copy = "ON CONFLICT (id) DO UPDATE SET name = excluded.name";

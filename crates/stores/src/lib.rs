@@ -11,7 +11,10 @@ mod domain;
 mod grpc;
 mod mall;
 mod messages;
+mod rebuild;
 mod rest;
+
+pub use rebuild::{rebuild_catalog, rebuild_mall};
 
 /// The schema this module owns.
 pub const SCHEMA: &str = "stores";

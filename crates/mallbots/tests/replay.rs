@@ -1,0 +1,230 @@
+//! `mallbots replay`, run as an operator would beside a running mall, on each backend: a read
+//! model damaged by hand is rebuilt to exactly what it was, and nothing downstream hears of it.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+use std::process::Command;
+
+use db::{AssertSqlSafe, Row as _};
+use testkit::{Backend, TestApp, spawn_app_with};
+
+db::backend_tests!(
+    replay_search_rebuilds_the_same_model,
+    replay_mall_and_catalog_rebuild_the_same_rows,
+);
+
+/// The mall, and the settings a second process needs to open its database.
+async fn mall(backend: Backend) -> (TestApp, Vec<(&'static str, String)>) {
+    let mut settings = Vec::new();
+    let data = tempfile::tempdir().unwrap().keep();
+    let app = spawn_app_with(&["all"], backend, |config| match &config.pg_conn {
+        Some(conn) => settings.push(("PG_CONN", conn.clone())),
+        None => {
+            config.data_dir = data.clone();
+            settings.push(("DATA_DIR", data.display().to_string()));
+        }
+    })
+    .await;
+    (app, settings)
+}
+
+fn mallbots(settings: &[(&str, String)], args: &[&str]) -> (bool, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mallbots"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PG_") || key.starts_with("NATS_") || key == "MODULES" {
+            command.env_remove(key);
+        }
+    }
+    let output = command
+        .args(args)
+        .envs(settings.iter().map(|(k, v)| (k, v)))
+        .env("LOG_LEVEL", "error")
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Every row of `sql`'s single text column.
+async fn rows(app: &TestApp, sql: &str) -> Vec<String> {
+    sqlx::query(AssertSqlSafe(sql.to_owned()))
+        .fetch_all(app.db.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<String, _>(0))
+        .collect()
+}
+
+async fn search_model(app: &TestApp) -> Vec<String> {
+    let mut model = rows(
+        app,
+        "SELECT order_id || '|' || customer_id || '|' || customer_name || '|' || items || '|' ||
+                CAST(total AS TEXT) || '|' || status || '|' || CAST(created_at AS TEXT) || '|' || CAST(updated_at AS TEXT)
+         FROM search.orders ORDER BY order_id",
+    )
+    .await;
+    model.extend(
+        rows(
+            app,
+            "SELECT order_id || '|' || store_id FROM search.order_stores ORDER BY 1",
+        )
+        .await,
+    );
+    model.extend(
+        rows(
+            app,
+            "SELECT order_id || '|' || product_id FROM search.order_products ORDER BY 1",
+        )
+        .await,
+    );
+    model.extend(
+        rows(
+            app,
+            "SELECT id || '|' || name FROM search.customers_cache ORDER BY 1",
+        )
+        .await,
+    );
+    model
+}
+
+async fn replay_search_rebuilds_the_same_model(backend: Backend) {
+    let (app, settings) = mall(backend).await;
+    let shop = app.mall(100.0).await;
+    let first = app.checkout(&shop, 1).await;
+    let second = app.checkout(&shop, 2).await;
+    for order in [&first, &second] {
+        app.eventually(
+            &format!("/api/ordering/{order}"),
+            "/order/status",
+            "approved",
+        )
+        .await;
+        app.eventually(
+            &format!("/api/search/orders/{order}"),
+            "/order/status",
+            "approved",
+        )
+        .await;
+    }
+    // The second one further along: its bot picked everything.
+    let order = app.get(&format!("/api/ordering/{second}")).await;
+    let order: serde_json::Value = order.json().await.unwrap();
+    let list = order["order"]["shoppingId"].as_str().unwrap().to_owned();
+    let depot = format!("/api/depot/shopping/{list}");
+    app.eventually(&depot, "/shoppingList/status", "available")
+        .await;
+    for (step, body) in [
+        ("assign", serde_json::json!({"botId": "bot-1"})),
+        ("complete", serde_json::json!({})),
+    ] {
+        let (status, body) = app
+            .json(reqwest::Method::PUT, &format!("{depot}/{step}"), body)
+            .await;
+        assert_eq!(status, 200, "{step}: {body}");
+    }
+    app.eventually(
+        &format!("/api/search/orders/{second}"),
+        "/order/status",
+        "ready",
+    )
+    .await;
+    let before = search_model(&app).await;
+    assert!(before.len() >= 6, "{before:#?}");
+
+    // Damage: one order forgotten, the other's status wrong.
+    sqlx::query("DELETE FROM search.orders WHERE order_id = $1")
+        .bind(&first)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE search.orders SET status = 'lost' WHERE order_id = $1")
+        .bind(&second)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    assert_ne!(search_model(&app).await, before);
+
+    let (ok, stdout, stderr) = mallbots(&settings, &["replay", "search"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("search-orders: rebuilt"), "{stdout}");
+    assert_eq!(search_model(&app).await, before);
+    // The rebuild re-read the stream; it staged nothing for anyone else.
+    let outbox = rows(&app, "SELECT CAST(COUNT(*) AS TEXT) FROM search.outbox").await;
+    assert_eq!(outbox, ["0"]);
+
+    // The mall keeps working on the rebuilt model.
+    let third = app.checkout(&shop, 1).await;
+    app.eventually(
+        &format!("/api/search/orders/{third}"),
+        "/order/status",
+        "approved",
+    )
+    .await;
+}
+
+async fn replay_mall_and_catalog_rebuild_the_same_rows(backend: Backend) {
+    let (app, settings) = mall(backend).await;
+    let shop = app.mall(100.0).await;
+    let other = app
+        .create(
+            "/api/stores",
+            serde_json::json!({"name": "Other", "location": "Upstairs"}),
+        )
+        .await;
+    for path in [
+        format!("/api/stores/{other}/participating"),
+        format!("/api/stores/products/{}/increasePrice", shop.product),
+    ] {
+        let body = serde_json::json!({"price": 12.5});
+        let (status, answer) = app.json(reqwest::Method::PUT, &path, body).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+    }
+    let stores = "SELECT id || '|' || name || '|' || location || '|' || CAST(participating AS TEXT) || '|' ||
+                         CAST(created_at AS TEXT) || '|' || CAST(updated_at AS TEXT) FROM stores.stores ORDER BY id";
+    let products = "SELECT id || '|' || store_id || '|' || name || '|' || description || '|' || sku || '|' ||
+                           CAST(price AS TEXT) || '|' || CAST(updated_at AS TEXT) FROM stores.products ORDER BY id";
+    let before = (rows(&app, stores).await, rows(&app, products).await);
+    assert_eq!((before.0.len(), before.1.len()), (2, 1), "{before:#?}");
+    let events = rows(&app, "SELECT CAST(COUNT(*) AS TEXT) FROM stores.outbox").await;
+
+    sqlx::query("DELETE FROM stores.stores WHERE id = $1")
+        .bind(&other)
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE stores.products SET price = 0")
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+
+    let (ok, stdout, stderr) = mallbots(&settings, &["replay", "mall"]);
+    assert!(
+        ok && stdout.contains("mall rebuilt from"),
+        "{stdout}{stderr}"
+    );
+    let (ok, stdout, stderr) = mallbots(&settings, &["replay", "catalog"]);
+    assert!(
+        ok && stdout.contains("catalog rebuilt from"),
+        "{stdout}{stderr}"
+    );
+    assert_eq!(
+        (rows(&app, stores).await, rows(&app, products).await),
+        before
+    );
+    // No integration event was staged again.
+    assert_eq!(
+        rows(&app, "SELECT CAST(COUNT(*) AS TEXT) FROM stores.outbox").await,
+        events
+    );
+
+    let (ok, _, stderr) = mallbots(&settings, &["replay", "everything"]);
+    assert!(!ok);
+    assert!(stderr.contains("invalid value 'everything'"), "{stderr}");
+}
