@@ -1,5 +1,7 @@
-//! `mallbots replay`, run as an operator would beside a running mall, on each backend: a read
-//! model damaged by hand is rebuilt to exactly what it was, and nothing downstream hears of it.
+//! `mallbots replay` and `mallbots dlq replay`, run as an operator would beside a running
+//! mall, on each backend: a read model damaged by hand is rebuilt to exactly what it was, and
+//! nothing downstream hears of it; messages dead-lettered while a handler was broken take
+//! effect exactly once when replayed after the fix.
 
 #![allow(
     clippy::unwrap_used,
@@ -14,6 +16,7 @@ use testkit::{Backend, TestApp, spawn_app_with};
 db::backend_tests!(
     replay_search_rebuilds_the_same_model,
     replay_mall_and_catalog_rebuild_the_same_rows,
+    dead_letters_replayed_after_the_fix_take_effect_once,
 );
 
 /// The mall, and the settings a second process needs to open its database.
@@ -227,4 +230,85 @@ async fn replay_mall_and_catalog_rebuild_the_same_rows(backend: Backend) {
     let (ok, _, stderr) = mallbots(&settings, &["replay", "everything"]);
     assert!(!ok);
     assert!(stderr.contains("invalid value 'everything'"), "{stderr}");
+}
+
+async fn dead_letters_replayed_after_the_fix_take_effect_once(backend: Backend) {
+    let (app, settings) = mall(backend).await;
+    let shop = app.mall(100.0).await;
+    // The fault: search's orders table is gone, so its handler fails on every attempt
+    // (transiently: retried with back-off, then dead-lettered). Nothing else is affected.
+    sqlx::query("ALTER TABLE search.orders RENAME TO orders_offline")
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    let order = app.checkout(&shop, 1).await;
+    app.eventually(
+        &format!("/api/ordering/{order}"),
+        "/order/status",
+        "approved",
+    )
+    .await;
+    let dead = "SELECT id || ' ' || name FROM search.dead_letters WHERE consumer = 'search-orders' ORDER BY dead_at";
+    let letters = testkit::until(|| async {
+        let letters = rows(&app, dead).await;
+        if letters.len() == 2 {
+            Ok(letters)
+        } else {
+            Err(format!("dead letters so far: {letters:?}"))
+        }
+    })
+    .await;
+    let names: Vec<&str> = letters
+        .iter()
+        .map(|l| l.split_once(' ').unwrap().1)
+        .collect();
+    assert_eq!(names, ["ordersapi.OrderCreated", "ordersapi.OrderApproved"]);
+    let (ok, listed, stderr) = mallbots(&settings, &["dlq", "list"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        listed.contains("relation") || listed.contains("no such table"),
+        "{listed}"
+    );
+
+    // The fix, then each message replayed, in order.
+    sqlx::query("ALTER TABLE search.orders_offline RENAME TO orders")
+        .execute(app.db.pool())
+        .await
+        .unwrap();
+    for letter in &letters {
+        let id = letter.split_once(' ').unwrap().0;
+        let (ok, _, stderr) =
+            mallbots(&settings, &["dlq", "replay", "search", "search-orders", id]);
+        assert!(ok, "{stderr}");
+        // The running module replays it within a second; the next one needs it applied.
+        testkit::until(|| async {
+            let left = rows(&app, dead).await;
+            if left.iter().any(|l| l == letter) {
+                Err(format!("{letter} not replayed yet"))
+            } else {
+                Ok(())
+            }
+        })
+        .await;
+    }
+    app.eventually(
+        &format!("/api/search/orders/{order}"),
+        "/order/status",
+        "approved",
+    )
+    .await;
+    let once = format!(
+        "SELECT CAST(COUNT(*) AS TEXT) FROM search.order_products WHERE order_id = '{order}'"
+    );
+    assert_eq!(rows(&app, &once).await, ["1"]);
+
+    // A second replay finds nothing: the effect cannot happen twice.
+    let id = letters[0].split_once(' ').unwrap().0;
+    let (ok, _, stderr) = mallbots(&settings, &["dlq", "replay", "search", "search-orders", id]);
+    assert!(!ok);
+    assert!(stderr.contains(&format!("no dead letter {id}")), "{stderr}");
+    let inbox = format!(
+        "SELECT CAST(COUNT(*) AS TEXT) FROM search.inbox WHERE consumer = 'search-orders' AND id = '{id}'"
+    );
+    assert_eq!(rows(&app, &inbox).await, ["1"]);
 }
