@@ -3,7 +3,7 @@
 //! standard `OTEL_*` variables configure the exporter), and nothing exported otherwise.
 
 use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
-use tracing_subscriber::{EnvFilter, Layer as _, fmt, prelude::*};
+use tracing_subscriber::{EnvFilter, Layer, fmt, prelude::*, registry::LookupSpan};
 
 use crate::LogFormat;
 
@@ -39,19 +39,33 @@ impl Telemetry {
 /// A subscriber is already installed, the filter is invalid, or the exporter cannot be built.
 pub fn init(level: &str, format: LogFormat) -> anyhow::Result<Telemetry> {
     let filter = EnvFilter::builder().parse(level)?;
-    let logs = match format {
-        LogFormat::Pretty => fmt::layer().with_writer(std::io::stderr).boxed(),
-        LogFormat::Json => fmt::layer().json().with_writer(std::io::stderr).boxed(),
-    };
     let provider = match std::env::var(OTLP_ENDPOINT) {
         Ok(endpoint) if !endpoint.trim().is_empty() => Some(otlp()?),
         _ => None,
     };
-    tracing_subscriber::registry()
-        .with(logs.with_filter(filter))
-        .with(provider.as_ref().map(telemetry::layer))
-        .try_init()?;
+    match &provider {
+        // LOG_LEVEL filters everything: what it leaves out is never even built.
+        None => tracing_subscriber::registry()
+            .with(filter)
+            .with(logs(format))
+            .try_init()?,
+        // Spans are recorded for export whatever the logs show: the filter is the log's alone.
+        Some(provider) => tracing_subscriber::registry()
+            .with(logs(format).with_filter(filter))
+            .with(telemetry::layer(provider))
+            .try_init()?,
+    }
     Ok(Telemetry { provider })
+}
+
+fn logs<S>(format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'span> LookupSpan<'span>,
+{
+    match format {
+        LogFormat::Pretty => fmt::layer().with_writer(std::io::stderr).boxed(),
+        LogFormat::Json => fmt::layer().json().with_writer(std::io::stderr).boxed(),
+    }
 }
 
 fn otlp() -> anyhow::Result<SdkTracerProvider> {
