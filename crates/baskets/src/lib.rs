@@ -13,6 +13,9 @@ mod grpc;
 mod messages;
 mod rest;
 
+/// The consumers `mallbots replay caches` rewinds: copies of the stores module's events.
+pub const REBUILDABLE: [&str; 2] = [caches::STORES_CONSUMER, caches::PRODUCTS_CONSUMER];
+
 /// The schema this module owns.
 pub const SCHEMA: &str = "baskets";
 
@@ -55,13 +58,16 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
     let app = app::App::new(host.db().clone(), outbox.clone(), peers)?;
     host.rest(rest::router(app.clone()), rest::openapi());
     host.grpc(grpc::server(app));
-    let store_events =
-        messaging::Subscription::new(SCHEMA, "baskets-stores", stores::STORE_AGGREGATE_CHANNEL)
-            .accept(caches::STORE_EVENTS);
+    let store_events = messaging::Subscription::new(
+        SCHEMA,
+        caches::STORES_CONSUMER,
+        stores::STORE_AGGREGATE_CHANNEL,
+    )
+    .accept(caches::STORE_EVENTS);
     host.subscribe(store_events, caches::Feed);
     let product_events = messaging::Subscription::new(
         SCHEMA,
-        "baskets-products",
+        caches::PRODUCTS_CONSUMER,
         stores::PRODUCT_AGGREGATE_CHANNEL,
     )
     .accept(caches::PRODUCT_EVENTS);

@@ -90,11 +90,32 @@ pub(crate) const PRODUCT_EVENTS: &[&str] = &[
     pb::PRODUCT_REMOVED_EVENT,
 ];
 
+/// The consumers feeding the caches (`mallbots replay caches` rewinds them).
+pub(crate) const STORES_CONSUMER: &str = "depot-stores";
+pub(crate) const PRODUCTS_CONSUMER: &str = "depot-products";
+
 /// The subscription handler feeding the caches.
 pub(crate) struct Feed;
 
 #[async_trait::async_trait]
 impl messaging::Handler for Feed {
+    /// The caches are copies of the stores module's events: rebuilt from the stream.
+    async fn reset(
+        &self,
+        tx: &mut db::Conn,
+        consumer: &str,
+    ) -> Result<bool, messaging::HandlerError> {
+        let table = match consumer {
+            STORES_CONSUMER => "depot.stores_cache",
+            PRODUCTS_CONSUMER => "depot.products_cache",
+            _ => return Ok(false),
+        };
+        sqlx::query(db::AssertSqlSafe(format!("DELETE FROM {table}")))
+            .execute(&mut *tx)
+            .await?;
+        Ok(true)
+    }
+
     async fn handle(
         &self,
         tx: &mut db::Conn,

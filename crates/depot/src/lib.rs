@@ -15,6 +15,9 @@ mod handlers;
 mod repo;
 mod rest;
 
+/// The consumers `mallbots replay caches` rewinds: copies of the stores module's events.
+pub const REBUILDABLE: [&str; 2] = [caches::STORES_CONSUMER, caches::PRODUCTS_CONSUMER];
+
 /// The schema this module owns.
 pub const SCHEMA: &str = "depot";
 
@@ -58,13 +61,21 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
         messaging::replying(outbox.clone(), handlers::Commands(app)),
     );
     host.subscribe(
-        Subscription::new(SCHEMA, "depot-stores", stores::STORE_AGGREGATE_CHANNEL)
-            .accept(caches::STORE_EVENTS),
+        Subscription::new(
+            SCHEMA,
+            caches::STORES_CONSUMER,
+            stores::STORE_AGGREGATE_CHANNEL,
+        )
+        .accept(caches::STORE_EVENTS),
         caches::Feed,
     );
     host.subscribe(
-        Subscription::new(SCHEMA, "depot-products", stores::PRODUCT_AGGREGATE_CHANNEL)
-            .accept(caches::PRODUCT_EVENTS),
+        Subscription::new(
+            SCHEMA,
+            caches::PRODUCTS_CONSUMER,
+            stores::PRODUCT_AGGREGATE_CHANNEL,
+        )
+        .accept(caches::PRODUCT_EVENTS),
         caches::Feed,
     );
     host.relay(outbox);

@@ -48,9 +48,9 @@ pub enum Command {
     /// Simulate store owners, customers and bots against a running mall and report throughput,
     /// latencies and lost orders (exit 1 when an order was lost or a request failed).
     Busywork(crate::busywork::BusyworkArgs),
-    /// Rebuild a read model without re-firing side effects: `search` is read again from the
-    /// start of the stream by the running search module; `mall` and `catalog` are projected
-    /// again from the stores event store, here.
+    /// Rebuild a read model without re-firing side effects: `search` and `caches` are read
+    /// again from the start of the stream by the running modules; `mall` and `catalog` are
+    /// projected again from the stores event store, here.
     Replay {
         /// The read model.
         #[arg(value_enum)]
@@ -85,6 +85,8 @@ pub enum Projection {
     Mall,
     /// The products of every store, from the Product events.
     Catalog,
+    /// Baskets' and depot's copies of the stores and products, from the stream.
+    Caches,
 }
 
 /// Dead-letter operations.
@@ -292,15 +294,19 @@ async fn replay(
     timeout: std::time::Duration,
     mut args: ServeArgs,
 ) -> anyhow::Result<()> {
-    let module = match projection {
-        Projection::Search => search::SCHEMA,
-        Projection::Mall | Projection::Catalog => stores::SCHEMA,
+    let rewinds: &[(&str, &[&str])] = match projection {
+        Projection::Search => &[(search::SCHEMA, &search::REBUILDABLE)],
+        Projection::Caches => &[
+            (baskets::SCHEMA, &baskets::REBUILDABLE),
+            (depot::SCHEMA, &depot::REBUILDABLE),
+        ],
+        Projection::Mall | Projection::Catalog => &[(stores::SCHEMA, &[])],
     };
-    args.modules = module.to_owned();
+    let modules: Vec<&str> = rewinds.iter().map(|(module, _)| *module).collect();
+    args.modules = modules.join(",");
     let (_, db) = open(&args).await?;
-    // The tables a rewind is recorded in may be newer than the module's last start.
-    let modules = crate::select(module).map_err(anyhow::Error::msg)?;
-    for module in modules {
+    // The tables a rewind is recorded in may be newer than the modules' last start.
+    for module in crate::select(&args.modules).map_err(anyhow::Error::msg)? {
         (module.migrate)(&db).await?;
     }
     let result = match projection {
@@ -310,49 +316,56 @@ async fn replay(
         Projection::Catalog => stores::rebuild_catalog(&db)
             .await
             .map(|events| println!("catalog rebuilt from {events} Product events")),
-        Projection::Search => rewind(&db, module, &search::REBUILDABLE, no_wait, timeout).await,
+        Projection::Search | Projection::Caches => rewind(&db, rewinds, no_wait, timeout).await,
     };
     db.close().await;
     result
 }
 
-/// Asks for `consumers` to be rewound and, unless `no_wait`, waits until each is rebuilt.
+/// Asks for each module's `consumers` to be rewound and, unless `no_wait`, waits until each
+/// is rebuilt.
 #[allow(clippy::print_stdout, reason = "a command-line answer goes to stdout")]
 async fn rewind(
     db: &db::Db,
-    module: &str,
-    consumers: &[&str],
+    rewinds: &[(&str, &[&str])],
     no_wait: bool,
     timeout: std::time::Duration,
 ) -> anyhow::Result<()> {
     use messaging::rewind;
-    for consumer in consumers {
-        rewind::request(db, module, consumer).await?;
+    let mut pending: Vec<(&str, &str)> = Vec::new();
+    for (module, consumers) in rewinds {
+        for consumer in *consumers {
+            rewind::request(db, module, consumer).await?;
+            pending.push((module, consumer));
+        }
     }
     if no_wait {
+        let names: Vec<&str> = pending.iter().map(|(_, consumer)| *consumer).collect();
         println!(
-            "rebuild of {} requested; the running {module} module does it",
-            consumers.join(", ")
+            "rebuild of {} requested; the running modules do it",
+            names.join(", ")
         );
         return Ok(());
     }
     let started = Instant::now();
-    let mut pending: Vec<&str> = consumers.to_vec();
     while !pending.is_empty() {
         let mut still = Vec::new();
-        for consumer in pending {
+        for (module, consumer) in pending {
             let status = rewind::status(db, module, consumer).await?;
             match status.and_then(|s| s.outcome) {
                 Some(outcome) if outcome == "rebuilt" => println!("{consumer}: rebuilt"),
                 Some(refused) => anyhow::bail!("{consumer}: {refused}"),
-                None => still.push(consumer),
+                None => still.push((module, consumer)),
             }
         }
         pending = still;
-        if !pending.is_empty() && started.elapsed() > timeout {
+        if let Some((module, _)) = pending.first()
+            && started.elapsed() > timeout
+        {
+            let names: Vec<&str> = pending.iter().map(|(_, consumer)| *consumer).collect();
             anyhow::bail!(
                 "{} not rebuilt after {timeout:?}: is a process running the {module} module? (the request stays; it rebuilds when one starts)",
-                pending.join(", ")
+                names.join(", ")
             );
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -17,6 +17,7 @@ db::backend_tests!(
     replay_search_rebuilds_the_same_model,
     replay_mall_and_catalog_rebuild_the_same_rows,
     dead_letters_replayed_after_the_fix_take_effect_once,
+    replay_caches_rebuilds_baskets_and_depot_copies,
 );
 
 /// The mall, and the settings a second process needs to open its database.
@@ -311,4 +312,65 @@ async fn dead_letters_replayed_after_the_fix_take_effect_once(backend: Backend) 
         "SELECT CAST(COUNT(*) AS TEXT) FROM search.inbox WHERE consumer = 'search-orders' AND id = '{id}'"
     );
     assert_eq!(rows(&app, &inbox).await, ["1"]);
+}
+
+async fn replay_caches_rebuilds_baskets_and_depot_copies(backend: Backend) {
+    let (app, settings) = mall(backend).await;
+    let shop = app.mall(100.0).await;
+    let (status, body) = app
+        .json(
+            reqwest::Method::PUT,
+            &format!("/api/stores/products/{}/rebrand", shop.product),
+            serde_json::json!({"name": "Product XYZ", "description": "Renamed"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let caches = "SELECT 'b|' || id || '|' || name FROM baskets.stores_cache
+                  UNION ALL SELECT 'b|' || id || '|' || name || '|' || CAST(price AS TEXT) FROM baskets.products_cache
+                  UNION ALL SELECT 'd|' || id || '|' || name || '|' || location FROM depot.stores_cache
+                  UNION ALL SELECT 'd|' || id || '|' || name FROM depot.products_cache ORDER BY 1";
+    let before = testkit::until(|| async {
+        let rows = rows(&app, caches).await;
+        if rows.len() == 4 && rows.iter().filter(|r| r.contains("Product XYZ")).count() == 2 {
+            Ok(rows)
+        } else {
+            Err(format!("caches not filled yet: {rows:?}"))
+        }
+    })
+    .await;
+    for damage in [
+        "DELETE FROM baskets.products_cache",
+        "UPDATE depot.stores_cache SET name = 'stale'",
+    ] {
+        sqlx::query(damage).execute(app.db.pool()).await.unwrap();
+    }
+
+    let (ok, stdout, stderr) = mallbots(&settings, &["replay", "caches"]);
+    assert!(ok, "{stderr}");
+    for consumer in [
+        "baskets-stores",
+        "baskets-products",
+        "depot-stores",
+        "depot-products",
+    ] {
+        assert!(stdout.contains(&format!("{consumer}: rebuilt")), "{stdout}");
+    }
+    assert_eq!(rows(&app, caches).await, before);
+}
+
+#[test]
+fn replay_says_when_no_process_runs_the_module() {
+    let data = tempfile::tempdir().unwrap();
+    let settings = [("DATA_DIR", data.path().display().to_string())];
+    let (ok, _, stderr) = mallbots(&settings, &["migrate"]);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = mallbots(&settings, &["replay", "search", "--timeout", "300ms"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("not rebuilt after 300ms: is a process running the search module?"),
+        "{stderr}"
+    );
+    let (ok, stdout, stderr) = mallbots(&settings, &["replay", "search", "--no-wait"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("rebuild of search-orders"), "{stdout}");
 }
