@@ -34,6 +34,7 @@ impl App {
         App { db, outbox }
     }
 
+    #[tracing::instrument(name = "customers.register", skip_all, fields(module = "customers"))]
     pub(crate) async fn register(&self, name: String, sms_number: String) -> Result<String, Error> {
         let (customer, event) =
             Customer::register(uuid::Uuid::new_v4().to_string(), name, sms_number)?;
@@ -51,6 +52,7 @@ impl App {
             .await
     }
 
+    #[tracing::instrument(name = "customers.customer", skip_all, fields(module = "customers"))]
     pub(crate) async fn customer(&self, id: &str) -> Result<Customer, Error> {
         repo::find(&self.db, id)
             .await?
@@ -59,20 +61,28 @@ impl App {
 
     /// Whether `id` may order, as committed (the gRPC query; the command handler checks inside
     /// its transaction with [`App::authorize`]).
+    #[tracing::instrument(name = "customers.authorized", skip_all, fields(module = "customers"))]
     pub(crate) async fn authorized(&self, id: &str) -> Result<(), Error> {
         Ok(self.customer(id).await?.authorize()?)
     }
 
+    #[tracing::instrument(name = "customers.enable", skip_all, fields(module = "customers"))]
     pub(crate) async fn enable(&self, id: &str) -> Result<(), Error> {
         self.change(id, |customer| customer.enable().map(Some))
             .await
     }
 
+    #[tracing::instrument(name = "customers.disable", skip_all, fields(module = "customers"))]
     pub(crate) async fn disable(&self, id: &str) -> Result<(), Error> {
         self.change(id, |customer| customer.disable().map(Some))
             .await
     }
 
+    #[tracing::instrument(
+        name = "customers.change_sms_number",
+        skip_all,
+        fields(module = "customers")
+    )]
     pub(crate) async fn change_sms_number(
         &self,
         id: &str,
@@ -107,6 +117,7 @@ impl App {
     }
 
     /// Whether `id` may order, read inside the command's transaction.
+    #[tracing::instrument(name = "customers.authorize", skip_all, fields(module = "customers"))]
     pub(crate) async fn authorize(tx: &mut db::Conn, id: &str) -> Result<(), Error> {
         let customer = repo::load(tx, id).await?.ok_or(customer::Error::NotFound)?;
         Ok(customer.authorize()?)

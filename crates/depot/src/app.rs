@@ -52,6 +52,7 @@ impl App {
     }
 
     /// Builds and saves a pending list for `order_id` inside `tx`; its id.
+    #[tracing::instrument(name = "depot.create_in", skip_all, fields(module = "depot"))]
     pub(crate) async fn create_in(
         &self,
         tx: &mut db::Conn,
@@ -78,6 +79,7 @@ impl App {
         Ok(list.id)
     }
 
+    #[tracing::instrument(name = "depot.create", skip_all, fields(module = "depot"))]
     pub(crate) async fn create(
         &self,
         order_id: String,
@@ -90,6 +92,7 @@ impl App {
     }
 
     /// Applies `decide` to list `id` inside `tx`; a completed list is announced.
+    #[tracing::instrument(name = "depot.change_in", skip_all, fields(module = "depot"))]
     pub(crate) async fn change_in<F>(
         &self,
         tx: &mut db::Conn,
@@ -118,6 +121,7 @@ impl App {
         Ok(())
     }
 
+    #[tracing::instrument(name = "depot.change", skip_all, fields(module = "depot"))]
     pub(crate) async fn change<F>(&self, id: &str, decide: F) -> Result<(), Error>
     where
         F: FnOnce(&mut ShoppingList) -> Result<Option<list::Event>, list::Error> + Send + 'static,
@@ -128,12 +132,14 @@ impl App {
             .await
     }
 
+    #[tracing::instrument(name = "depot.list", skip_all, fields(module = "depot"))]
     pub(crate) async fn list(&self, id: &str) -> Result<ShoppingList, Error> {
         repo::find(&self.db, id)
             .await?
             .ok_or(Error::List(list::Error::NotFound))
     }
 
+    #[tracing::instrument(name = "depot.lists", skip_all, fields(module = "depot"))]
     pub(crate) async fn lists(&self, status: Status) -> Result<Vec<ShoppingList>, Error> {
         Ok(repo::with_status(&self.db, status).await?)
     }

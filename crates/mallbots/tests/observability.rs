@@ -115,7 +115,10 @@ async fn a_checkout_is_one_trace_through_every_module(backend: Backend) {
     let names: BTreeSet<String> = trace.iter().map(|span| span.name.to_string()).collect();
     for expected in [
         "PUT /api/baskets/{id}/checkout",
+        "baskets.checkout",
         "paymentspb.PaymentsService/GetPayment",
+        "payments.payment",
+        "ordering.execute_in",
         "append",
         "stage",
         "publish basketsapi.BasketCheckedOut",

@@ -49,6 +49,11 @@ impl App {
         }
     }
 
+    #[tracing::instrument(
+        name = "payments.authorize_payment",
+        skip_all,
+        fields(module = "payments")
+    )]
     pub(crate) async fn authorize_payment(
         &self,
         customer_id: String,
@@ -76,6 +81,7 @@ impl App {
             .await
     }
 
+    #[tracing::instrument(name = "payments.payment", skip_all, fields(module = "payments"))]
     pub(crate) async fn payment(&self, id: &str) -> Result<Payment, Error> {
         let mut conn = self.db.pool().acquire().await?;
         repo::payment(&mut conn, id)
@@ -84,12 +90,18 @@ impl App {
     }
 
     /// Whether payment `id` exists (the gRPC ConfirmPayment, whose request carries no amount).
+    #[tracing::instrument(name = "payments.confirm", skip_all, fields(module = "payments"))]
     pub(crate) async fn confirm(&self, id: &str) -> Result<(), Error> {
         let mut conn = self.db.pool().acquire().await?;
         Self::confirm_payment(&mut conn, id, 0.0).await
     }
 
     /// Whether `amount` may be charged to payment `id` (the saga's ConfirmPayment).
+    #[tracing::instrument(
+        name = "payments.confirm_payment",
+        skip_all,
+        fields(module = "payments")
+    )]
     pub(crate) async fn confirm_payment(
         tx: &mut db::Conn,
         id: &str,
@@ -102,6 +114,7 @@ impl App {
     }
 
     /// An invoice for a ready order (id = order id, as in the book); a repeat is a no-op.
+    #[tracing::instrument(name = "payments.invoice_order", skip_all, fields(module = "payments"))]
     pub(crate) async fn invoice_order(
         tx: &mut db::Conn,
         order_id: &str,
@@ -113,6 +126,11 @@ impl App {
     }
 
     /// Cancels the order's invoice if one is pending; nothing else to undo otherwise.
+    #[tracing::instrument(
+        name = "payments.cancel_order_invoice",
+        skip_all,
+        fields(module = "payments")
+    )]
     pub(crate) async fn cancel_order_invoice(
         tx: &mut db::Conn,
         order_id: &str,
@@ -125,6 +143,11 @@ impl App {
         Ok(())
     }
 
+    #[tracing::instrument(
+        name = "payments.create_invoice",
+        skip_all,
+        fields(module = "payments")
+    )]
     pub(crate) async fn create_invoice(
         &self,
         order_id: String,
@@ -141,6 +164,7 @@ impl App {
             .await
     }
 
+    #[tracing::instrument(name = "payments.pay_invoice", skip_all, fields(module = "payments"))]
     pub(crate) async fn pay_invoice(&self, id: &str) -> Result<(), Error> {
         let outbox = self.outbox.clone();
         self.change_invoice(
@@ -151,6 +175,11 @@ impl App {
         .await
     }
 
+    #[tracing::instrument(
+        name = "payments.cancel_invoice",
+        skip_all,
+        fields(module = "payments")
+    )]
     pub(crate) async fn cancel_invoice(&self, id: &str) -> Result<(), Error> {
         self.change_invoice(
             id,
@@ -160,6 +189,11 @@ impl App {
         .await
     }
 
+    #[tracing::instrument(
+        name = "payments.adjust_invoice",
+        skip_all,
+        fields(module = "payments")
+    )]
     pub(crate) async fn adjust_invoice(&self, id: &str, amount: f64) -> Result<(), Error> {
         self.change_invoice(
             id,
@@ -189,6 +223,7 @@ impl App {
             .await
     }
 
+    #[tracing::instrument(name = "payments.invoice", skip_all, fields(module = "payments"))]
     pub(crate) async fn invoice(&self, id: &str) -> Result<Invoice, Error> {
         repo::find_invoice(&self.db, id)
             .await?
