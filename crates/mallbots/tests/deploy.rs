@@ -214,3 +214,81 @@ fn the_image_is_multi_stage_non_root_and_exposes_the_default_ports() {
     assert_eq!(default_of("web_port").as_deref(), Some("8080"));
     assert_eq!(default_of("rpc_port").as_deref(), Some("9000"));
 }
+
+#[test]
+fn prometheus_scrapes_every_pod_where_it_serves_metrics_and_the_collector_takes_otlp() {
+    let prometheus = &documents("deploy/prometheus/prometheus.yml")[0];
+    let jobs = prometheus["scrape_configs"]
+        .as_array()
+        .expect("scrape jobs");
+    assert!(!jobs.is_empty());
+    for job in jobs {
+        assert_eq!(job["metrics_path"], "/metrics", "{job}");
+    }
+    // The Kubernetes job keeps the pods of deploy/k8s by their labels, on the port they name.
+    let k8s = jobs
+        .iter()
+        .find(|job| job["kubernetes_sd_configs"].is_array())
+        .expect("a job for deploy/k8s");
+    let keeps: BTreeMap<String, String> = k8s["relabel_configs"]
+        .as_array()
+        .expect("relabelling")
+        .iter()
+        .filter(|rule| rule["action"] == "keep")
+        .map(|rule| {
+            (
+                rule["source_labels"][0]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                rule["regex"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let docs = documents("deploy/k8s/mallbots.yaml");
+    for module in mallbots::MODULES {
+        let pod = &named(&docs, "Deployment", module.name)["spec"]["template"];
+        let label = &pod["metadata"]["labels"]["app.kubernetes.io/part-of"];
+        assert_eq!(
+            label.as_str(),
+            keeps
+                .get("__meta_kubernetes_pod_label_app_kubernetes_io_part_of")
+                .map(String::as_str),
+            "{} is not scraped",
+            module.name
+        );
+        let scraped = keeps
+            .get("__meta_kubernetes_pod_container_port_name")
+            .expect("a port to scrape");
+        // /metrics is served on the HTTP port (WEB_PORT).
+        let container = &pod["spec"]["containers"][0];
+        assert_eq!(port(container, scraped), port(container, "http"));
+    }
+
+    let collector = &documents("deploy/otel/collector.yaml")[0];
+    let grpc = &collector["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"];
+    assert!(
+        grpc.as_str().is_some_and(|e| e.ends_with(":4317")),
+        "{grpc}"
+    );
+    let traces = &collector["service"]["pipelines"]["traces"];
+    assert!(
+        traces["receivers"]
+            .as_array()
+            .is_some_and(|r| r.contains(&"otlp".into()))
+    );
+    for exporter in traces["exporters"].as_array().expect("exporters") {
+        let exporter = exporter.as_str().unwrap_or_default();
+        assert!(
+            collector["exporters"][exporter].is_object(),
+            "{exporter} is not configured"
+        );
+    }
+    for processor in traces["processors"].as_array().expect("processors") {
+        let processor = processor.as_str().unwrap_or_default();
+        assert!(
+            collector["processors"][processor].is_object(),
+            "{processor} is not configured"
+        );
+    }
+}
