@@ -141,32 +141,14 @@ async fn a_checkout_is_one_trace_through_every_module(backend: Backend) {
 async fn lifecycle(app: &TestApp) -> String {
     let mall = app.mall(100.0).await;
     let order = app.checkout(&mall, 2).await;
-    let path = format!("/api/ordering/{order}");
-    let approved = app.eventually(&path, "/order/status", "approved").await;
-    let list = approved["order"]["shoppingId"].as_str().unwrap().to_owned();
-    let depot = format!("/api/depot/shopping/{list}");
-    app.eventually(&depot, "/shoppingList/status", "available")
-        .await;
-    for (step, body) in [
-        ("assign", serde_json::json!({"botId": "bot-1"})),
-        ("complete", serde_json::json!({})),
-    ] {
-        let (status, body) = app
-            .json(reqwest::Method::PUT, &format!("{depot}/{step}"), body)
-            .await;
-        assert_eq!(status, 200, "{step}: {body}");
-    }
-    let invoice = format!("/api/payments/invoices/{order}");
-    app.eventually(&invoice, "/invoice/status", "pending").await;
-    let (status, body) = app
-        .json(
-            reqwest::Method::PUT,
-            &format!("{invoice}/pay"),
-            serde_json::json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "pay: {body}");
-    app.eventually(&path, "/order/status", "completed").await;
+    app.pick(&order).await;
+    app.pay(&order).await;
+    app.eventually(
+        &format!("/api/ordering/{order}"),
+        "/order/status",
+        "completed",
+    )
+    .await;
     order
 }
 

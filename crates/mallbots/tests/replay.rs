@@ -118,21 +118,7 @@ async fn replay_search_rebuilds_the_same_model(backend: Backend) {
         .await;
     }
     // The second one further along: its bot picked everything.
-    let order = app.get(&format!("/api/ordering/{second}")).await;
-    let order: serde_json::Value = order.json().await.unwrap();
-    let list = order["order"]["shoppingId"].as_str().unwrap().to_owned();
-    let depot = format!("/api/depot/shopping/{list}");
-    app.eventually(&depot, "/shoppingList/status", "available")
-        .await;
-    for (step, body) in [
-        ("assign", serde_json::json!({"botId": "bot-1"})),
-        ("complete", serde_json::json!({})),
-    ] {
-        let (status, body) = app
-            .json(reqwest::Method::PUT, &format!("{depot}/{step}"), body)
-            .await;
-        assert_eq!(status, 200, "{step}: {body}");
-    }
+    app.pick(&second).await;
     app.eventually(
         &format!("/api/search/orders/{second}"),
         "/order/status",

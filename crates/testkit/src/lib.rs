@@ -309,6 +309,55 @@ impl Api {
         assert_eq!(status, 200, "checkout: {body}");
         basket
     }
+
+    /// Once `order` is approved, a bot is assigned its shopping list and completes it: the
+    /// order becomes ready.
+    ///
+    /// # Panics
+    /// When a step is refused or never happens.
+    pub async fn pick(&self, order: &str) {
+        let approved = self
+            .eventually(
+                &format!("/api/ordering/{order}"),
+                "/order/status",
+                "approved",
+            )
+            .await;
+        let list = approved["order"]["shoppingId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("order {order} has no shopping list: {approved}"))
+            .to_owned();
+        let depot = format!("/api/depot/shopping/{list}");
+        self.eventually(&depot, "/shoppingList/status", "available")
+            .await;
+        for (step, body) in [
+            ("assign", serde_json::json!({"botId": "bot-1"})),
+            ("complete", serde_json::json!({})),
+        ] {
+            let (status, body) = self
+                .json(reqwest::Method::PUT, &format!("{depot}/{step}"), body)
+                .await;
+            assert_eq!(status, 200, "{step}: {body}");
+        }
+    }
+
+    /// Once `order` is ready, its invoice is paid: the order completes.
+    ///
+    /// # Panics
+    /// When the payment is refused or the invoice never comes.
+    pub async fn pay(&self, order: &str) {
+        let invoice = format!("/api/payments/invoices/{order}");
+        self.eventually(&invoice, "/invoice/status", "pending")
+            .await;
+        let (status, body) = self
+            .json(
+                reqwest::Method::PUT,
+                &format!("{invoice}/pay"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "pay: {body}");
+    }
 }
 
 impl std::ops::Deref for TestApp {
