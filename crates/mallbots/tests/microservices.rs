@@ -160,12 +160,7 @@ async fn a_checkout_is_one_trace_across_the_processes() {
     ready(&api).await;
     let shop = api.mall(100.0).await;
     let order = api.checkout(&shop, 1).await;
-    api.eventually(
-        &format!("/api/ordering/{order}"),
-        "/order/status",
-        "approved",
-    )
-    .await;
+    api.order_is(&order, "approved").await;
 
     let expected: BTreeSet<String> = [
         "gateway",

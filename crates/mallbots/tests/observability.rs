@@ -52,12 +52,7 @@ async fn a_checkout_is_one_trace_through_every_module(backend: Backend) {
     let app = spawn_app(&["all"], backend).await;
     let mall = app.mall(100.0).await;
     let order = app.checkout(&mall, 1).await;
-    app.eventually(
-        &format!("/api/ordering/{order}"),
-        "/order/status",
-        "approved",
-    )
-    .await;
+    app.order_is(&order, "approved").await;
 
     let checkout = |spans: &[SpanData]| -> Option<TraceId> {
         spans
@@ -143,12 +138,7 @@ async fn lifecycle(app: &TestApp) -> String {
     let order = app.checkout(&mall, 2).await;
     app.pick(&order).await;
     app.pay(&order).await;
-    app.eventually(
-        &format!("/api/ordering/{order}"),
-        "/order/status",
-        "completed",
-    )
-    .await;
+    app.order_is(&order, "completed").await;
     order
 }
 

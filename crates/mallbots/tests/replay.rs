@@ -55,6 +55,16 @@ fn mallbots(settings: &[(&str, String)], args: &[&str]) -> (bool, String, String
     )
 }
 
+/// Waits until search shows `order` with `status`.
+async fn search_shows(app: &TestApp, order: &str, status: &str) {
+    app.eventually(
+        &format!("/api/search/orders/{order}"),
+        "/order/status",
+        status,
+    )
+    .await;
+}
+
 /// Every row of `sql`'s single text column.
 async fn rows(app: &TestApp, sql: &str) -> Vec<String> {
     sqlx::query(AssertSqlSafe(sql.to_owned()))
@@ -104,27 +114,12 @@ async fn replay_search_rebuilds_the_same_model(backend: Backend) {
     let first = app.checkout(&shop, 1).await;
     let second = app.checkout(&shop, 2).await;
     for order in [&first, &second] {
-        app.eventually(
-            &format!("/api/ordering/{order}"),
-            "/order/status",
-            "approved",
-        )
-        .await;
-        app.eventually(
-            &format!("/api/search/orders/{order}"),
-            "/order/status",
-            "approved",
-        )
-        .await;
+        app.order_is(order, "approved").await;
+        search_shows(&app, order, "approved").await;
     }
     // The second one further along: its bot picked everything.
     app.pick(&second).await;
-    app.eventually(
-        &format!("/api/search/orders/{second}"),
-        "/order/status",
-        "ready",
-    )
-    .await;
+    search_shows(&app, &second, "ready").await;
     let before = search_model(&app).await;
     assert!(before.len() >= 6, "{before:#?}");
 
@@ -151,12 +146,7 @@ async fn replay_search_rebuilds_the_same_model(backend: Backend) {
 
     // The mall keeps working on the rebuilt model.
     let third = app.checkout(&shop, 1).await;
-    app.eventually(
-        &format!("/api/search/orders/{third}"),
-        "/order/status",
-        "approved",
-    )
-    .await;
+    search_shows(&app, &third, "approved").await;
 }
 
 async fn replay_mall_and_catalog_rebuild_the_same_rows(backend: Backend) {
@@ -229,12 +219,7 @@ async fn dead_letters_replayed_after_the_fix_take_effect_once(backend: Backend) 
         .await
         .unwrap();
     let order = app.checkout(&shop, 1).await;
-    app.eventually(
-        &format!("/api/ordering/{order}"),
-        "/order/status",
-        "approved",
-    )
-    .await;
+    app.order_is(&order, "approved").await;
     let dead = "SELECT id || ' ' || name FROM search.dead_letters WHERE consumer = 'search-orders' ORDER BY dead_at";
     let letters = testkit::until(|| async {
         let letters = rows(&app, dead).await;
@@ -278,12 +263,7 @@ async fn dead_letters_replayed_after_the_fix_take_effect_once(backend: Backend) 
         })
         .await;
     }
-    app.eventually(
-        &format!("/api/search/orders/{order}"),
-        "/order/status",
-        "approved",
-    )
-    .await;
+    search_shows(&app, &order, "approved").await;
     let once = format!(
         "SELECT CAST(COUNT(*) AS TEXT) FROM search.order_products WHERE order_id = '{order}'"
     );

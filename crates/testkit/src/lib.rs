@@ -310,6 +310,16 @@ impl Api {
         basket
     }
 
+    /// Waits until `order` has `status` (the saga and handlers work asynchronously); the order
+    /// as answered then.
+    ///
+    /// # Panics
+    /// When it never does.
+    pub async fn order_is(&self, order: &str, status: &str) -> serde_json::Value {
+        self.eventually(&format!("/api/ordering/{order}"), "/order/status", status)
+            .await
+    }
+
     /// Once `order` is approved, a bot is assigned its shopping list and completes it: the
     /// order becomes ready.
     ///
