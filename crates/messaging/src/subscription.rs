@@ -332,13 +332,13 @@ impl Runner {
             otel.kind = "consumer", module = sub.schema, consumer = %sub.consumer,
             messaging.message.id = %incoming.id(), attempt = incoming.attempt);
         telemetry::adopt(&span, &telemetry::MapRef(&incoming.envelope.metadata));
-        self.settle(delivery, incoming, order)
+        self.deliver(delivery, incoming, order)
             .instrument(span)
             .await;
     }
 
     /// Handles a decoded message meant for this subscription and settles its delivery.
-    async fn settle(&self, delivery: &dyn Delivery, incoming: Incoming, order: &mut Order) {
+    async fn deliver(&self, delivery: &dyn Delivery, incoming: Incoming, order: &mut Order) {
         let sub = &self.subscription;
         let counted = Counted::new(sub, incoming.name());
         counted.count("messages_received_total");
