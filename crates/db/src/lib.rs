@@ -191,6 +191,15 @@ impl Db {
         &self.pool
     }
 
+    /// Whether `other` is a handle on the same SQLite database (clones of one `Db`): a write
+    /// through one waits for the other's writers. Always false on PostgreSQL.
+    pub fn shares_writer_with(&self, other: &Db) -> bool {
+        match (&self.writer, &other.writer) {
+            (Some(mine), Some(theirs)) => Arc::ptr_eq(mine, theirs),
+            _ => false,
+        }
+    }
+
     /// The PostgreSQL URL, for a dedicated listener connection; `None` on SQLite.
     pub fn postgres_url(&self) -> Option<&str> {
         self.postgres_url.as_deref()

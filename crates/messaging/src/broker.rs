@@ -67,6 +67,12 @@ pub trait Broker: Send + Sync + 'static {
     /// consumer exists yet.
     async fn lag(&self, durable: &str) -> Result<Option<u64>, BrokerError>;
 
+    /// The embedded log behind this broker, if that is what it is: the outbox relay then
+    /// appends to it in the transaction that marks the rows, when they share a database.
+    fn embedded(&self) -> Option<&crate::Embedded> {
+        None
+    }
+
     /// Moves the durable consumer `durable` back to the start of the stream: everything the
     /// stream still holds on its subject is delivered again (to rebuild a read model). The
     /// caller reopens the consumer afterwards.

@@ -86,6 +86,47 @@ impl Embedded {
         wakes.entry(key.to_owned()).or_default().clone()
     }
 
+    /// The database the log lives in.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Appends `messages` inside `tx` (a message id already stored is skipped); call
+    /// [`Embedded::published`] once `tx` has committed.
+    ///
+    /// # Errors
+    /// A database error: `tx` must then roll back.
+    pub async fn append_in(
+        &self,
+        tx: &mut db::Conn,
+        messages: &[Outgoing<'_>],
+    ) -> Result<(), sqlx::Error> {
+        let now = db::now_micros();
+        for message in messages {
+            sqlx::query(
+                "INSERT INTO broker.messages (stream, subject, msg_id, body, published_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (stream, msg_id) DO NOTHING",
+            )
+            .bind(&*self.stream)
+            .bind(message.subject)
+            .bind(message.id)
+            .bind(message.body.to_vec())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Wakes the consumers of what was just appended (and committed).
+    pub fn published(&self, messages: &[Outgoing<'_>]) {
+        let subjects: std::collections::BTreeSet<&str> =
+            messages.iter().map(|m| m.subject).collect();
+        for subject in subjects.into_iter().chain([">"]) {
+            self.wake(subject).notify_waiters();
+        }
+    }
+
     /// Deletes messages every consumer has read and settled that are older than `age`.
     ///
     /// # Errors
@@ -116,28 +157,14 @@ impl Broker for Embedded {
             source: source.into(),
         };
         let mut tx = self.db.begin().await.map_err(failed)?;
-        let now = db::now_micros();
-        for message in messages {
-            sqlx::query(
-                "INSERT INTO broker.messages (stream, subject, msg_id, body, published_at) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (stream, msg_id) DO NOTHING",
-            )
-            .bind(&*self.stream)
-            .bind(message.subject)
-            .bind(message.id)
-            .bind(message.body.to_vec())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(failed)?;
-        }
+        self.append_in(&mut tx, messages).await.map_err(failed)?;
         tx.commit().await.map_err(failed)?;
-        let subjects: std::collections::BTreeSet<&str> =
-            messages.iter().map(|m| m.subject).collect();
-        for subject in subjects.into_iter().chain([">"]) {
-            self.wake(subject).notify_waiters();
-        }
+        self.published(messages);
         Ok(())
+    }
+
+    fn embedded(&self) -> Option<&Embedded> {
+        Some(self)
     }
 
     async fn consumer(&self, spec: &ConsumerSpec) -> Result<Box<dyn Consumer>, BrokerError> {
