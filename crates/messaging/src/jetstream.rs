@@ -139,6 +139,15 @@ impl JetStream {
         Ok(stream)
     }
 
+    /// A handle on the stream for consumer requests, without asking the server about the
+    /// stream first (unlike [`JetStream::ensure_stream`]: one round trip, not two, per scrape).
+    async fn stream_handle(&self) -> Result<jetstream::stream::Stream<()>, BrokerError> {
+        self.context
+            .get_stream_no_info(&*self.stream)
+            .await
+            .map_err(|e| BrokerError::Nats(format!("stream {}: {e}", self.stream)))
+    }
+
     /// Deletes the stream (tests clean up with it).
     ///
     /// # Errors
@@ -237,12 +246,12 @@ impl Broker for JetStream {
     async fn rewind(&self, durable: &str) -> Result<(), BrokerError> {
         // A durable consumer's position cannot be moved back: it is deleted and recreated
         // (DeliverPolicy::All) when the subscription reopens it.
-        let stream = self.ensure_stream().await?;
-        match stream.delete_consumer(durable).await {
+        match self.stream_handle().await?.delete_consumer(durable).await {
             Ok(_) => Ok(()),
             Err(error)
                 if matches!(error.kind(), jetstream::stream::ConsumerErrorKind::JetStream(e)
-                    if e.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND) =>
+                    if [jetstream::ErrorCode::CONSUMER_NOT_FOUND, jetstream::ErrorCode::STREAM_NOT_FOUND]
+                        .contains(&e.error_code())) =>
             {
                 Ok(())
             }
@@ -251,12 +260,10 @@ impl Broker for JetStream {
     }
 
     async fn lag(&self, durable: &str) -> Result<Option<u64>, BrokerError> {
-        let stream = self.ensure_stream().await?;
-        match stream.consumer_info(durable).await {
+        use jetstream::context::ConsumerInfoErrorKind::{NotFound, StreamNotFound};
+        match self.stream_handle().await?.consumer_info(durable).await {
             Ok(info) => Ok(Some(info.num_pending + info.num_ack_pending as u64)),
-            Err(error) if error.kind() == jetstream::context::ConsumerInfoErrorKind::NotFound => {
-                Ok(None)
-            }
+            Err(error) if matches!(error.kind(), NotFound | StreamNotFound) => Ok(None),
             Err(error) => Err(BrokerError::Nats(format!("consumer {durable}: {error}"))),
         }
     }
