@@ -268,6 +268,17 @@ async fn dead_letters_replayed_after_the_fix_take_effect_once(backend: Backend) 
         "SELECT CAST(COUNT(*) AS TEXT) FROM search.order_products WHERE order_id = '{order}'"
     );
     assert_eq!(rows(&app, &once).await, ["1"]);
+    // /metrics tells the same story: dead-lettered once, then handled once by the replay.
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for family in ["messages_dead_lettered_total", "messages_handled_total"] {
+        let series = format!(
+            "{family}{{module=\"search\",consumer=\"search-orders\",name=\"ordersapi.OrderCreated\"}} 1"
+        );
+        assert!(
+            metrics.lines().any(|line| line == series),
+            "no {series} in\n{metrics}"
+        );
+    }
 
     // A second replay finds nothing: the effect cannot happen twice.
     let id = letters[0].split_once(' ').unwrap().0;

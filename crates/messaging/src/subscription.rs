@@ -204,6 +204,16 @@ enum Outcome {
     Duplicate,
 }
 
+impl Outcome {
+    /// The counter this outcome adds to.
+    fn counter(self) -> &'static str {
+        match self {
+            Outcome::Handled => "messages_handled_total",
+            Outcome::Duplicate => "messages_duplicates_total",
+        }
+    }
+}
+
 /// Consumes `subscription` until `stop` is cancelled. Never returns early: broker and database
 /// failures are logged and retried.
 pub async fn run(
@@ -380,11 +390,10 @@ impl Runner {
             }
         };
         counted.record("message_handler_duration_seconds", started.elapsed());
-        match &outcome {
-            Ok(Outcome::Handled) => counted.count("messages_handled_total"),
-            Ok(Outcome::Duplicate) => counted.count("messages_duplicates_total"),
-            Err(_) => counted.count("messages_failed_total"),
-        }
+        counted.count(match &outcome {
+            Ok(outcome) => outcome.counter(),
+            Err(_) => "messages_failed_total",
+        });
         match outcome {
             Ok(Outcome::Handled | Outcome::Duplicate) => {
                 settle(delivery.ack().await, &sub.consumer);
@@ -479,12 +488,7 @@ impl Runner {
     async fn rewind_now(&self, broker: &dyn Broker) -> anyhow::Result<()> {
         let sub = &self.subscription;
         let mut tx = self.db.begin().await?;
-        let reset = self
-            .handler
-            .reset(&mut tx, &sub.consumer)
-            .await
-            .map_err(|error| anyhow::anyhow!("{error}"))?;
-        if !reset {
+        if !self.handler.reset(&mut tx, &sub.consumer).await? {
             tx.rollback().await?;
             tracing::warn!(consumer = %sub.consumer, "this consumer's handler cannot be rebuilt; rewind refused");
             return crate::rewind::finish(
@@ -553,7 +557,7 @@ impl Runner {
     async fn replay_requested(&self) -> Result<(), sqlx::Error> {
         let sub = &self.subscription;
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT id, subject, body, attempts FROM {}.dead_letters WHERE consumer = $1 AND replay_requested = $2",
+            "SELECT id, name, subject, body, attempts FROM {}.dead_letters WHERE consumer = $1 AND replay_requested = $2",
             sub.schema
         )))
         .bind(&sub.consumer)
@@ -561,11 +565,12 @@ impl Runner {
         .fetch_all(self.db.pool())
         .await?;
         for row in rows {
-            let (id, subject, body, attempts): (String, String, Vec<u8>, i64) = (
+            let (id, name, subject, body, attempts): (String, String, String, Vec<u8>, i64) = (
                 row.try_get(0)?,
                 row.try_get(1)?,
                 row.try_get(2)?,
                 row.try_get(3)?,
+                row.try_get(4)?,
             );
             let result = match Envelope::decode(&body) {
                 Ok(envelope) => {
@@ -574,13 +579,15 @@ impl Runner {
                         envelope,
                         attempt: u32::try_from(attempts + 1).unwrap_or(u32::MAX),
                     };
-                    self.handle_once(&incoming).await.map(|_| ())
+                    self.handle_once(&incoming).await
                 }
                 Err(error) => Err(HandlerError::Permanent(error.into())),
             };
             match result {
-                Ok(()) => {
+                Ok(outcome) => {
                     tracing::info!(consumer = %sub.consumer, %id, "dead letter replayed");
+                    // Counted like any delivery, so handled and dead-lettered add up.
+                    Counted::new(sub, &name).count(outcome.counter());
                     self.db
                         .write(
                             sqlx::query(AssertSqlSafe(format!(
