@@ -21,6 +21,19 @@ pub struct Mall {
     pub payment: String,
 }
 
+/// Every module one checkout reaches, directly or through the messages it causes, until the
+/// order is approved: what a checkout's trace must span.
+pub const CHECKOUT_REACHES: [&str; 8] = [
+    "baskets",
+    "payments",
+    "ordering",
+    "cosec",
+    "customers",
+    "depot",
+    "search",
+    "notifications",
+];
+
 /// The REST error body the app answers with (grpc-gateway's), for comparisons.
 pub fn error_body(code: i64, message: &str) -> serde_json::Value {
     serde_json::json!({"code": code, "message": message, "details": []})
