@@ -37,7 +37,7 @@ pub(crate) fn router(
     rest: Router,
     openapi: utoipa::openapi::OpenApi,
     checks: Vec<(&'static str, Check)>,
-    gauges: Option<crate::observe::Gauges>,
+    queues: Option<Arc<crate::observe::Queues>>,
     config: &Config,
 ) -> Router {
     // Swagger UI's assets are vendored in the crate: nothing is fetched at build or run time.
@@ -51,7 +51,7 @@ pub(crate) fn router(
         )
         .route("/liveness", get(|| async { "." }))
         .route("/readiness", get(readiness).with_state(Arc::new(checks)))
-        .route("/metrics", get(crate::observe::scrape).with_state(gauges))
+        .route("/metrics", get(crate::observe::scrape).with_state(queues))
         .fallback(|| async { ApiError::not_found("Not Found") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(Code::Unimplemented, "Method Not Allowed").into_response()

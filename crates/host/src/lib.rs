@@ -289,7 +289,16 @@ impl Host {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let token = CancellationToken::new();
         let mut running = JoinSet::new();
-        let gauges = self.gauges();
+        let queues = Arc::new(observe::Queues {
+            db: self.db.clone(),
+            broker: self.broker.clone(),
+            outboxes: self.outboxes,
+            consumers: self
+                .receivers
+                .iter()
+                .map(|receiver| (receiver.module, receiver.consumer.clone()))
+                .collect(),
+        });
 
         // Built on the first request, not at start-up: few processes are ever asked.
         let receivers = Arc::new(self.receivers);
@@ -304,7 +313,7 @@ impl Host {
                 )
             }),
         );
-        let app = http::router(rest, self.openapi, self.checks, Some(gauges), &self.config);
+        let app = http::router(rest, self.openapi, self.checks, Some(queues), &self.config);
         let http_stop = token.clone();
         running.spawn(async move {
             axum::serve(self.http_listener, app)
@@ -376,66 +385,6 @@ impl Host {
         }
         tracing::info!(timeout = ?self.config.shutdown_timeout, "shutting down");
         drain(&mut running, self.config.shutdown_timeout).await
-    }
-}
-
-impl Host {
-    /// Reads each relayed outbox's depth and each consumer's lag into gauges, at scrape time.
-    fn gauges(&self) -> observe::Gauges {
-        let (db, broker) = (self.db.clone(), self.broker.clone());
-        let outboxes = Arc::new(self.outboxes.clone());
-        let consumers: Arc<Vec<(&'static str, String)>> = Arc::new(
-            self.receivers
-                .iter()
-                .map(|receiver| (receiver.module, receiver.consumer.clone()))
-                .collect(),
-        );
-        Arc::new(move || {
-            let (db, broker, outboxes, consumers) = (
-                db.clone(),
-                broker.clone(),
-                outboxes.clone(),
-                consumers.clone(),
-            );
-            Box::pin(async move {
-                let depths = outboxes.iter().map(|&module| {
-                    let db = db.clone();
-                    async move {
-                        match messaging::outbox::status(&db, module).await {
-                            Ok(status) => {
-                                let age = status.oldest_pending_at.map_or(0.0, |at| {
-                                    (db::now_micros() - at).max(0) as f64 / 1e6
-                                });
-                                metrics::gauge!("outbox_pending_messages", "module" => module)
-                                    .set(status.pending as f64);
-                                metrics::gauge!("outbox_oldest_pending_age_seconds", "module" => module)
-                                    .set(age);
-                            }
-                            Err(error) => tracing::warn!(module, %error, "reading the outbox depth failed"),
-                        }
-                    }
-                });
-                let lags = consumers.iter().map(|(module, consumer)| {
-                    let broker = broker.clone();
-                    async move {
-                        match broker.lag(consumer).await {
-                            Ok(Some(lag)) => metrics::gauge!("consumer_lag_messages",
-                                "module" => *module, "consumer" => consumer.clone())
-                            .set(lag as f64),
-                            Ok(None) => {}
-                            Err(error) => {
-                                tracing::warn!(consumer, %error, "reading a consumer's lag failed")
-                            }
-                        }
-                    }
-                });
-                futures::future::join(
-                    futures::future::join_all(depths),
-                    futures::future::join_all(lags),
-                )
-                .await;
-            })
-        })
     }
 }
 
