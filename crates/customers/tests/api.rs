@@ -226,7 +226,7 @@ async fn authorize_customer_commands_are_answered(backend: Backend) {
     let replies = app
         .messages(proto::cosec::CREATE_ORDER_REPLY_CHANNEL, 3)
         .await;
-    let outcomes: Vec<(&str, &str, &str)> = replies
+    let mut outcomes: Vec<(&str, &str, &str)> = replies
         .iter()
         .map(|r| {
             (
@@ -236,6 +236,8 @@ async fn authorize_customer_commands_are_answered(backend: Backend) {
             )
         })
         .collect();
+    // Different sagas' commands are handled concurrently: their replies come in any order.
+    outcomes.sort_unstable();
     assert_eq!(
         outcomes,
         [
@@ -262,10 +264,11 @@ async fn a_command_delivered_twice_is_answered_once(backend: Backend) {
     let replies = app
         .messages(proto::cosec::CREATE_ORDER_REPLY_CHANNEL, 2)
         .await;
-    let sagas: Vec<&str> = replies
+    let mut sagas: Vec<&str> = replies
         .iter()
         .map(|r| r.metadata["REPLY_SAGA_ID"].as_str())
         .collect();
+    sagas.sort_unstable();
     assert_eq!(
         sagas,
         ["saga-1", "saga-2"],

@@ -200,6 +200,16 @@ impl Db {
         }
     }
 
+    /// Whether `other` is a clone of this handle (one pool, one database): a transaction on
+    /// either can write what the other reads. The embedded broker acks a delivery in the
+    /// handler's transaction when its log lives there.
+    pub fn is_same(&self, other: &Db) -> bool {
+        match (&self.postgres_url, &other.postgres_url) {
+            (Some(mine), Some(theirs)) => Arc::ptr_eq(mine, theirs),
+            _ => self.shares_writer_with(other),
+        }
+    }
+
     /// The PostgreSQL URL, for a dedicated listener connection; `None` on SQLite.
     pub fn postgres_url(&self) -> Option<&str> {
         self.postgres_url.as_deref()

@@ -136,6 +136,27 @@ async fn measure(backend: Backend) {
     };
     let loads_1 = loads(1).await;
     let loads_n = loads(CONCURRENCY).await;
+    // A read must not grow with the aggregate's history: the snapshot plus its short tail.
+    let history = |events: usize| {
+        let store = store.clone();
+        async move {
+            let id = format!("history-{events}");
+            for _ in 0..events {
+                store.execute(&id, 1).await.unwrap();
+            }
+            let loaded = store.load(&id).await.unwrap().unwrap();
+            assert!(loaded.events_replayed < 3, "{loaded:?}");
+            rate(1, move |_| {
+                let (store, id) = (store.clone(), id.clone());
+                async move {
+                    store.load(&id).await.unwrap().unwrap();
+                }
+            })
+            .await
+        }
+    };
+    let short = history(3).await;
+    let long = history(1_000).await;
 
     let row = |what: &str, one: f64, many: f64, base: Option<(f64, f64)>| {
         let ratio = base.map_or(String::new(), |(b1, bn)| {
@@ -154,6 +175,7 @@ async fn measure(backend: Backend) {
         Some((raw_1, raw_n)),
     );
     row("es load (snapshot+tail)", loads_1, loads_n, None);
+    row("es load, 3 vs 1,000 events", short, long, None);
     db.close().await;
 }
 

@@ -317,23 +317,56 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
         conn: &mut db::Conn,
         id: &str,
     ) -> Result<Option<Loaded<A>>, Error<A::Error>> {
-        let (mut aggregate, snapshot_version) = match self.load_snapshot(conn, id).await? {
-            Some((aggregate, version)) => (aggregate, Some(version)),
-            None => (A::default(), None),
-        };
-        let mut version = snapshot_version.unwrap_or(0);
-        let rows = sqlx::query(AssertSqlSafe(self.sql.load_events.as_str()))
+        let rows = sqlx::query(AssertSqlSafe(self.sql.load_stream.as_str()))
             .bind(id)
             .bind(A::TYPE)
-            .bind(version)
+            .bind(A::SNAPSHOT_VERSION)
             .fetch_all(&mut *conn)
             .await?;
-        let events_replayed = rows.len();
+        let mut rows = rows.into_iter().peekable();
+        let mut start = (A::default(), None);
+        if let Some(first) = rows.peek()
+            && first.try_get::<String, _>(1)?.is_empty()
+        {
+            let version: i64 = first.try_get(0)?;
+            let data: String = first.try_get(3)?;
+            match serde_json::from_str(&data) {
+                Ok(aggregate) => {
+                    start = (aggregate, Some(version));
+                    rows.next();
+                }
+                Err(error) => {
+                    tracing::warn!(aggregate = A::TYPE, id, %error, "ignoring an unreadable snapshot");
+                    // The events after it are not enough: all of them, then.
+                    let all = sqlx::query(AssertSqlSafe(self.sql.load_events.as_str()))
+                        .bind(id)
+                        .bind(A::TYPE)
+                        .bind(0_i64)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                    return self.replay(id, A::default(), None, all);
+                }
+            }
+        }
+        self.replay(id, start.0, start.1, rows)
+    }
+
+    /// Applies `rows` (version, name, stored version, data) to `aggregate`, which stands at
+    /// `snapshot_version`.
+    fn replay(
+        &self,
+        id: &str,
+        mut aggregate: A,
+        snapshot_version: Option<i64>,
+        rows: impl IntoIterator<Item = db::AnyRow>,
+    ) -> Result<Option<Loaded<A>>, Error<A::Error>> {
+        let mut version = snapshot_version.unwrap_or(0);
+        let mut events_replayed = 0;
         for row in rows {
             let stream_version: i64 = row.try_get(0)?;
-            let name: String = row.try_get(2)?;
-            let stored_version: i32 = row.try_get(3)?;
-            let data: String = row.try_get(4)?;
+            let name: String = row.try_get(1)?;
+            let stored_version: i32 = row.try_get(2)?;
+            let data: String = row.try_get(3)?;
             let event = self
                 .decode_event(&name, stored_version, &data)
                 .map_err(|reason| Error::Corrupt {
@@ -345,6 +378,7 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
                 })?;
             aggregate.apply(&event);
             version = stream_version;
+            events_replayed += 1;
         }
         if version == 0 {
             return Ok(None);
@@ -366,39 +400,6 @@ impl<A: Aggregate, H: EventHandler<A>> EventStore<A, H> {
         let value: serde_json::Value = serde_json::from_str(data).map_err(|e| e.to_string())?;
         let value = upcast::upcast(A::UPCASTERS, name, stored_version, value)?;
         serde_json::from_value(value).map_err(|e| e.to_string())
-    }
-
-    async fn load_snapshot(
-        &self,
-        conn: &mut db::Conn,
-        id: &str,
-    ) -> Result<Option<(A, i64)>, Error<A::Error>> {
-        let row = sqlx::query(AssertSqlSafe(self.sql.load_snapshot.as_str()))
-            .bind(id)
-            .bind(A::TYPE)
-            .fetch_optional(&mut *conn)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let version: i64 = row.try_get(0)?;
-        let schema_version: i32 = row.try_get(1)?;
-        if schema_version != A::SNAPSHOT_VERSION {
-            // Written by an older shape of `A`: replaying the events is always correct.
-            tracing::debug!(
-                aggregate = A::TYPE,
-                id,
-                schema_version,
-                "ignoring a snapshot of another version"
-            );
-            return Ok(None);
-        }
-        let data: String = row.try_get(2)?;
-        match serde_json::from_str(&data) {
-            Ok(aggregate) => Ok(Some((aggregate, version))),
-            Err(error) => {
-                tracing::warn!(aggregate = A::TYPE, id, %error, "ignoring an unreadable snapshot");
-                Ok(None)
-            }
-        }
     }
 
     async fn save_snapshot(

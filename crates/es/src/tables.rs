@@ -40,7 +40,7 @@ pub const MIGRATIONS: Migrations = Migrations {
 /// The statements of one store, formatted once with its schema.
 #[derive(Debug)]
 pub(crate) struct Sql {
-    pub(crate) load_snapshot: String,
+    pub(crate) load_stream: String,
     pub(crate) load_events: String,
     pub(crate) read_all: String,
     pub(crate) insert_event: String,
@@ -50,12 +50,20 @@ pub(crate) struct Sql {
 impl Sql {
     pub(crate) fn new(schema: &str) -> Sql {
         Sql {
-            load_snapshot: format!(
-                "SELECT stream_version, snapshot_version, snapshot_data FROM {schema}.snapshots
-                 WHERE stream_id = $1 AND stream_name = $2"
+            // One round trip: the snapshot of the aggregate's current shape ($3), if there is
+            // one, first (its name is empty), then the events after it.
+            load_stream: format!(
+                "SELECT stream_version, '' AS event_name, snapshot_version, snapshot_data FROM {schema}.snapshots
+                 WHERE stream_id = $1 AND stream_name = $2 AND snapshot_version = $3
+                 UNION ALL
+                 SELECT stream_version, event_name, event_version, event_data FROM {schema}.events
+                 WHERE stream_id = $1 AND stream_name = $2 AND stream_version > COALESCE(
+                     (SELECT stream_version FROM {schema}.snapshots
+                      WHERE stream_id = $1 AND stream_name = $2 AND snapshot_version = $3), 0)
+                 ORDER BY 1"
             ),
             load_events: format!(
-                "SELECT stream_version, event_id, event_name, event_version, event_data, metadata, occurred_at
+                "SELECT stream_version, event_name, event_version, event_data
                  FROM {schema}.events
                  WHERE stream_id = $1 AND stream_name = $2 AND stream_version > $3
                  ORDER BY stream_version"

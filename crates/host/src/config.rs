@@ -55,6 +55,15 @@ pub struct Config {
     /// Longest a single SQL statement may run on PostgreSQL (`0s`: no limit).
     #[arg(long, env = "DB_STATEMENT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub db_statement_timeout: Duration,
+    /// Aggregates each subscription handles at once (its lanes); one aggregate's messages are
+    /// always handled in order, one at a time.
+    #[arg(long, env = "CONSUMER_CONCURRENCY", default_value_t = messaging::subscription::DEFAULT_CONCURRENCY,
+        value_parser = parse_count)]
+    pub consumer_concurrency: usize,
+    /// Most messages a subscription handles in one transaction.
+    #[arg(long, env = "CONSUMER_BATCH", default_value_t = messaging::subscription::DEFAULT_BATCH,
+        value_parser = parse_count)]
+    pub consumer_batch: usize,
     /// Log filter: TRACE, DEBUG, INFO, WARN, ERROR, or `tracing` directives (`info,sqlx=warn`).
     #[arg(long, env = "LOG_LEVEL", default_value = "INFO", value_parser = parse_log_level)]
     pub log_level: String,
@@ -131,12 +140,24 @@ impl Config {
             db_max_connections: Some(8),
             db_acquire_timeout: Duration::from_secs(5),
             db_statement_timeout: Duration::from_secs(30),
+            consumer_concurrency: messaging::subscription::DEFAULT_CONCURRENCY,
+            consumer_batch: messaging::subscription::DEFAULT_BATCH,
             log_level: "INFO".into(),
             log_format: LogFormat::Pretty,
             shutdown_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             request_body_limit: 1 << 20,
         }
+    }
+}
+
+/// A count from 1 to 1024.
+fn parse_count(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(count @ 1..=1024) => Ok(count),
+        _ => Err(format!(
+            "expected a whole number from 1 to 1024, got {value:?}"
+        )),
     }
 }
 

@@ -2,7 +2,7 @@
 //! three ways — the monolith on the embedded backend, the monolith on PostgreSQL + JetStream,
 //! and nine services behind the gateway on PostgreSQL + JetStream — each measured for
 //! start-up, memory, latency at 10 orders/s and throughput flat out. PostgreSQL deployments
-//! also count write transactions per order (transaction ids assigned), to set throughput
+//! also count write transactions per order (commit records in the WAL), to set throughput
 //! against the machine's commit rate. `scripts/bench` turns the JSON lines into BENCHMARKS.md.
 
 #![allow(
@@ -128,16 +128,93 @@ async fn microservices() -> Deployment {
     }
 }
 
-/// Transaction ids assigned so far, cluster-wide: only writing transactions take one.
-async fn write_transactions() -> i64 {
+/// Where the write-ahead log is now, cluster-wide: writing transactions are counted as the
+/// commit records written since (`pg_walinspect`). Transaction ids would also count each
+/// savepoint that wrote, and a batch of messages takes one per message.
+async fn wal_position() -> String {
     let mut conn = sqlx::AnyConnection::connect(&db::testing::postgres_server())
         .await
         .unwrap();
-    let row: (String,) = sqlx::query_as("SELECT pg_current_xact_id()::text")
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let row: (String,) = sqlx::query_as("SELECT pg_current_wal_lsn()::text")
         .fetch_one(&mut conn)
         .await
         .unwrap();
-    row.0.parse().unwrap()
+    row.0
+}
+
+/// Writing transactions committed since `from` (a [`wal_position`]).
+async fn commits_since(from: &str) -> i64 {
+    let mut conn = sqlx::AnyConnection::connect(&db::testing::postgres_server())
+        .await
+        .unwrap();
+    let row: (i64,) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM pg_get_wal_stats(CAST($1 AS pg_lsn), pg_current_wal_lsn(), true)
+         WHERE \"resource_manager/record_type\" = 'Transaction/COMMIT'",
+    )
+    .bind(from)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    row.0
+}
+
+/// CPU seconds spent so far by the processes `pick` chooses by pid and command name
+/// (`/proc/<pid>/stat`: user + system time).
+fn cpu_seconds(pick: impl Fn(u32, &str) -> bool) -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    let ticks = *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    });
+    let mut total = 0_u64;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if !pick(pid, &stat[open + 1..close]) {
+            continue;
+        }
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let time = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        total += time(11) + time(12);
+    }
+    total as f64 / ticks
+}
+
+/// CPU seconds so far by who spends them: the deployment's processes, PostgreSQL, NATS and
+/// the load generator (this process).
+fn cpu_by_process(d: &Deployment) -> [(&'static str, f64); 4] {
+    let ours: Vec<u32> = d.processes.iter().map(|p| p.child.id()).collect();
+    let me = std::process::id();
+    [
+        ("mallbots", cpu_seconds(|pid, _| ours.contains(&pid))),
+        ("PostgreSQL", cpu_seconds(|_, comm| comm == "postgres")),
+        ("nats-server", cpu_seconds(|_, comm| comm == "nats-server")),
+        ("busywork", cpu_seconds(|pid, _| pid == me)),
+    ]
 }
 
 fn memory_kib(d: &Deployment) -> (u64, u64) {
@@ -166,15 +243,30 @@ async fn measure(deployment: Deployment) {
     let window = window();
     let latency = busywork(&deployment.url, 4, 10.0, window).await;
     let before = if deployment.postgres {
-        write_transactions().await
+        Some(wal_position().await)
     } else {
-        0
+        None
     };
+    let cpu_before = cpu_by_process(&deployment);
     let throughput = busywork(&deployment.url, 16, 0.0, window).await;
-    let writes = if deployment.postgres {
-        (write_transactions().await - before - 1) as f64
-    } else {
-        0.0
+    let cpu_after = cpu_by_process(&deployment);
+    let orders = throughput.orders_completed.max(1) as f64;
+    let cpu_ms_per_order: serde_json::Map<String, serde_json::Value> = cpu_before
+        .iter()
+        .zip(&cpu_after)
+        .filter(|((name, _), _)| {
+            deployment.postgres || !matches!(*name, "PostgreSQL" | "nats-server")
+        })
+        .map(|((name, before), (_, after))| {
+            (
+                (*name).to_owned(),
+                serde_json::json!(1000.0 * (after - before) / orders),
+            )
+        })
+        .collect();
+    let writes = match &before {
+        Some(from) => commits_since(from).await as f64,
+        None => 0.0,
     };
     let (_, peak_kib) = memory_kib(&deployment);
     let writes_per_order = writes / throughput.orders_completed.max(1) as f64;
@@ -205,6 +297,7 @@ async fn measure(deployment: Deployment) {
         "at_10": latency,
         "flat_out": throughput,
         "write_tx_per_order": deployment.postgres.then_some(writes_per_order),
+        "cpu_ms_per_order": cpu_ms_per_order,
     }));
     for process in deployment.processes {
         let (name, status, log) = process.stop();

@@ -14,7 +14,7 @@ use std::{
 
 use opentelemetry::trace::TraceId;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use testkit::{Backend, TestApp, spawn_app, until};
+use testkit::{Backend, TestApp, spawn_app, spawn_app_counted, until};
 use tracing_subscriber::prelude::*;
 
 db::backend_tests!(
@@ -194,7 +194,7 @@ impl Scrape {
 }
 
 async fn the_lifecycle_is_counted(backend: Backend) {
-    let app = spawn_app(&["all"], backend).await;
+    let app = spawn_app_counted(&["all"], backend, |_| {}).await;
     let before = Scrape::of(&app).await;
     lifecycle(&app).await;
     // Handlers after "completed" (notifications, search) may still be running.

@@ -22,16 +22,26 @@ db::backend_tests!(
 
 /// The mall, and the settings a second process needs to open its database.
 async fn mall(backend: Backend) -> (TestApp, Vec<(&'static str, String)>) {
+    mall_with(backend, false).await
+}
+
+/// The mall and the settings that reach its database; `counted`: alone in this test binary
+/// while it runs, so its `/metrics` count only what it did.
+async fn mall_with(backend: Backend, counted: bool) -> (TestApp, Vec<(&'static str, String)>) {
     let mut settings = Vec::new();
     let data = tempfile::tempdir().unwrap().keep();
-    let app = spawn_app_with(&["all"], backend, |config| match &config.pg_conn {
+    let configure = |config: &mut host::Config| match &config.pg_conn {
         Some(conn) => settings.push(("PG_CONN", conn.clone())),
         None => {
             config.data_dir = data.clone();
             settings.push(("DATA_DIR", data.display().to_string()));
         }
-    })
-    .await;
+    };
+    let app = if counted {
+        testkit::spawn_app_counted(&["all"], backend, configure).await
+    } else {
+        spawn_app_with(&["all"], backend, configure).await
+    };
     (app, settings)
 }
 
@@ -210,10 +220,25 @@ async fn replay_mall_and_catalog_rebuild_the_same_rows(backend: Backend) {
 }
 
 async fn dead_letters_replayed_after_the_fix_take_effect_once(backend: Backend) {
-    let (app, settings) = mall(backend).await;
+    let (app, settings) = mall_with(backend, true).await;
     let shop = app.mall(100.0).await;
     // The fault: search's orders table is gone, so its handler fails on every attempt
     // (transiently: retried with back-off, then dead-lettered). Nothing else is affected.
+    // The recorder is the process's: counts are read as changes from here (no other app of
+    // this test binary runs meanwhile).
+    let counts = || async {
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        ["messages_dead_lettered_total", "messages_handled_total"].map(|family| {
+            let series = format!(
+                "{family}{{module=\"search\",consumer=\"search-orders\",name=\"ordersapi.OrderCreated\"}} "
+            );
+            metrics
+                .lines()
+                .find_map(|line| line.strip_prefix(&series))
+                .map_or(0, |n| n.parse::<u64>().unwrap())
+        })
+    };
+    let before = counts().await;
     sqlx::query("ALTER TABLE search.orders RENAME TO orders_offline")
         .execute(app.db.pool())
         .await
@@ -269,16 +294,12 @@ async fn dead_letters_replayed_after_the_fix_take_effect_once(backend: Backend) 
     );
     assert_eq!(rows(&app, &once).await, ["1"]);
     // /metrics tells the same story: dead-lettered once, then handled once by the replay.
-    let metrics = app.get("/metrics").await.text().await.unwrap();
-    for family in ["messages_dead_lettered_total", "messages_handled_total"] {
-        let series = format!(
-            "{family}{{module=\"search\",consumer=\"search-orders\",name=\"ordersapi.OrderCreated\"}} 1"
-        );
-        assert!(
-            metrics.lines().any(|line| line == series),
-            "no {series} in\n{metrics}"
-        );
-    }
+    let after = counts().await;
+    assert_eq!(
+        [after[0] - before[0], after[1] - before[1]],
+        [1, 1],
+        "OrderCreated dead-lettered, handled"
+    );
 
     // A second replay finds nothing: the effect cannot happen twice.
     let id = letters[0].split_once(' ').unwrap().0;

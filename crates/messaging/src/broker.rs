@@ -84,6 +84,13 @@ pub trait Broker: Send + Sync + 'static {
 pub trait Consumer: Send {
     /// Waits for the next delivery (a new message, or one due for redelivery).
     async fn next(&mut self) -> Result<Box<dyn Delivery>, BrokerError>;
+
+    /// Waits for at least one delivery, then takes what else is ready now, up to `max` in all,
+    /// in delivery order: the unit a subscription handles in one transaction.
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<Box<dyn Delivery>>, BrokerError> {
+        let _ = max;
+        Ok(vec![self.next().await?])
+    }
 }
 
 /// One delivery of one message, to be settled exactly once.
@@ -101,4 +108,10 @@ pub trait Delivery: Send + Sync {
     async fn nak(&self, delay: Duration) -> Result<(), BrokerError>;
     /// Still working on it: restart the ack-wait clock.
     async fn in_progress(&self) -> Result<(), BrokerError>;
+
+    /// Its position in the [`crate::Embedded`] log, which can ack it inside the handler's own
+    /// transaction ([`crate::Embedded::ack_in`]); `None` for other brokers.
+    fn log_position(&self) -> Option<i64> {
+        None
+    }
 }

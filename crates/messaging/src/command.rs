@@ -140,7 +140,12 @@ impl<C: CommandHandler> Handler for Replying<C> {
                     message.with_metadata(format!("{}{rest}", am::REPLY_HDR_PREFIX), value.clone());
             }
         }
-        let message = message.with_metadata(am::REPLY_OUTCOME_HDR, outcome);
+        let mut message = message.with_metadata(am::REPLY_OUTCOME_HDR, outcome);
+        // About the command's aggregate (the saga's): the orchestrator's replies then keep one
+        // saga's order while different sagas' are handled side by side.
+        if let Some(key) = command.key() {
+            message = message.about(key);
+        }
         self.outbox.stage(tx, [message]).await?;
         Ok(())
     }

@@ -9,12 +9,14 @@
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use db::{AssertSqlSafe, Backend, Db, Migration, Migrations, Row as _};
+use db::{AssertSqlSafe, Db, Migration, Migrations, Row as _};
 use tokio::sync::Notify;
 
-use crate::broker::{
-    Broker, BrokerError, Consumer, ConsumerSpec, Delivery, Outgoing, PublishError,
-};
+use crate::broker::{Broker, BrokerError, Consumer, ConsumerSpec, Outgoing, PublishError};
+
+mod consumer;
+
+use consumer::{EmbeddedConsumer, placeholders, subject_filter};
 
 /// The schema the log lives in (attach it on SQLite).
 pub const SCHEMA: &str = "broker";
@@ -127,6 +129,34 @@ impl Embedded {
         }
     }
 
+    /// Acknowledges the deliveries at `positions` ([`crate::Delivery::log_position`]) of
+    /// consumer `durable` inside `tx`: committed with the handler's effects, so no ack can be
+    /// lost between the commit and the settling (and no second write is spent on it).
+    ///
+    /// # Errors
+    /// A database error: `tx` must then roll back.
+    pub async fn ack_in(
+        &self,
+        tx: &mut db::Conn,
+        durable: &str,
+        positions: &[i64],
+    ) -> Result<(), sqlx::Error> {
+        if positions.is_empty() {
+            return Ok(());
+        }
+        let mut delete = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM broker.deliveries WHERE stream = $1 AND consumer = $2 AND seq IN ({})",
+            placeholders(3, positions.len())
+        )))
+        .bind(&*self.stream)
+        .bind(durable);
+        for seq in positions {
+            delete = delete.bind(*seq);
+        }
+        delete.execute(&mut *tx).await?;
+        Ok(())
+    }
+
     /// Deletes messages every consumer has read and settled that are older than `age`.
     ///
     /// # Errors
@@ -228,241 +258,5 @@ impl Broker for Embedded {
         .await?
         .try_get(0)?;
         Ok(Some(u64::try_from(count).unwrap_or(0)))
-    }
-}
-
-struct EmbeddedConsumer {
-    broker: Embedded,
-    spec: ConsumerSpec,
-}
-
-impl EmbeddedConsumer {
-    fn micros(duration: Duration) -> i64 {
-        i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
-    }
-
-    /// Whether anything is there to claim, read without taking the write lock (so idle
-    /// consumers woken by a publish on SQLite do not queue for it).
-    async fn anything_due(&self) -> Result<bool, sqlx::Error> {
-        let (filter, pattern) = subject_filter(&self.spec.subject);
-        let sql = format!(
-            "SELECT 1 FROM broker.deliveries WHERE stream = $1 AND consumer = $2 AND visible_at <= $4
-             UNION ALL
-             SELECT 1 FROM broker.messages WHERE stream = $1 AND subject {filter}
-               AND seq > (SELECT cursor FROM broker.consumers WHERE stream = $1 AND name = $2)
-             LIMIT 1"
-        );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(&*self.broker.stream)
-            .bind(&self.spec.durable)
-            .bind(pattern)
-            .bind(db::now_micros())
-            .fetch_optional(self.broker.db.pool())
-            .await?;
-        Ok(row.is_some())
-    }
-
-    /// Claims the next due redelivery, else the next new message, in one transaction.
-    async fn claim(&self) -> Result<Option<EmbeddedDelivery>, sqlx::Error> {
-        if !self.anything_due().await? {
-            return Ok(None);
-        }
-        let broker = &self.broker;
-        let (stream, name) = (&*broker.stream, self.spec.durable.as_str());
-        // On PostgreSQL replicas of one consumer may race; SQLite has one writer at a time.
-        let lock = match broker.db.backend() {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let now = db::now_micros();
-        let visible_at = now + Self::micros(self.spec.ack_wait);
-        let mut tx = broker.db.begin().await?;
-
-        let due = sqlx::query(AssertSqlSafe(format!(
-            "SELECT seq, attempts FROM broker.deliveries
-             WHERE stream = $1 AND consumer = $2 AND visible_at <= $3 ORDER BY seq LIMIT 1{lock}"
-        )))
-        .bind(stream)
-        .bind(name)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (seq, attempt) = if let Some(row) = due {
-            let (seq, attempts): (i64, i32) = (row.try_get(0)?, row.try_get(1)?);
-            sqlx::query(
-                "UPDATE broker.deliveries SET attempts = attempts + 1, visible_at = $4
-                 WHERE stream = $1 AND consumer = $2 AND seq = $3",
-            )
-            .bind(stream)
-            .bind(name)
-            .bind(seq)
-            .bind(visible_at)
-            .execute(&mut *tx)
-            .await?;
-            (seq, attempts + 1)
-        } else {
-            let cursor_lock = broker.db.backend().row_lock();
-            let cursor: i64 = sqlx::query(AssertSqlSafe(format!(
-                "SELECT cursor FROM broker.consumers WHERE stream = $1 AND name = $2{cursor_lock}"
-            )))
-            .bind(stream)
-            .bind(name)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-            let (filter, pattern) = subject_filter(&self.spec.subject);
-            let next = sqlx::query(AssertSqlSafe(format!(
-                "SELECT seq FROM broker.messages WHERE stream = $1 AND seq > $2 AND subject {filter} ORDER BY seq LIMIT 1"
-            )))
-            .bind(stream)
-            .bind(cursor)
-            .bind(pattern)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(row) = next else { return Ok(None) };
-            let seq: i64 = row.try_get(0)?;
-            sqlx::query("UPDATE broker.consumers SET cursor = $3 WHERE stream = $1 AND name = $2")
-                .bind(stream)
-                .bind(name)
-                .bind(seq)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO broker.deliveries (stream, consumer, seq, attempts, visible_at) VALUES ($1, $2, $3, 1, $4)",
-            )
-            .bind(stream)
-            .bind(name)
-            .bind(seq)
-            .bind(visible_at)
-            .execute(&mut *tx)
-            .await?;
-            (seq, 1)
-        };
-        let message = sqlx::query("SELECT subject, body FROM broker.messages WHERE seq = $1")
-            .bind(seq)
-            .fetch_one(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Some(EmbeddedDelivery {
-            broker: broker.clone(),
-            consumer: self.spec.durable.clone(),
-            ack_wait: self.spec.ack_wait,
-            seq,
-            subject: message.try_get(0)?,
-            body: message.try_get(1)?,
-            attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
-        }))
-    }
-
-    /// When the earliest pending redelivery of this consumer becomes due, if any.
-    async fn next_due(&self) -> Result<Option<i64>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT MIN(visible_at) FROM broker.deliveries WHERE stream = $1 AND consumer = $2",
-        )
-        .bind(&*self.broker.stream)
-        .bind(&self.spec.durable)
-        .fetch_one(self.broker.db.pool())
-        .await?;
-        row.try_get::<Option<i64>, _>(0)
-    }
-}
-
-/// `= $3` for a subject, `LIKE $3` for a `prefix.>` wildcard.
-fn subject_filter(subject: &str) -> (&'static str, String) {
-    match subject.strip_suffix('>') {
-        Some(prefix) => ("LIKE $3", format!("{prefix}%")),
-        None => ("= $3", subject.to_owned()),
-    }
-}
-
-#[async_trait]
-impl Consumer for EmbeddedConsumer {
-    async fn next(&mut self) -> Result<Box<dyn Delivery>, BrokerError> {
-        loop {
-            // Registered (enabled) before looking, so a publish between the look and the wait
-            // still wakes us: `notify_waiters` only wakes futures already registered.
-            let wake = self.broker.wake(&self.spec.subject);
-            let published = wake.notified();
-            tokio::pin!(published);
-            published.as_mut().enable();
-            if let Some(delivery) = self.claim().await? {
-                return Ok(Box::new(delivery));
-            }
-            let wait = match self.next_due().await? {
-                Some(due) => {
-                    Duration::from_micros(u64::try_from(due - db::now_micros()).unwrap_or(0))
-                        .min(POLL)
-                }
-                None => POLL,
-            };
-            tokio::select! {
-                () = published => {}
-                () = tokio::time::sleep(wait) => {}
-            }
-        }
-    }
-}
-
-struct EmbeddedDelivery {
-    broker: Embedded,
-    consumer: String,
-    ack_wait: Duration,
-    seq: i64,
-    subject: String,
-    body: Vec<u8>,
-    attempt: u32,
-}
-
-impl EmbeddedDelivery {
-    async fn settle(&self, visible_in: Option<Duration>) -> Result<(), BrokerError> {
-        let query = match visible_in {
-            None => sqlx::query(
-                "DELETE FROM broker.deliveries WHERE stream = $1 AND consumer = $2 AND seq = $3",
-            ),
-            Some(_) => sqlx::query(
-                "UPDATE broker.deliveries SET visible_at = $4 WHERE stream = $1 AND consumer = $2 AND seq = $3",
-            ),
-        };
-        let query = query
-            .bind(&*self.broker.stream)
-            .bind(&self.consumer)
-            .bind(self.seq);
-        let query = match visible_in {
-            Some(delay) => query.bind(db::now_micros() + EmbeddedConsumer::micros(delay)),
-            None => query,
-        };
-        self.broker.db.write(query).await?;
-        if visible_in.is_some() {
-            // A consumer waiting in `next` recomputes when to look again.
-            self.broker.wake(&self.subject).notify_waiters();
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Delivery for EmbeddedDelivery {
-    fn subject(&self) -> &str {
-        &self.subject
-    }
-
-    fn body(&self) -> &[u8] {
-        &self.body
-    }
-
-    fn attempt(&self) -> u32 {
-        self.attempt
-    }
-
-    async fn ack(&self) -> Result<(), BrokerError> {
-        self.settle(None).await
-    }
-
-    async fn nak(&self, delay: Duration) -> Result<(), BrokerError> {
-        self.settle(Some(delay)).await
-    }
-
-    async fn in_progress(&self) -> Result<(), BrokerError> {
-        self.settle(Some(self.ack_wait)).await
     }
 }

@@ -11,7 +11,7 @@ use std::{sync::Arc, time::Duration};
 
 use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
 use async_trait::async_trait;
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use tokio::sync::Mutex;
 
 use crate::broker::{
@@ -286,24 +286,45 @@ struct JetStreamConsumer {
     messages: pull::Stream,
 }
 
+impl JetStreamConsumer {
+    fn delivery(&self, message: jetstream::Message) -> Box<dyn Delivery> {
+        let attempt = message.info().map(|info| info.delivered).unwrap_or(1);
+        let subject = self.broker.logical(message.subject.as_str());
+        Box::new(JetStreamDelivery {
+            message,
+            subject,
+            attempt: u32::try_from(attempt).unwrap_or(1),
+        })
+    }
+}
+
 #[async_trait]
 impl Consumer for JetStreamConsumer {
     async fn next(&mut self) -> Result<Box<dyn Delivery>, BrokerError> {
         match self.messages.next().await {
-            Some(Ok(message)) => {
-                let attempt = message.info().map(|info| info.delivered).unwrap_or(1);
-                let subject = self.broker.logical(message.subject.as_str());
-                Ok(Box::new(JetStreamDelivery {
-                    message,
-                    subject,
-                    attempt: u32::try_from(attempt).unwrap_or(1),
-                }))
-            }
+            Some(Ok(message)) => Ok(self.delivery(message)),
             Some(Err(e)) => Err(BrokerError::Nats(e.to_string())),
             None => Err(BrokerError::Nats(
                 "the consumer's message stream ended".to_owned(),
             )),
         }
+    }
+
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<Box<dyn Delivery>>, BrokerError> {
+        let mut batch = vec![self.next().await?];
+        // What the last pull already brought in: polled once, never waited for.
+        while batch.len() < max {
+            match self.messages.next().now_or_never() {
+                Some(Some(Ok(message))) => batch.push(self.delivery(message)),
+                Some(Some(Err(error))) => {
+                    // The next call reports a lasting failure; this batch is still good.
+                    tracing::debug!(%error, "pull stream error after a batch");
+                    break;
+                }
+                Some(None) | None => break,
+            }
+        }
+        Ok(batch)
     }
 }
 

@@ -178,7 +178,7 @@ async fn confirm_payment_commands_are_answered(backend: Backend) {
             .len(),
         3
     );
-    let outcomes: Vec<(&str, &str)> = replies
+    let mut outcomes: Vec<(&str, &str)> = replies
         .iter()
         .map(|r| {
             (
@@ -187,6 +187,8 @@ async fn confirm_payment_commands_are_answered(backend: Backend) {
             )
         })
         .collect();
+    // Different sagas' commands are handled concurrently: their replies come in any order.
+    outcomes.sort_unstable();
     assert_eq!(
         outcomes,
         [

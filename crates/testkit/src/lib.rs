@@ -2,7 +2,7 @@
 //! on loopback ports chosen by the OS, with a fresh database on the backend under test, and
 //! stops it when the [`TestApp`] is dropped.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 pub use db::{Backend, testing::selected as selected_backends};
 use tokio::{sync::oneshot, task::JoinHandle};
@@ -86,6 +86,21 @@ pub struct TestApp {
     // Dropped last: the database and stream outlive the app using them.
     _stream: Option<messaging::testing::StreamGuard>,
     _database: db::testing::Guard,
+    _metrics: Metrics,
+}
+
+/// The metrics recorder is global to a process, so every app of one test binary adds to the
+/// same counters: an app whose test asserts exact counts runs with no other app beside it.
+fn recorder_turns() -> Arc<tokio::sync::RwLock<()>> {
+    static TURNS: std::sync::LazyLock<Arc<tokio::sync::RwLock<()>>> =
+        std::sync::LazyLock::new(Arc::default);
+    TURNS.clone()
+}
+
+/// An app's share of the metrics recorder.
+enum Metrics {
+    Shared(#[allow(dead_code, reason = "held, not read")] tokio::sync::OwnedRwLockReadGuard<()>),
+    Alone(#[allow(dead_code, reason = "held, not read")] tokio::sync::OwnedRwLockWriteGuard<()>),
 }
 
 /// Starts the app with `modules` (names as in `MODULES`) on a fresh database on `backend`:
@@ -105,6 +120,30 @@ pub async fn spawn_app_with(
     modules: &[&str],
     backend: Backend,
     configure: impl FnOnce(&mut host::Config),
+) -> TestApp {
+    let metrics = Metrics::Shared(recorder_turns().read_owned().await);
+    start_app(modules, backend, configure, metrics).await
+}
+
+/// [`spawn_app_with`], alone among this test binary's apps while it runs: its `/metrics`
+/// count what it did and nothing else (the recorder is global to the process).
+///
+/// # Panics
+/// When it cannot start: the test cannot run.
+pub async fn spawn_app_counted(
+    modules: &[&str],
+    backend: Backend,
+    configure: impl FnOnce(&mut host::Config),
+) -> TestApp {
+    let metrics = Metrics::Alone(recorder_turns().write_owned().await);
+    start_app(modules, backend, configure, metrics).await
+}
+
+async fn start_app(
+    modules: &[&str],
+    backend: Backend,
+    configure: impl FnOnce(&mut host::Config),
+    metrics: Metrics,
 ) -> TestApp {
     let (target, database) = db::testing::fresh_target(backend).await;
     let selected = if modules.is_empty() {
@@ -144,6 +183,7 @@ pub async fn spawn_app_with(
         running: Some(running),
         _stream: stream,
         _database: database,
+        _metrics: metrics,
     }
 }
 

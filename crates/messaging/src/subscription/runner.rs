@@ -1,0 +1,177 @@
+//! The consume loop: reads batches from the broker, decodes them, and hands each message to
+//! its lane; rewinds between batches when an operator asks.
+
+use std::{sync::Arc, time::Duration};
+
+use db::{AssertSqlSafe, Db};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    Handler, Subscription,
+    counted::Counted,
+    dead_letters::DeadLetterRecord,
+    lanes::{Item, Lanes},
+    sleep_or_stop,
+};
+use crate::{Embedded, Envelope, Incoming, broker::Broker, broker::Delivery};
+
+pub(super) struct Runner {
+    pub(super) db: Db,
+    pub(super) subscription: Subscription,
+    pub(super) handler: Arc<dyn Handler>,
+    /// Formatted once: it runs for every message.
+    pub(super) insert_inbox: Arc<str>,
+    /// Raised when an operator asked for this consumer to be rewound.
+    pub(super) rewind: tokio::sync::Notify,
+    /// The embedded log, when it lives in `db`: acks then commit with the handler's effects.
+    pub(super) log: Option<Embedded>,
+}
+
+impl Runner {
+    pub(super) fn new(
+        db: Db,
+        broker: &dyn Broker,
+        subscription: Subscription,
+        handler: Arc<dyn Handler>,
+    ) -> Runner {
+        let insert_inbox = Arc::from(format!(
+            "INSERT INTO {}.inbox (consumer, id, name, subject, received_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (consumer, id) DO NOTHING",
+            subscription.schema
+        ));
+        Counted::start(&subscription);
+        let log = broker
+            .embedded()
+            .filter(|log| log.db().is_same(&db))
+            .cloned();
+        Runner {
+            db,
+            subscription,
+            handler,
+            insert_inbox,
+            rewind: tokio::sync::Notify::new(),
+            log,
+        }
+    }
+
+    pub(super) async fn consume(
+        self: &Arc<Self>,
+        broker: Arc<dyn Broker>,
+        stop: CancellationToken,
+    ) {
+        let sub = &self.subscription;
+        let mut backoff = Duration::from_millis(100);
+        let spec = sub.spec();
+        let mut lanes = Lanes::start(self, &stop);
+        'connect: loop {
+            let mut consumer = tokio::select! {
+                () = stop.cancelled() => break 'connect,
+                consumer = broker.consumer(&spec) => match consumer {
+                    Ok(consumer) => consumer,
+                    Err(error) => {
+                        tracing::warn!(consumer = %sub.consumer, %error, retry_in = ?backoff, "cannot open consumer");
+                        if sleep_or_stop(backoff, &stop).await { break 'connect; }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        continue 'connect;
+                    }
+                },
+            };
+            backoff = Duration::from_millis(100);
+            loop {
+                let batch = tokio::select! {
+                    () = stop.cancelled() => break 'connect,
+                    () = self.rewind.notified() => {
+                        drop(consumer);
+                        // Every message handed to a lane is settled before the rewind.
+                        lanes.finish().await;
+                        if let Err(error) = self.rewind_now(broker.as_ref()).await {
+                            tracing::warn!(consumer = %sub.consumer, error = format!("{error:#}"), "rewinding failed; will try again");
+                        }
+                        lanes = Lanes::start(self, &stop);
+                        continue 'connect;
+                    }
+                    batch = consumer.next_batch(sub.batch) => batch,
+                };
+                match batch {
+                    Ok(deliveries) => {
+                        for delivery in deliveries {
+                            if let Some(item) = self.route(delivery).await {
+                                lanes.send(item).await;
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(consumer = %sub.consumer, %error, "consumer failed; reopening");
+                        if sleep_or_stop(backoff, &stop).await {
+                            break 'connect;
+                        }
+                        continue 'connect;
+                    }
+                }
+            }
+        }
+        lanes.finish().await;
+    }
+
+    /// Decodes a delivery: one for this subscription becomes a lane's item; bad bytes are
+    /// dead-lettered and names it does not handle acked, here.
+    async fn route(&self, delivery: Box<dyn Delivery>) -> Option<Item> {
+        let sub = &self.subscription;
+        let envelope = match Envelope::decode(delivery.body()) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                let id = format!("undecodable-{}", uuid::Uuid::new_v4());
+                let dead = DeadLetterRecord {
+                    id: &id,
+                    name: "",
+                    subject: delivery.subject(),
+                    body: delivery.body(),
+                    error: &error.to_string(),
+                    attempts: delivery.attempt(),
+                };
+                self.dead_letter(delivery.as_ref(), dead).await;
+                return None;
+            }
+        };
+        if !sub.accepts(&envelope.name) {
+            if proto::spec(&envelope.name).is_none() {
+                tracing::warn!(consumer = %sub.consumer, name = %envelope.name, id = %envelope.id, "unknown message name; skipped");
+            }
+            super::deliver::settle(delivery.ack().await, &sub.consumer);
+            return None;
+        }
+        let incoming = Incoming {
+            subject: delivery.subject().to_owned(),
+            envelope,
+            attempt: delivery.attempt(),
+        };
+        let span = tracing::info_span!("handle", otel.name = format!("handle {}", incoming.name()),
+            otel.kind = "consumer", module = sub.schema, consumer = %sub.consumer,
+            messaging.message.id = %incoming.id(), attempt = incoming.attempt);
+        telemetry::adopt(&span, &telemetry::MapRef(&incoming.envelope.metadata));
+        Counted::new(sub, incoming.name()).count("messages_received_total");
+        Some(Item {
+            delivery,
+            incoming,
+            span,
+        })
+    }
+
+    /// Deletes this consumer's inbox rows older than the retention.
+    pub(super) async fn purge_inbox(&self) -> Result<(), sqlx::Error> {
+        let sub = &self.subscription;
+        let cutoff =
+            db::now_micros() - i64::try_from(sub.inbox_retention.as_micros()).unwrap_or(i64::MAX);
+        self.db
+            .write(
+                sqlx::query(AssertSqlSafe(format!(
+                    "DELETE FROM {}.inbox WHERE consumer = $1 AND received_at < $2",
+                    sub.schema
+                )))
+                .bind(&sub.consumer)
+                .bind(cutoff),
+            )
+            .await?;
+        Ok(())
+    }
+}
