@@ -29,6 +29,8 @@ pub struct Outbox {
     schema: &'static str,
     /// The statements of this outbox, formatted once: `stage` runs on every business write.
     insert: Arc<str>,
+    /// PostgreSQL: the insert that also notifies the relays, one round trip instead of two.
+    insert_and_notify: Arc<str>,
     channel: Arc<str>,
     staged: Arc<Notify>,
 }
@@ -40,6 +42,11 @@ impl Outbox {
             schema,
             insert: Arc::from(format!(
                 "INSERT INTO {schema}.outbox (id, name, subject, body, staged_at, traceparent) VALUES ($1, $2, $3, $4, $5, $6)"
+            )),
+            insert_and_notify: Arc::from(format!(
+                "WITH wake AS (SELECT pg_notify($7, ''))
+                 INSERT INTO {schema}.outbox (id, name, subject, body, staged_at, traceparent)
+                 SELECT $1, $2, $3, $4, $5, $6 FROM wake"
             )),
             channel: Arc::from(format!("mallbots_outbox_{schema}")),
             staged: Arc::new(Notify::new()),
@@ -71,6 +78,7 @@ impl Outbox {
         tx: &mut db::Conn,
         messages: impl IntoIterator<Item = Message>,
     ) -> Result<(), sqlx::Error> {
+        let postgres = db::Backend::of(tx) == db::Backend::Postgres;
         let mut any = false;
         for mut message in messages {
             telemetry::inject(&mut telemetry::Map(&mut message.envelope.metadata));
@@ -79,27 +87,28 @@ impl Outbox {
                 .metadata
                 .get(telemetry::TRACEPARENT)
                 .cloned();
-            sqlx::query(AssertSqlSafe(self.insert.clone()))
+            // On PostgreSQL the first row also notifies: delivered when (and only if) the
+            // transaction commits, to every process's relay of this outbox.
+            let notify = postgres && !any;
+            let sql = if notify {
+                &self.insert_and_notify
+            } else {
+                &self.insert
+            };
+            let mut insert = sqlx::query(AssertSqlSafe(sql.clone()))
                 .bind(message.id())
                 .bind(message.name())
                 .bind(&message.subject)
                 .bind(message.envelope.encode())
                 .bind(db::now_micros())
-                .bind(traceparent)
-                .execute(&mut *tx)
-                .await?;
+                .bind(traceparent);
+            if notify {
+                insert = insert.bind(&*self.channel);
+            }
+            insert.execute(&mut *tx).await?;
             any = true;
         }
-        if !any {
-            return Ok(());
-        }
-        if db::Backend::of(tx) == db::Backend::Postgres {
-            // Delivered when (and only if) the transaction commits.
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(&*self.channel)
-                .execute(&mut *tx)
-                .await?;
-        } else {
+        if any && !postgres {
             self.staged.notify_one();
         }
         Ok(())

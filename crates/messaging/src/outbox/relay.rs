@@ -117,7 +117,7 @@ pub async fn relay(
         };
         let wait = match relay.batch(&mut unmarked, leader.as_mut()).await {
             // A full batch: there may be more right away.
-            Ok(published) if published as i64 == config.batch => {
+            Ok(published) if published as i64 >= config.batch => {
                 backoff = Duration::from_millis(50);
                 continue;
             }
@@ -206,7 +206,8 @@ impl Relay<'_> {
     }
 
     /// PostgreSQL: as the leader, on its connection, each statement on its own (a mark is
-    /// the only write).
+    /// the only write). While the broker acknowledges one batch, the connection marks what is
+    /// due and reads the next: a backlog goes out at the pace of the slower of the two.
     async fn lead(
         &self,
         unmarked: &mut Unmarked,
@@ -221,14 +222,38 @@ impl Relay<'_> {
             mark(conn, self.outbox, &unmarked.seqs).await?;
             unmarked.clear();
         }
-        let rows = self.read(conn, &unmarked.seqs).await?;
-        let published = publish(self.broker, self.outbox.schema, &rows).await;
-        unmarked.add(&rows[..published.0]);
+        let mut rows = self.read(conn, &unmarked.seqs).await?;
+        let mut total = 0;
+        while !rows.is_empty() {
+            let full = rows.len() as i64 == self.batch;
+            let (published, next) =
+                tokio::join!(publish(self.broker, self.outbox.schema, &rows), async {
+                    if unmarked.due() {
+                        mark(conn, self.outbox, &unmarked.seqs).await?;
+                        unmarked.clear();
+                    }
+                    if !full {
+                        // Caught up: the next rows come with the next wake-up.
+                        return Ok(Vec::new());
+                    }
+                    let skip: Vec<i64> = unmarked
+                        .seqs
+                        .iter()
+                        .copied()
+                        .chain(rows.iter().map(|row| row.seq))
+                        .collect();
+                    self.read(conn, &skip).await
+                });
+            unmarked.add(&rows[..published.0]);
+            total += published.0;
+            published.1?;
+            rows = next?;
+        }
         if unmarked.due() {
             mark(conn, self.outbox, &unmarked.seqs).await?;
             unmarked.clear();
         }
-        published.1.map(|()| published.0)
+        Ok(total)
     }
 
     /// The oldest unpublished rows, without those published and not yet marked.
