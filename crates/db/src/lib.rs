@@ -329,6 +329,15 @@ impl RowExt for AnyRow {
     }
 }
 
+/// `$first, $first+1, …`: the placeholders of `count` values bound in a row (an `IN` list, a
+/// `VALUES` tuple), numbered from `first`.
+pub fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// True when `error` is a unique or primary-key violation, on either backend.
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())

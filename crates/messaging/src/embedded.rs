@@ -9,14 +9,14 @@
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use db::{AssertSqlSafe, Db, Migration, Migrations, Row as _};
+use db::{AssertSqlSafe, Db, Migration, Migrations, Row as _, placeholders};
 use tokio::sync::Notify;
 
 use crate::broker::{Broker, BrokerError, Consumer, ConsumerSpec, Outgoing, PublishError};
 
 mod consumer;
 
-use consumer::{EmbeddedConsumer, placeholders, subject_filter};
+use consumer::{EmbeddedConsumer, subject_filter};
 
 /// The schema the log lives in (attach it on SQLite).
 pub const SCHEMA: &str = "broker";

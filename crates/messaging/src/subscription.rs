@@ -110,8 +110,11 @@ impl RetryPolicy {
 /// cores without spreading one batch's worth of work over many transactions.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
-/// Messages handled in one transaction at most unless configured.
-pub const DEFAULT_BATCH: usize = 32;
+/// Messages handled in one transaction at most unless configured. Each may take up to two
+/// subtransactions on PostgreSQL (its savepoint, and a command handler's); past 64 in one
+/// transaction, every other session's snapshot checks slow down (the subtransaction cache
+/// overflows).
+pub const DEFAULT_BATCH: usize = 16;
 
 /// A durable consumer of one subject for one module.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use db::{AssertSqlSafe, Backend, Row as _};
+use db::{AssertSqlSafe, Backend, Row as _, placeholders};
 
 use super::{Embedded, POLL};
 use crate::broker::{BrokerError, Consumer, ConsumerSpec, Delivery};
@@ -16,14 +16,6 @@ pub(super) struct EmbeddedConsumer {
 
 pub(super) fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
-}
-
-/// `$first, $first+1, …` for `count` values.
-pub(super) fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 impl EmbeddedConsumer {

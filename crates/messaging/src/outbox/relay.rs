@@ -261,8 +261,7 @@ impl Relay<'_> {
         let skip = if unmarked.is_empty() {
             String::new()
         } else {
-            let list: Vec<String> = (1..=unmarked.len()).map(|n| format!("${n}")).collect();
-            format!("AND seq NOT IN ({})", list.join(", "))
+            format!("AND seq NOT IN ({})", db::placeholders(1, unmarked.len()))
         };
         let select = format!(
             "SELECT seq, id, name, subject, body, traceparent FROM {}.outbox
@@ -378,11 +377,10 @@ async fn mark(tx: &mut db::Conn, outbox: &Outbox, seqs: &[i64]) -> Result<(), sq
     if seqs.is_empty() {
         return Ok(());
     }
-    let placeholders: Vec<String> = (2..seqs.len() + 2).map(|n| format!("${n}")).collect();
     let update = format!(
         "UPDATE {}.outbox SET published_at = $1 WHERE seq IN ({})",
         outbox.schema,
-        placeholders.join(", ")
+        db::placeholders(2, seqs.len())
     );
     let mut query = sqlx::query(AssertSqlSafe(update)).bind(db::now_micros());
     for seq in seqs {
