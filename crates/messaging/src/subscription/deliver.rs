@@ -217,20 +217,22 @@ impl Runner {
                     .await
                     .map_err(whole)?
             } else {
-                let mut savepoint = sqlx::Connection::begin(&mut *tx)
+                // Never released (the commit releases them all): one round trip per message.
+                sqlx::query("SAVEPOINT message")
+                    .execute(&mut *tx)
                     .await
                     .map_err(|e| whole(e.into()))?;
                 match self
-                    .handle_in(&mut savepoint, &item.incoming)
+                    .handle_in(&mut tx, &item.incoming)
                     .instrument(item.span.clone())
                     .await
                 {
-                    Ok(outcome) => {
-                        savepoint.commit().await.map_err(|e| whole(e.into()))?;
-                        outcome
-                    }
+                    Ok(outcome) => outcome,
                     Err(error) => {
-                        savepoint.rollback().await.map_err(|e| whole(e.into()))?;
+                        sqlx::query("ROLLBACK TO SAVEPOINT message")
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| whole(e.into()))?;
                         failed_keys.extend(item.key());
                         results.push(Done::Failed(error, started.elapsed()));
                         continue;
