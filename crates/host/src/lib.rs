@@ -10,6 +10,7 @@ mod config;
 mod error;
 mod http;
 mod observe;
+mod run;
 pub mod telemetry;
 
 use std::{
@@ -21,8 +22,8 @@ use std::{
 };
 
 use anyhow::Context as _;
-use futures::{FutureExt as _, future::BoxFuture};
-use tokio::{net::TcpListener, task::JoinSet};
+use futures::future::BoxFuture;
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 /// Makes ring the process's TLS provider, once; later calls change nothing. `main` calls it;
@@ -39,6 +40,7 @@ pub fn install_crypto_provider() {
 pub use config::{Config, LogFormat, RpcServices, parse_duration};
 pub use error::{ApiError, Empty, ErrorBody, IdReply, Json, http_status};
 pub use observe::Channel;
+pub use run::shutdown_signal;
 
 /// What a readiness check answers: `Err` with the reason when not ready.
 pub type CheckResult = Result<(), String>;
@@ -132,7 +134,7 @@ impl Host {
         if embedded && !max_age.is_zero() {
             let log = messaging::Embedded::new(host.db.clone(), &host.config.nats_stream);
             host.spawn("embedded broker purge", move |stop| {
-                purge_embedded(log, max_age, stop)
+                run::purge_embedded(log, max_age, stop)
             });
         }
         Ok(host)
@@ -282,129 +284,6 @@ impl Host {
     {
         self.checks.push((name, Arc::new(check)));
     }
-
-    /// Serves HTTP and gRPC and runs the background tasks until `shutdown` resolves, then
-    /// stops accepting work and waits up to `SHUTDOWN_TIMEOUT` for everything to finish.
-    ///
-    /// # Errors
-    /// A server or task failed, or draining took longer than the timeout.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        let token = CancellationToken::new();
-        let mut running = JoinSet::new();
-        let queues = Arc::new(observe::Queues {
-            db: self.db.clone(),
-            broker: self.broker.clone(),
-            outboxes: self.outboxes,
-            consumers: self
-                .receivers
-                .iter()
-                .map(|receiver| (receiver.module, receiver.consumer.clone()))
-                .collect(),
-        });
-
-        // Built on the first request, not at start-up: few processes are ever asked.
-        let receivers = Arc::new(self.receivers);
-        let messages = Arc::new(std::sync::OnceLock::new());
-        let rest = self.rest.route(
-            "/asyncapi.json",
-            axum::routing::get(move || async move {
-                axum::Json(
-                    messages
-                        .get_or_init(|| asyncapi::document(&receivers))
-                        .clone(),
-                )
-            }),
-        );
-        let app = http::router(rest, self.openapi, self.checks, Some(queues), &self.config);
-        let http_stop = token.clone();
-        running.spawn(async move {
-            axum::serve(self.http_listener, app)
-                .with_graceful_shutdown(http_stop.cancelled_owned())
-                .await
-                .context("HTTP server")
-        });
-
-        let mut grpc = self.grpc;
-        // v1 for current clients, v1alpha for older grpcurl builds. Only the services this
-        // process mounted are listed, though the descriptors know every module's.
-        let names = self.grpc_names;
-        let reflection = || {
-            let builder = tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-                .with_service_name("grpc.reflection.v1.ServerReflection");
-            names
-                .iter()
-                .fold(builder, |builder, name| builder.with_service_name(*name))
-        };
-        grpc.add_service(
-            reflection()
-                .build_v1()
-                .context("building gRPC reflection")?,
-        );
-        grpc.add_service(
-            reflection()
-                .build_v1alpha()
-                .context("building gRPC reflection")?,
-        );
-        let routes = grpc.routes();
-        let grpc_stop = token.clone();
-        running.spawn(async move {
-            tonic::transport::Server::builder()
-                .layer(
-                    tower_http::trace::TraceLayer::new_for_grpc().make_span_with(observe::GrpcSpan),
-                )
-                .add_routes(routes)
-                .serve_with_incoming_shutdown(
-                    tonic::transport::server::TcpIncoming::from(self.grpc_listener),
-                    grpc_stop.cancelled_owned(),
-                )
-                .await
-                .context("gRPC server")
-        });
-
-        running.spawn(observe::upkeep(token.clone()).map(Ok));
-        for (name, task) in self.tasks {
-            let future = task(token.clone());
-            running.spawn(async move {
-                future
-                    .await
-                    .with_context(|| format!("background task {name}"))
-            });
-        }
-
-        tracing::info!(http = %self.config.web_host, web_port = self.config.web_port, "serving");
-        let early = tokio::select! {
-            () = shutdown => None,
-            ended = running.join_next() => ended,
-        };
-        token.cancel();
-        if let Some(ended) = early {
-            // Something stopped on its own: that is a failure even if it returned Ok.
-            let outcome = flatten(ended)
-                .and_then(|()| anyhow::bail!("a server or task stopped unexpectedly"));
-            drain(&mut running, self.config.shutdown_timeout).await?;
-            return outcome;
-        }
-        tracing::info!(timeout = ?self.config.shutdown_timeout, "shutting down");
-        drain(&mut running, self.config.shutdown_timeout).await
-    }
-}
-
-/// Deletes embedded-log messages older than `max_age` that every consumer is done with.
-async fn purge_embedded(
-    log: messaging::Embedded,
-    max_age: Duration,
-    stop: CancellationToken,
-) -> anyhow::Result<()> {
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return Ok(()),
-            () = tokio::time::sleep(Duration::from_secs(60)) => {}
-        }
-        if let Err(error) = log.purge(max_age).await {
-            tracing::warn!(%error, "purging the embedded broker failed");
-        }
-    }
 }
 
 async fn bind(ip: IpAddr, port: u16, what: &str) -> anyhow::Result<TcpListener> {
@@ -412,30 +291,6 @@ async fn bind(ip: IpAddr, port: u16, what: &str) -> anyhow::Result<TcpListener> 
     TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen for {what} on {address}"))
-}
-
-fn flatten(joined: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::Result<()> {
-    joined.unwrap_or_else(|e| Err(anyhow::anyhow!("a task panicked: {e}")))
-}
-
-async fn drain(running: &mut JoinSet<anyhow::Result<()>>, timeout: Duration) -> anyhow::Result<()> {
-    let mut first_error = None;
-    let all = async {
-        while let Some(joined) = running.join_next().await {
-            if let Err(error) = flatten(joined) {
-                tracing::error!(error = format!("{error:#}"), "stopped with an error");
-                first_error.get_or_insert(error);
-            }
-        }
-    };
-    if tokio::time::timeout(timeout, all).await.is_err() {
-        let left = running.len();
-        running.abort_all();
-        anyhow::bail!(
-            "shutdown took longer than SHUTDOWN_TIMEOUT ({timeout:?}); {left} task(s) aborted"
-        );
-    }
-    first_error.map_or(Ok(()), Err)
 }
 
 /// The HTTP edge every process serves — `/liveness`, `/readiness` running `checks`, Swagger UI
@@ -448,47 +303,4 @@ pub fn http_edge(
     config: &Config,
 ) -> axum::Router {
     http::router(rest, openapi, checks, None, config)
-}
-
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-///
-/// The handlers are installed when this is called, not when the future is first polled, so a
-/// signal arriving while the process is still starting is not lost (nor fatal). Call it from
-/// inside the runtime.
-pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let install = |kind: SignalKind| {
-            signal(kind)
-                .map_err(|error| tracing::warn!(%error, "cannot listen for a shutdown signal"))
-                .ok()
-        };
-        let (mut interrupt, mut terminate) = (
-            install(SignalKind::interrupt()),
-            install(SignalKind::terminate()),
-        );
-        async move {
-            tokio::select! {
-                () = wait_for(interrupt.as_mut()) => {}
-                () = wait_for(terminate.as_mut()) => {}
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
-#[cfg(unix)]
-async fn wait_for(signal: Option<&mut tokio::signal::unix::Signal>) {
-    match signal {
-        Some(signal) => {
-            signal.recv().await;
-        }
-        None => std::future::pending().await,
-    }
 }

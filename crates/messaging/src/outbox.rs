@@ -19,6 +19,7 @@ use tracing::Instrument as _;
 use crate::Message;
 
 mod postgres;
+mod publish;
 mod relay;
 
 pub use relay::{RelayConfig, relay};

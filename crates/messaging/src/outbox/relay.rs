@@ -14,8 +14,11 @@ use db::{AssertSqlSafe, Db, Row as _};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{Outbox, postgres};
-use crate::broker::{Broker, Outgoing};
+use super::{
+    Outbox, postgres,
+    publish::{Row, count_published, outgoing, publish, publish_spans},
+};
+use crate::broker::Broker;
 
 /// How the relay behaves.
 #[derive(Debug, Clone)]
@@ -42,15 +45,6 @@ impl Default for RelayConfig {
             mark_every: Duration::from_millis(100),
         }
     }
-}
-
-struct Row {
-    seq: i64,
-    id: String,
-    name: String,
-    subject: String,
-    body: Vec<u8>,
-    traceparent: Option<String>,
 }
 
 /// Rows the broker has and the table does not know yet.
@@ -309,56 +303,6 @@ impl Relay<'_> {
         drop(spans);
         Ok(rows.len())
     }
-}
-
-/// One span per traced message, in the trace that staged it, open until the broker has it.
-fn publish_spans(schema: &'static str, rows: &[Row]) -> Vec<tracing::Span> {
-    rows.iter()
-        .filter_map(|row| {
-            let traceparent = row.traceparent.as_deref()?;
-            let span = tracing::info_span!(parent: None, "publish", otel.name = format!("publish {}", row.name),
-                otel.kind = "producer", module = schema, messaging.destination.name = %row.subject, messaging.message.id = %row.id);
-            telemetry::adopt_traceparent(&span, traceparent);
-            Some(span)
-        })
-        .collect()
-}
-
-fn outgoing(rows: &[Row]) -> Vec<Outgoing<'_>> {
-    rows.iter()
-        .map(|row| Outgoing {
-            subject: &row.subject,
-            id: &row.id,
-            body: &row.body,
-        })
-        .collect()
-}
-
-fn count_published(schema: &'static str, rows: &[Row]) {
-    for row in rows {
-        metrics::counter!("messages_published_total", "module" => schema, "name" => row.name.clone())
-            .increment(1);
-    }
-}
-
-/// Publishes `rows` in order; how many leading rows are stored, and the error if not all are.
-async fn publish(
-    broker: &dyn Broker,
-    schema: &'static str,
-    rows: &[Row],
-) -> (usize, anyhow::Result<()>) {
-    if rows.is_empty() {
-        return (0, Ok(()));
-    }
-    let spans = publish_spans(schema, rows);
-    let outgoing = outgoing(rows);
-    let (stored, result) = match broker.publish(&outgoing).await {
-        Ok(()) => (rows.len(), Ok(())),
-        Err(error) => (error.stored, Err(error.into())),
-    };
-    count_published(schema, &rows[..stored]);
-    drop(spans);
-    (stored, result)
 }
 
 /// Marks `unmarked` in a transaction of its own, and forgets them once committed.
