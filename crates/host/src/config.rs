@@ -56,10 +56,10 @@ pub struct Config {
     #[arg(long, env = "DB_STATEMENT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub db_statement_timeout: Duration,
     /// Aggregates each subscription handles at once (its lanes); one aggregate's messages are
-    /// always handled in order, one at a time.
-    #[arg(long, env = "CONSUMER_CONCURRENCY", default_value_t = messaging::subscription::DEFAULT_CONCURRENCY,
-        value_parser = parse_count)]
-    pub consumer_concurrency: usize,
+    /// always handled in order, one at a time (default: 4 on PostgreSQL; 1 on SQLite, where
+    /// writers take turns and more lanes would only split the batches).
+    #[arg(long, env = "CONSUMER_CONCURRENCY", value_parser = parse_count)]
+    pub consumer_concurrency: Option<usize>,
     /// Most messages a subscription handles in one transaction.
     #[arg(long, env = "CONSUMER_BATCH", default_value_t = messaging::subscription::DEFAULT_BATCH,
         value_parser = parse_count)]
@@ -117,6 +117,14 @@ impl Config {
         }
     }
 
+    /// Lanes per subscription: as configured, else by backend.
+    pub fn consumer_concurrency(&self) -> usize {
+        self.consumer_concurrency.unwrap_or(match self.database() {
+            db::Target::Postgres(_) => messaging::subscription::DEFAULT_CONCURRENCY,
+            db::Target::Sqlite(_) => 1,
+        })
+    }
+
     /// A configuration for tests: loopback, ports chosen by the OS, `target` as the database.
     pub fn for_tests(target: db::Target) -> Config {
         let loopback = IpAddr::from([127, 0, 0, 1]);
@@ -140,7 +148,7 @@ impl Config {
             db_max_connections: Some(8),
             db_acquire_timeout: Duration::from_secs(5),
             db_statement_timeout: Duration::from_secs(30),
-            consumer_concurrency: messaging::subscription::DEFAULT_CONCURRENCY,
+            consumer_concurrency: None,
             consumer_batch: messaging::subscription::DEFAULT_BATCH,
             log_level: "INFO".into(),
             log_format: LogFormat::Pretty,
@@ -270,6 +278,24 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("10 parsecs").is_err());
+    }
+
+    #[test]
+    fn consumer_lanes_default_by_backend_and_a_setting_wins() {
+        let mut config = Config::for_tests(db::Target::Sqlite(PathBuf::from("data")));
+        assert_eq!(config.consumer_concurrency(), 1);
+        config.pg_conn = Some("postgres://localhost/mallbots".into());
+        assert_eq!(config.consumer_concurrency(), 4);
+        config.consumer_concurrency = Some(2);
+        assert_eq!(config.consumer_concurrency(), 2);
+    }
+
+    #[test]
+    fn counts_are_whole_numbers_from_one() {
+        assert_eq!(parse_count("16"), Ok(16));
+        for bad in ["0", "-1", "many", "1025", ""] {
+            assert!(parse_count(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -198,8 +198,10 @@ impl Host {
             subject: subscription.subject.clone(),
             names: subscription.names.clone(),
         });
-        let subscription =
-            subscription.parallel(self.config.consumer_concurrency, self.config.consumer_batch);
+        let subscription = subscription.parallel(
+            self.config.consumer_concurrency(),
+            self.config.consumer_batch,
+        );
         let (db, broker, handler) = (self.db.clone(), self.broker.clone(), Arc::new(handler));
         self.spawn("subscription", move |stop| async move {
             messaging::subscription::run(db, broker, subscription, handler, stop).await;

@@ -71,6 +71,8 @@ fn help_lists_every_setting_with_its_environment_variable() {
         "DB_MAX_CONNECTIONS",
         "DB_ACQUIRE_TIMEOUT",
         "DB_STATEMENT_TIMEOUT",
+        "CONSUMER_CONCURRENCY",
+        "CONSUMER_BATCH",
         "LOG_LEVEL",
         "LOG_FORMAT",
         "SHUTDOWN_TIMEOUT",
@@ -90,6 +92,13 @@ fn a_non_numeric_port_is_one_clear_error() {
     let (ok, _, stderr) = run(mallbots().env("WEB_PORT", "abc"));
     assert!(!ok);
     assert_one_clear_line(&stderr, "abc");
+}
+
+#[test]
+fn a_batch_of_nothing_is_one_clear_error() {
+    let (ok, _, stderr) = run(mallbots().env("CONSUMER_BATCH", "0"));
+    assert!(!ok);
+    assert_one_clear_line(&stderr, "from 1 to 1024");
 }
 
 #[test]
