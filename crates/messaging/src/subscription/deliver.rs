@@ -1,5 +1,6 @@
-//! Handling a lane's batch: one transaction for all of it, and, when anything in it fails,
-//! each message again on its own, where retries, deferrals and dead letters are decided.
+//! Handling a lane's batch in one transaction, a savepoint per message, and settling each
+//! delivery after the commit: acked, retried later (its aggregate's later messages wait behind
+//! it), or dead-lettered.
 
 use std::time::Instant;
 
@@ -8,7 +9,7 @@ use tracing::Instrument as _;
 
 use super::{
     HandlerError,
-    counted::{Counted, Outcome},
+    counted::Outcome,
     dead_letters::DeadLetterRecord,
     lanes::{Item, Order},
     runner::Runner,
@@ -144,8 +145,7 @@ impl Runner {
             .attempt()
             .saturating_sub(1)
             .saturating_sub(deferred);
-        let (id, incoming) = (item.id(), &item.incoming);
-        let counted = Counted::new(sub, incoming.name());
+        let (id, incoming, counted) = (item.id(), &item.incoming, &item.counted);
         counted.record("message_handler_duration_seconds", took);
         counted.count("messages_failed_total");
         match error {
@@ -178,9 +178,9 @@ impl Runner {
     /// its aggregate's later messages through.
     async fn settle_handled(&self, item: &Item, (outcome, took): Handled, order: &mut Order) {
         let sub = &self.subscription;
-        let counted = Counted::new(sub, item.incoming.name());
-        counted.record("message_handler_duration_seconds", took);
-        counted.count(outcome.counter());
+        item.counted
+            .record("message_handler_duration_seconds", took);
+        item.counted.count(outcome.counter());
         if self.acks_in_tx(item).is_none() {
             settle(item.delivery.ack().await, &sub.consumer);
         }
@@ -205,41 +205,37 @@ impl Runner {
         let mut tx = self.db.begin().await.map_err(|e| whole(e.into()))?;
         let mut results = Vec::with_capacity(items.len());
         let mut failed_keys: Vec<&str> = Vec::new();
+        let shared = items.len() > 1;
         for item in items {
             if item.key().is_some_and(|key| failed_keys.contains(&key)) {
                 results.push(Done::Behind);
                 continue;
             }
             let started = Instant::now();
-            let handled = if items.len() == 1 {
-                self.handle_in(&mut tx, &item.incoming)
-                    .instrument(item.span.clone())
-                    .await
-                    .map_err(whole)?
-            } else {
+            if shared {
                 // Never released (the commit releases them all): one round trip per message.
                 sqlx::query("SAVEPOINT message")
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| whole(e.into()))?;
-                match self
-                    .handle_in(&mut tx, &item.incoming)
-                    .instrument(item.span.clone())
-                    .await
-                {
-                    Ok(outcome) => outcome,
-                    Err(error) => {
-                        sqlx::query("ROLLBACK TO SAVEPOINT message")
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(|e| whole(e.into()))?;
-                        failed_keys.extend(item.key());
-                        results.push(Done::Failed(error, started.elapsed()));
-                        continue;
-                    }
+            }
+            let handled = self
+                .handle_in(&mut tx, &item.incoming)
+                .instrument(item.span.clone())
+                .await;
+            match handled {
+                Ok(outcome) => results.push(Done::Handled((outcome, started.elapsed()))),
+                // Alone, its failure is the transaction's.
+                Err(error) if !shared => return Err(whole(error)),
+                Err(error) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT message")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| whole(e.into()))?;
+                    failed_keys.extend(item.key());
+                    results.push(Done::Failed(error, started.elapsed()));
                 }
-            };
-            results.push(Done::Handled((handled, started.elapsed())));
+            }
         }
         if let Some(log) = &self.log {
             let positions: Vec<i64> = items

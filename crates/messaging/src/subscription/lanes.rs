@@ -21,6 +21,8 @@ pub(super) struct Item {
     pub(super) incoming: Incoming,
     /// The `handle` span, a child of the trace that sent the message.
     pub(super) span: tracing::Span,
+    /// Its metrics' labels, made once for every counter it touches.
+    pub(super) counted: super::counted::Counted,
 }
 
 impl Item {

@@ -149,11 +149,13 @@ impl Runner {
             otel.kind = "consumer", module = sub.schema, consumer = %sub.consumer,
             messaging.message.id = %incoming.id(), attempt = incoming.attempt);
         telemetry::adopt(&span, &telemetry::MapRef(&incoming.envelope.metadata));
-        Counted::new(sub, incoming.name()).count("messages_received_total");
+        let counted = Counted::new(sub, incoming.name());
+        counted.count("messages_received_total");
         Some(Item {
             delivery,
             incoming,
             span,
+            counted,
         })
     }
 
