@@ -29,6 +29,7 @@ mod deliver;
 mod lanes;
 mod rebuild;
 mod runner;
+mod upkeep;
 
 /// Why a handler did not finish.
 #[derive(Debug, thiserror::Error)]

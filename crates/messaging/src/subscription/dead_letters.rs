@@ -1,14 +1,10 @@
 //! Dead letters: recording a message that will not be handled, and handling again the ones
-//! an operator asked to replay ([`crate::dlq`]); with the inbox purge, the subscription's
-//! once-a-second upkeep.
-
-use std::{sync::Arc, time::Duration};
+//! an operator asked to replay ([`crate::dlq`]).
 
 use db::{AssertSqlSafe, Row as _};
-use tokio_util::sync::CancellationToken;
 
-use super::{HandlerError, counted::Counted, deliver::settle, runner::Runner, sleep_or_stop};
-use crate::{Envelope, Incoming, broker::Broker, broker::Delivery};
+use super::{HandlerError, counted::Counted, deliver::settle, runner::Runner};
+use crate::{Envelope, Incoming, broker::Delivery};
 
 pub(super) struct DeadLetterRecord<'a> {
     pub(super) id: &'a str,
@@ -56,34 +52,7 @@ impl Runner {
         Ok(())
     }
 
-    /// Re-delivers dead letters an operator asked to replay, follows rewinds, and purges old
-    /// inbox rows.
-    pub(super) async fn maintain(
-        self: Arc<Self>,
-        broker: Arc<dyn Broker>,
-        stop: CancellationToken,
-    ) {
-        let mut last_purge = tokio::time::Instant::now();
-        loop {
-            if sleep_or_stop(Duration::from_secs(1), &stop).await {
-                return;
-            }
-            if let Err(error) = self.replay_requested().await {
-                tracing::warn!(consumer = %self.subscription.consumer, %error, "replaying dead letters failed");
-            }
-            if let Err(error) = self.follow_rewind(broker.as_ref()).await {
-                tracing::warn!(consumer = %self.subscription.consumer, error = format!("{error:#}"), "following a rewind failed");
-            }
-            if last_purge.elapsed() > Duration::from_secs(60) {
-                last_purge = tokio::time::Instant::now();
-                if let Err(error) = self.purge_inbox().await {
-                    tracing::warn!(consumer = %self.subscription.consumer, %error, "purging the inbox failed");
-                }
-            }
-        }
-    }
-
-    async fn replay_requested(&self) -> Result<(), sqlx::Error> {
+    pub(super) async fn replay_requested(&self) -> Result<(), sqlx::Error> {
         let sub = &self.subscription;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT id, name, subject, body, attempts FROM {}.dead_letters WHERE consumer = $1 AND replay_requested = $2",

@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use db::{AssertSqlSafe, Db};
+use db::Db;
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -157,23 +157,5 @@ impl Runner {
             span,
             counted,
         })
-    }
-
-    /// Deletes this consumer's inbox rows older than the retention.
-    pub(super) async fn purge_inbox(&self) -> Result<(), sqlx::Error> {
-        let sub = &self.subscription;
-        let cutoff =
-            db::now_micros() - i64::try_from(sub.inbox_retention.as_micros()).unwrap_or(i64::MAX);
-        self.db
-            .write(
-                sqlx::query(AssertSqlSafe(format!(
-                    "DELETE FROM {}.inbox WHERE consumer = $1 AND received_at < $2",
-                    sub.schema
-                )))
-                .bind(&sub.consumer)
-                .bind(cutoff),
-            )
-            .await?;
-        Ok(())
     }
 }
