@@ -32,6 +32,8 @@ pub struct Outbox {
     insert: Arc<str>,
     /// PostgreSQL: the insert that also notifies the relays, one round trip instead of two.
     insert_and_notify: Arc<str>,
+    /// The relay's read: unpublished rows after `$1`, at most `$2`.
+    select: Arc<str>,
     channel: Arc<str>,
     staged: Arc<Notify>,
 }
@@ -48,6 +50,10 @@ impl Outbox {
                 "WITH wake AS (SELECT pg_notify($7, ''))
                  INSERT INTO {schema}.outbox (id, name, subject, body, staged_at, traceparent)
                  SELECT $1, $2, $3, $4, $5, $6 FROM wake"
+            )),
+            select: Arc::from(format!(
+                "SELECT seq, id, name, subject, body, traceparent FROM {schema}.outbox
+                 WHERE published_at IS NULL AND seq > $1 ORDER BY seq LIMIT $2"
             )),
             channel: Arc::from(format!("mallbots_outbox_{schema}")),
             staged: Arc::new(Notify::new()),

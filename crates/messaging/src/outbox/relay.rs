@@ -76,6 +76,19 @@ impl Unmarked {
         self.seqs.clear();
         self.since = None;
     }
+
+    /// Marks them through `conn` if they are due, and forgets them once marked.
+    async fn mark_if_due(
+        &mut self,
+        conn: &mut db::Conn,
+        outbox: &Outbox,
+    ) -> Result<(), sqlx::Error> {
+        if self.due() {
+            mark(conn, outbox, &self.seqs).await?;
+            self.clear();
+        }
+        Ok(())
+    }
 }
 
 /// Publishes `outbox` to `broker` until `stop` is cancelled. Never returns an error: every
@@ -97,18 +110,22 @@ pub async fn relay(
         most: usize::try_from(config.batch).unwrap_or(256),
         every: config.mark_every,
     };
+    let relay = Relay {
+        db: &db,
+        outbox: &outbox,
+        broker: broker.as_ref(),
+        // The embedded log in the outbox's own SQLite database: one transaction does it all.
+        local: broker
+            .embedded()
+            .filter(|log| log.db().shares_writer_with(&db)),
+        batch: config.batch,
+    };
     let mut backoff = Duration::from_millis(50);
     let mut last_purge = Instant::now();
     loop {
         if stop.is_cancelled() {
             break;
         }
-        let relay = Relay {
-            db: &db,
-            outbox: &outbox,
-            broker: broker.as_ref(),
-            batch: config.batch,
-        };
         let wait = match relay.batch(&mut unmarked, leader.as_mut()).await {
             // A full batch: there may be more right away.
             Ok(published) if published as i64 >= config.batch => {
@@ -143,6 +160,7 @@ pub async fn relay(
     }
     // What was published is marked before the process goes, where the database still answers.
     let marked = match leader.as_mut() {
+        _ if unmarked.seqs.is_empty() => Ok(()),
         Some(leader) => match leader.conn().await {
             Ok(Some(conn)) => mark(conn, &outbox, &unmarked.seqs).await,
             Ok(None) => Ok(()),
@@ -159,6 +177,7 @@ struct Relay<'a> {
     db: &'a Db,
     outbox: &'a Outbox,
     broker: &'a dyn Broker,
+    local: Option<&'a crate::Embedded>,
     batch: i64,
 }
 
@@ -180,11 +199,7 @@ impl Relay<'_> {
             return led;
         }
         let (db, outbox) = (self.db, self.outbox);
-        if let Some(log) = self
-            .broker
-            .embedded()
-            .filter(|log| log.db().shares_writer_with(db))
-        {
+        if let Some(log) = self.local {
             return self.locally(log).await;
         }
         // Taking the write lock waits for a transaction still staging into this outbox.
@@ -212,20 +227,14 @@ impl Relay<'_> {
             unmarked.clear();
             return Ok(0);
         };
-        if unmarked.due() {
-            mark(conn, self.outbox, &unmarked.seqs).await?;
-            unmarked.clear();
-        }
+        unmarked.mark_if_due(conn, self.outbox).await?;
         let mut rows = self.read(conn, None, &unmarked.seqs).await?;
         let mut total = 0;
         while !rows.is_empty() {
             let full = rows.len() as i64 == self.batch;
             let (published, next) =
                 tokio::join!(publish(self.broker, self.outbox.schema, &rows), async {
-                    if unmarked.due() {
-                        mark(conn, self.outbox, &unmarked.seqs).await?;
-                        unmarked.clear();
-                    }
+                    unmarked.mark_if_due(conn, self.outbox).await?;
                     if !full {
                         // Caught up: the next rows come with the next wake-up.
                         return Ok(Vec::new());
@@ -240,10 +249,7 @@ impl Relay<'_> {
             published.1?;
             rows = next?;
         }
-        if unmarked.due() {
-            mark(conn, self.outbox, &unmarked.seqs).await?;
-            unmarked.clear();
-        }
+        unmarked.mark_if_due(conn, self.outbox).await?;
         Ok(total)
     }
 
@@ -256,16 +262,12 @@ impl Relay<'_> {
         after: Option<i64>,
         unmarked: &[i64],
     ) -> Result<Vec<Row>, sqlx::Error> {
-        let select = format!(
-            "SELECT seq, id, name, subject, body, traceparent FROM {}.outbox
-             WHERE published_at IS NULL AND seq > $1 ORDER BY seq LIMIT {}",
-            self.outbox.schema,
-            self.batch + i64::try_from(unmarked.len()).unwrap_or(0)
-        );
         let skip: std::collections::HashSet<i64> = unmarked.iter().copied().collect();
         let mut rows = Vec::new();
-        for row in sqlx::query(AssertSqlSafe(select))
+        // The limit is bound, not formatted: one prepared statement, however many are skipped.
+        for row in sqlx::query(AssertSqlSafe(self.outbox.select.clone()))
             .bind(after.unwrap_or(0))
+            .bind(self.batch + i64::try_from(unmarked.len()).unwrap_or(0))
             .fetch_all(&mut *tx)
             .await?
         {
