@@ -117,14 +117,6 @@ impl Config {
         }
     }
 
-    /// Lanes per subscription: as configured, else by backend.
-    pub fn consumer_concurrency(&self) -> usize {
-        self.consumer_concurrency.unwrap_or(match self.database() {
-            db::Target::Postgres(_) => messaging::subscription::DEFAULT_CONCURRENCY,
-            db::Target::Sqlite(_) => 1,
-        })
-    }
-
     /// A configuration for tests: loopback, ports chosen by the OS, `target` as the database.
     pub fn for_tests(target: db::Target) -> Config {
         let loopback = IpAddr::from([127, 0, 0, 1]);
@@ -278,16 +270,6 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("10 parsecs").is_err());
-    }
-
-    #[test]
-    fn consumer_lanes_default_by_backend_and_a_setting_wins() {
-        let mut config = Config::for_tests(db::Target::Sqlite(PathBuf::from("data")));
-        assert_eq!(config.consumer_concurrency(), 1);
-        config.pg_conn = Some("postgres://localhost/mallbots".into());
-        assert_eq!(config.consumer_concurrency(), 4);
-        config.consumer_concurrency = Some(2);
-        assert_eq!(config.consumer_concurrency(), 2);
     }
 
     #[test]

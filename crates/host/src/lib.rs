@@ -198,10 +198,12 @@ impl Host {
             subject: subscription.subject.clone(),
             names: subscription.names.clone(),
         });
-        let subscription = subscription.parallel(
-            self.config.consumer_concurrency(),
-            self.config.consumer_batch,
-        );
+        let mut subscription = subscription;
+        subscription.batch = self.config.consumer_batch;
+        subscription.concurrency = self
+            .config
+            .consumer_concurrency
+            .or(subscription.concurrency);
         let (db, broker, handler) = (self.db.clone(), self.broker.clone(), Arc::new(handler));
         self.spawn("subscription", move |stop| async move {
             messaging::subscription::run(db, broker, subscription, handler, stop).await;
