@@ -191,22 +191,19 @@ impl Db {
         &self.pool
     }
 
-    /// Whether `other` is a handle on the same SQLite database (clones of one `Db`): a write
-    /// through one waits for the other's writers. Always false on PostgreSQL.
-    pub fn shares_writer_with(&self, other: &Db) -> bool {
-        match (&self.writer, &other.writer) {
-            (Some(mine), Some(theirs)) => Arc::ptr_eq(mine, theirs),
-            _ => false,
-        }
-    }
-
     /// Whether `other` is a clone of this handle (one pool, one database): a transaction on
     /// either can write what the other reads. The embedded broker acks a delivery in the
     /// handler's transaction when its log lives there.
     pub fn is_same(&self, other: &Db) -> bool {
-        match (&self.postgres_url, &other.postgres_url) {
-            (Some(mine), Some(theirs)) => Arc::ptr_eq(mine, theirs),
-            _ => self.shares_writer_with(other),
+        match (
+            &self.postgres_url,
+            &other.postgres_url,
+            &self.writer,
+            &other.writer,
+        ) {
+            (Some(mine), Some(theirs), _, _) => Arc::ptr_eq(mine, theirs),
+            (_, _, Some(mine), Some(theirs)) => Arc::ptr_eq(mine, theirs),
+            _ => false,
         }
     }
 

@@ -115,9 +115,7 @@ pub async fn relay(
         outbox: &outbox,
         broker: broker.as_ref(),
         // The embedded log in the outbox's own SQLite database: one transaction does it all.
-        local: broker
-            .embedded()
-            .filter(|log| log.db().shares_writer_with(&db)),
+        local: broker.embedded().filter(|log| log.db().is_same(&db)),
         batch: config.batch,
     };
     let mut backoff = Duration::from_millis(50);
