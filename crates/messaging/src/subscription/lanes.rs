@@ -52,7 +52,7 @@ pub(super) struct Lanes {
 impl Lanes {
     pub(super) fn start(runner: &Arc<Runner>, stop: &CancellationToken) -> Lanes {
         let sub = &runner.subscription;
-        let (senders, tasks) = (0..sub.lanes(runner.db.backend()))
+        let (senders, tasks) = (0..sub.lanes())
             .map(|_| {
                 // Room for two batches: the lane reads the next while one is handled.
                 let (sender, receiver) = mpsc::channel(sub.batch.max(1) * 2);
