@@ -5,15 +5,16 @@ use std::{collections::BTreeMap, net::IpAddr, path::PathBuf, time::Duration};
 /// How the process is configured. Every field has a flag and an environment variable.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
-    /// Address the HTTP server listens on.
-    #[arg(long, env = "WEB_HOST", default_value = "0.0.0.0")]
-    pub web_host: IpAddr,
+    /// Address the HTTP server listens on (default: all interfaces with auth on, loopback
+    /// with auth off).
+    #[arg(long, env = "WEB_HOST")]
+    pub web_host: Option<IpAddr>,
     /// Port of the HTTP server (REST, health, docs); `8080` or the book's `:8080`.
     #[arg(long, env = "WEB_PORT", default_value = "8080", value_parser = parse_port)]
     pub web_port: u16,
-    /// Address the gRPC server listens on.
-    #[arg(long, env = "RPC_HOST", default_value = "0.0.0.0")]
-    pub rpc_host: IpAddr,
+    /// Address the gRPC server listens on (default as `WEB_HOST`).
+    #[arg(long, env = "RPC_HOST")]
+    pub rpc_host: Option<IpAddr>,
     /// Port of the gRPC server; `9000` or the book's `:9000`.
     #[arg(long, env = "RPC_PORT", default_value = "9000", value_parser = parse_port)]
     pub rpc_port: u16,
@@ -56,8 +57,8 @@ pub struct Config {
     #[arg(long, env = "DB_STATEMENT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub db_statement_timeout: Duration,
     /// Aggregates each subscription handles at once (its lanes); one aggregate's messages are
-    /// always handled in order, one at a time (default: 4 on PostgreSQL; 1 on SQLite, where
-    /// writers take turns and more lanes would only split the batches).
+    /// always handled in order, one at a time (default 1: a busy lane's messages gather into
+    /// batches; more lanes split them, and pay only when the database is far away).
     #[arg(long, env = "CONSUMER_CONCURRENCY", value_parser = parse_count)]
     pub consumer_concurrency: Option<usize>,
     /// Most messages a subscription handles in one transaction.
@@ -76,6 +77,9 @@ pub struct Config {
     /// Longest an HTTP request may take before it is answered 504.
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// Who may call (bearer JWTs).
+    #[command(flatten)]
+    pub auth: crate::auth::AuthConfig,
     /// Largest HTTP request body accepted, in bytes.
     #[arg(long, env = "REQUEST_BODY_LIMIT", default_value = "1048576")]
     pub request_body_limit: usize,
@@ -125,9 +129,9 @@ impl Config {
             db::Target::Sqlite(dir) => (None, dir),
         };
         Config {
-            web_host: loopback,
+            web_host: Some(loopback),
             web_port: 0,
-            rpc_host: loopback,
+            rpc_host: Some(loopback),
             rpc_port: 0,
             rpc_services: RpcServices::default(),
             nats_url: None,
@@ -147,6 +151,7 @@ impl Config {
             shutdown_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             request_body_limit: 1 << 20,
+            auth: crate::auth::AuthConfig::default(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The HTTP edge: module routes plus health and metrics, a request timeout, a body limit,
-//! request spans and metrics, and JSON errors for unknown routes.
+//! request spans and metrics, authentication, and JSON errors for unknown routes.
 
 use std::{sync::Arc, time::Duration};
 
@@ -39,6 +39,7 @@ pub(crate) fn router(
     checks: Vec<(&'static str, Check)>,
     queues: Option<Arc<crate::observe::Queues>>,
     config: &Config,
+    auth: crate::auth::Auth,
 ) -> Router {
     // Swagger UI's assets are vendored in the crate: nothing is fetched at build or run time.
     let docs: Router = utoipa_swagger_ui::SwaggerUi::new("/swagger-ui")
@@ -56,6 +57,7 @@ pub(crate) fn router(
         .method_not_allowed_fallback(|| async {
             ApiError::new(Code::Unimplemented, "Method Not Allowed").into_response()
         })
+        .layer(middleware::from_fn_with_state(auth, crate::auth::http))
         .layer(DefaultBodyLimit::max(config.request_body_limit))
         .layer(middleware::from_fn_with_state(
             config.request_timeout,

@@ -6,6 +6,7 @@
 //! `&mut Host` in their `mount` function and never see listeners, signals or the runtime.
 
 pub mod asyncapi;
+pub mod auth;
 mod config;
 mod error;
 mod http;
@@ -53,6 +54,7 @@ pub struct Host {
     config: Config,
     db: db::Db,
     broker: Arc<dyn messaging::Broker>,
+    auth: auth::Auth,
     http_listener: TcpListener,
     grpc_listener: TcpListener,
     rest: axum::Router,
@@ -74,6 +76,13 @@ impl Host {
     /// The database cannot be opened or a port cannot be bound; the message says which.
     pub async fn new(config: Config, schemas: &[&str]) -> anyhow::Result<Host> {
         install_crypto_provider();
+        let auth = auth::Auth::new(&config.auth)?;
+        let web_host = config
+            .auth
+            .bind_address(config.web_host, "HTTP (WEB_HOST)")?;
+        let rpc_host = config
+            .auth
+            .bind_address(config.rpc_host, "gRPC (RPC_HOST)")?;
         // Before modules mount: what they count while mounting (series started at zero) counts.
         observe::recorder();
         let embedded = config.nats_url.is_none();
@@ -99,14 +108,14 @@ impl Host {
                 Arc::new(messaging::Embedded::new(db.clone(), &config.nats_stream))
             }
         };
-        let http_listener =
-            bind(config.web_host, config.web_port, "HTTP (WEB_HOST/WEB_PORT)").await?;
-        let grpc_listener =
-            bind(config.rpc_host, config.rpc_port, "gRPC (RPC_HOST/RPC_PORT)").await?;
+        let http_listener = bind(web_host, config.web_port, "HTTP (WEB_HOST/WEB_PORT)").await?;
+        let grpc_listener = bind(rpc_host, config.rpc_port, "gRPC (RPC_HOST/RPC_PORT)").await?;
+        auth::announce(&config.auth, &auth);
         let mut host = Host {
             config,
             db,
             broker,
+            auth,
             http_listener,
             grpc_listener,
             rest: axum::Router::new(),
@@ -251,7 +260,8 @@ impl Host {
     }
 
     /// A lazily connected gRPC channel to `name` (see [`Host::service_address`]), shared by
-    /// every call through it; each call carries the caller's trace context.
+    /// every call through it; each call carries the caller's trace context and, with auth on,
+    /// this process's `service` token.
     ///
     /// # Errors
     /// The configured address is not a valid URI.
@@ -261,7 +271,10 @@ impl Host {
             .with_context(|| format!("invalid address {address:?} for gRPC service {name}"))?
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(5));
-        Ok(observe::traced(endpoint.connect_lazy()))
+        Ok(observe::traced(
+            endpoint.connect_lazy(),
+            self.auth.outgoing(),
+        ))
     }
 
     /// Runs `task` from [`Host::run`] until it returns or shutdown is requested (the token is
@@ -300,11 +313,15 @@ async fn bind(ip: IpAddr, port: u16, what: &str) -> anyhow::Result<TcpListener> 
 /// The HTTP edge every process serves — `/liveness`, `/readiness` running `checks`, Swagger UI
 /// for `openapi`, the JSON 404/405, the body limit and request timeout — around `rest`. For a
 /// process without a database (the gateway); a [`Host`] builds its own.
+///
+/// # Errors
+/// The auth settings are contradictory.
 pub fn http_edge(
     rest: axum::Router,
     openapi: utoipa::openapi::OpenApi,
     checks: Vec<(&'static str, Check)>,
     config: &Config,
-) -> axum::Router {
-    http::router(rest, openapi, checks, None, config)
+) -> anyhow::Result<axum::Router> {
+    let auth = auth::Auth::new(&config.auth)?;
+    Ok(http::router(rest, openapi, checks, None, config, auth))
 }

@@ -190,24 +190,36 @@ impl<B> tower_http::trace::MakeSpan<B> for GrpcSpan {
     }
 }
 
-/// A gRPC channel to another module whose calls carry the caller's trace context.
-pub type Channel = tonic::service::interceptor::InterceptedService<
-    tonic::transport::Channel,
-    fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>,
->;
+/// A gRPC channel to another module whose calls carry the caller's trace context and this
+/// process's credentials.
+pub type Channel =
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Outgoing>;
 
-/// Wraps `channel` so every call carries the current trace context.
-pub(crate) fn traced(channel: tonic::transport::Channel) -> Channel {
-    tonic::service::interceptor::InterceptedService::new(channel, propagate)
+/// What every outgoing call carries.
+#[derive(Clone)]
+pub struct Outgoing(Option<Arc<crate::auth::token::Outgoing>>);
+
+/// Wraps `channel` so every call carries the current trace context and `credentials`.
+pub(crate) fn traced(
+    channel: tonic::transport::Channel,
+    credentials: Option<Arc<crate::auth::token::Outgoing>>,
+) -> Channel {
+    tonic::service::interceptor::InterceptedService::new(channel, Outgoing(credentials))
 }
 
-#[allow(
-    clippy::unnecessary_wraps,
-    reason = "the interceptor signature: it never refuses a call"
-)]
-fn propagate(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-    telemetry::inject(&mut GrpcMetadata(request.metadata_mut()));
-    Ok(request)
+impl tonic::service::Interceptor for Outgoing {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        telemetry::inject(&mut GrpcMetadata(request.metadata_mut()));
+        if let Some(value) = self.0.as_ref().and_then(|c| c.header())
+            && let Ok(value) = tonic::metadata::MetadataValue::try_from(value)
+        {
+            request.metadata_mut().insert("authorization", value);
+        }
+        Ok(request)
+    }
 }
 
 struct GrpcMetadata<'a>(&'a mut tonic::metadata::MetadataMap);

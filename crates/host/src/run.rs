@@ -42,8 +42,16 @@ impl Host {
                 )
             }),
         );
-        let app = http::router(rest, self.openapi, self.checks, Some(queues), &self.config);
+        let app = http::router(
+            rest,
+            self.openapi,
+            self.checks,
+            Some(queues),
+            &self.config,
+            self.auth.clone(),
+        );
         let http_stop = token.clone();
+        let http_addr = self.http_listener.local_addr()?;
         running.spawn(async move {
             axum::serve(self.http_listener, app)
                 .with_graceful_shutdown(http_stop.cancelled_owned())
@@ -73,7 +81,10 @@ impl Host {
                 .build_v1alpha()
                 .context("building gRPC reflection")?,
         );
-        let routes = grpc.routes();
+        // Every method but reflection's is checked before any module code runs.
+        let routes = tonic::service::Routes::from(grpc.routes().into_axum_router().layer(
+            axum::middleware::from_fn_with_state(self.auth.clone(), crate::auth::grpc),
+        ));
         let grpc_stop = token.clone();
         running.spawn(async move {
             tonic::transport::Server::builder()
@@ -99,7 +110,7 @@ impl Host {
             });
         }
 
-        tracing::info!(http = %self.config.web_host, web_port = self.config.web_port, "serving");
+        tracing::info!(http = %http_addr, "serving");
         let early = tokio::select! {
             () = shutdown => None,
             ended = running.join_next() => ended,

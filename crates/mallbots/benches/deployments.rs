@@ -226,6 +226,7 @@ fn memory_kib(d: &Deployment) -> (u64, u64) {
 
 async fn busywork(url: &str, clients: u32, rate: f64, duration: Duration) -> Summary {
     let args = BusyworkArgs {
+        token: None,
         url: url.to_owned(),
         clients,
         duration,

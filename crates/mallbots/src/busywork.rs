@@ -24,6 +24,10 @@ pub struct BusyworkArgs {
     /// The mall's REST API: a monolith, or the gateway of the microservices.
     #[arg(long, env = "BUSYWORK_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
+    /// Bearer token sent with every request, for a mall that requires one (an admin's:
+    /// `mallbots token --role admin --subject busywork`).
+    #[arg(long, env = "BUSYWORK_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Simulated customers shopping at the same time.
     #[arg(long, default_value = "16", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub clients: u32,
@@ -375,8 +379,16 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// # Errors
 /// The mall cannot be set up (not reachable, or refusing the stores and customers).
 pub async fn run(args: &BusyworkArgs) -> anyhow::Result<Summary> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = &args.token {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+            .map_err(|_| anyhow::anyhow!("--token is not a valid header value"))?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
+        .default_headers(headers)
         .build()?;
     let mut rng = StdRng::seed_from_u64(args.seed);
     let mut shared = Shared {

@@ -48,6 +48,8 @@ pub enum Command {
     /// Simulate store owners, customers and bots against a running mall and report throughput,
     /// latencies and lost orders (exit 1 when an order was lost or a request failed).
     Busywork(crate::busywork::BusyworkArgs),
+    /// Print a development bearer token signed with AUTH_HS256_SECRET.
+    Token(crate::token::TokenArgs),
     /// Rebuild a read model without re-firing side effects: `search` and `caches` are read
     /// again from the start of the stream by the running modules; `mall` and `catalog` are
     /// projected again from the stores event store, here.
@@ -171,6 +173,7 @@ impl Cli {
             }) => replay(projection, no_wait, timeout, args).await,
             Some(Command::Gateway(args)) => crate::gateway::run(args).await,
             Some(Command::Busywork(args)) => busywork(&args).await,
+            Some(Command::Token(args)) => crate::token::run(&args),
         }
     }
 
@@ -188,7 +191,9 @@ impl Cli {
             ) => &args.host,
             Some(Command::Gateway(args)) => &args.host,
             // The summary is the output; only trouble is logged beside the progress bar.
-            Some(Command::Busywork(_)) => return ("warn", host::LogFormat::Pretty),
+            Some(Command::Busywork(_) | Command::Token(_)) => {
+                return ("warn", host::LogFormat::Pretty);
+            }
         };
         (&config.log_level, config.log_format)
     }

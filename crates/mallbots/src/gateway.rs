@@ -116,8 +116,12 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         utoipa::openapi::OpenApi::default(),
         checks,
         &args.host,
-    );
-    let listener = tokio::net::TcpListener::bind((args.host.web_host, args.host.web_port)).await?;
+    )?;
+    let ip = args
+        .host
+        .auth
+        .bind_address(args.host.web_host, "the gateway (WEB_HOST)")?;
+    let listener = tokio::net::TcpListener::bind((ip, args.host.web_port)).await?;
     tracing::info!(
         http = %listener.local_addr()?,
         upstreams = args.upstreams.0.len(),

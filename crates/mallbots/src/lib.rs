@@ -7,6 +7,7 @@
 pub mod busywork;
 mod cli;
 pub mod gateway;
+pub mod token;
 
 use futures::future::BoxFuture;
 

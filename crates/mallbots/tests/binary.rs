@@ -18,6 +18,7 @@ fn mallbots() -> Command {
         if key.starts_with("PG_")
             || key.starts_with("WEB_")
             || key.starts_with("RPC_")
+            || key.starts_with("AUTH")
             || key == "MODULES"
             || key == "DATA_DIR"
         {
@@ -78,6 +79,12 @@ fn help_lists_every_setting_with_its_environment_variable() {
         "SHUTDOWN_TIMEOUT",
         "REQUEST_TIMEOUT",
         "REQUEST_BODY_LIMIT",
+        "AUTH",
+        "AUTH_HS256_SECRET",
+        "AUTH_JWKS_URL",
+        "AUTH_ISSUER",
+        "AUTH_AUDIENCE",
+        "AUTH_SERVICE_TOKEN",
     ] {
         assert!(
             stdout.contains(&format!("[env: {var}")),
@@ -92,6 +99,65 @@ fn a_non_numeric_port_is_one_clear_error() {
     let (ok, _, stderr) = run(mallbots().env("WEB_PORT", "abc"));
     assert!(!ok);
     assert_one_clear_line(&stderr, "abc");
+}
+
+#[test]
+fn an_open_api_beyond_loopback_is_refused_unless_said() {
+    let data = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = run(mallbots()
+        .env("DATA_DIR", data.path())
+        .env("WEB_HOST", "0.0.0.0")
+        .env("WEB_PORT", "0")
+        .env("RPC_PORT", "0")
+        .env("LOG_LEVEL", "error"));
+    assert!(!ok);
+    assert_one_clear_line(&stderr, "without authentication on 0.0.0.0");
+    let (ok, _, stderr) = run(mallbots().env("AUTH", "on").env("LOG_LEVEL", "error"));
+    assert!(!ok);
+    assert_one_clear_line(&stderr, "AUTH=on needs AUTH_HS256_SECRET or AUTH_JWKS_URL");
+}
+
+#[tokio::test]
+async fn a_development_token_is_minted_with_the_secret() {
+    let secret = "a secret for the binary's own test!";
+    let (ok, stdout, stderr) = run(mallbots().env("AUTH_HS256_SECRET", secret).args([
+        "token",
+        "--role",
+        "customer",
+        "--subject",
+        "c-1",
+        "--ttl",
+        "5m",
+    ]));
+    assert!(ok, "{stderr}");
+    let auth = host::auth::Auth::new(&host::auth::AuthConfig {
+        auth_hs256_secret: Some(secret.into()),
+        ..host::auth::AuthConfig::default()
+    })
+    .unwrap();
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert(
+        "authorization",
+        format!("Bearer {}", stdout.trim()).parse().unwrap(),
+    );
+    let caller = auth.caller(&headers).await.unwrap();
+    assert_eq!(
+        (caller.subject.as_str(), caller.role),
+        ("c-1", host::auth::Role::Customer)
+    );
+
+    let (ok, _, stderr) = run(mallbots().args(["token", "--role", "admin", "--subject", "me"]));
+    assert!(!ok);
+    assert_one_clear_line(&stderr, "needs AUTH_HS256_SECRET");
+    let (ok, _, stderr) = run(mallbots().env("AUTH_HS256_SECRET", secret).args([
+        "token",
+        "--role",
+        "king",
+        "--subject",
+        "me",
+    ]));
+    assert!(!ok);
+    assert!(stderr.contains("king"), "{stderr}");
 }
 
 #[test]

@@ -104,7 +104,14 @@ fn the_kubernetes_manifests_fit_the_binary() {
                 module.name
             );
         }
-        for required in ["MODULES", "PG_CONN", "NATS_URL", "RPC_SERVICES"] {
+        for required in [
+            "MODULES",
+            "PG_CONN",
+            "NATS_URL",
+            "RPC_SERVICES",
+            // Without a key source the pod would serve on loopback only (ADR 18).
+            "AUTH_HS256_SECRET",
+        ] {
             assert!(
                 env.contains_key(required),
                 "{}: {required} unset (would fall back to embedded)",
@@ -151,6 +158,10 @@ fn the_kubernetes_manifests_fit_the_binary() {
         "gateway"
     );
     let env = env_of(gateway);
+    assert!(
+        env.contains_key("AUTH_HS256_SECRET"),
+        "gateway: no key source, it would serve on loopback only"
+    );
     for name in env.keys() {
         assert!(
             gateway_reads.contains(name),

@@ -197,6 +197,24 @@ impl Api {
         }
     }
 
+    /// The same API, every request carrying `Authorization: Bearer <token>`.
+    ///
+    /// # Panics
+    /// When `token` cannot be a header value.
+    pub fn bearer(&self, token: &str) -> Api {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .expect("a token is a header value");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        Api {
+            base: self.base.clone(),
+            client: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .expect("a client with a header"),
+        }
+    }
+
     /// `<base>/<path>`.
     pub fn url(&self, path: &str) -> String {
         format!("{}/{}", self.base, path.trim_start_matches('/'))

@@ -1,0 +1,173 @@
+//! Who may call, tried from the outside: with `AUTH_HS256_SECRET` set, every route of the
+//! OpenAPI document and every gRPC method refuses a caller without a valid token (401 with
+//! the book's error body, `Unauthenticated` on gRPC); health and the API documents stay
+//! public; `/metrics` is the admin's; an order goes all the way with tokens, the modules
+//! presenting their own `service` token to each other.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+use std::time::Duration;
+
+use host::auth::{AuthConfig, Role};
+use testkit::{Backend, TestApp, spawn_app_with};
+
+db::backend_tests!(an_order_goes_all_the_way_with_tokens);
+
+const SECRET: &str = "the tests' secret, long enough to sign";
+
+fn config() -> AuthConfig {
+    AuthConfig {
+        auth_hs256_secret: Some(SECRET.into()),
+        ..AuthConfig::default()
+    }
+}
+
+fn token(role: Role, subject: &str) -> String {
+    host::auth::mint(&config(), role, subject, Duration::from_secs(600))
+        .unwrap()
+        .token
+}
+
+async fn app(backend: Backend) -> TestApp {
+    spawn_app_with(&["all"], backend, |c| c.auth = config()).await
+}
+
+/// Every operation of the OpenAPI document, path parameters filled in.
+async fn operations(app: &TestApp) -> Vec<(reqwest::Method, String)> {
+    let (status, doc) = app
+        .json(
+            reqwest::Method::GET,
+            "/openapi.json",
+            serde_json::Value::Null,
+        )
+        .await;
+    assert_eq!(status, 200, "the OpenAPI document is public");
+    let mut found = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete: String = path
+            .split('/')
+            .map(|part| {
+                if part.starts_with('{') {
+                    "some-id"
+                } else {
+                    part
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in item.as_object().unwrap().keys() {
+            if let Ok(method) = method.to_uppercase().parse::<reqwest::Method>() {
+                found.push((method, concrete.clone()));
+            }
+        }
+    }
+    assert!(found.len() > 30, "the whole mall's routes: {found:?}");
+    found
+}
+
+#[tokio::test]
+async fn every_route_refuses_a_caller_without_a_valid_token() {
+    let app = app(Backend::Sqlite).await;
+    // Expired two minutes ago: past the verifier's leeway for clock skew.
+    let expired = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &serde_json::json!({"sub": "a", "role": "admin",
+            "exp": jsonwebtoken::get_current_timestamp() - 120}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let forged = {
+        let other = AuthConfig {
+            auth_hs256_secret: Some("not the mall's secret, but as long".into()),
+            ..AuthConfig::default()
+        };
+        host::auth::mint(&other, Role::Admin, "a", Duration::from_secs(600))
+            .unwrap()
+            .token
+    };
+    let callers = [
+        ("no token", app.api.clone()),
+        ("an expired token", app.bearer(&expired)),
+        ("a forged token", app.bearer(&forged)),
+    ];
+    let admin = app.bearer(&token(Role::Admin, "operator"));
+    for (method, path) in operations(&app).await {
+        for (who, api) in &callers {
+            let response = api.send(method.clone(), &path, "{}").await;
+            assert_eq!(response.status(), 401, "{method} {path} with {who}");
+            assert_eq!(
+                response.headers()["www-authenticate"],
+                "Bearer",
+                "{method} {path}"
+            );
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(body["code"], 16, "{method} {path} with {who}: {body}");
+        }
+        let answer = admin.send(method.clone(), &path, "{}").await.status();
+        assert!(
+            answer != 401 && answer != 403 && answer != 500,
+            "{method} {path} as admin: {answer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn health_and_documents_are_public_and_metrics_the_admins() {
+    let app = app(Backend::Sqlite).await;
+    for path in [
+        "/liveness",
+        "/readiness",
+        "/openapi.json",
+        "/asyncapi.json",
+        "/swagger-ui/",
+    ] {
+        assert_eq!(app.get(path).await.status(), 200, "{path}");
+    }
+    assert_eq!(app.get("/metrics").await.status(), 401);
+    let customer = app.bearer(&token(Role::Customer, "c-1"));
+    let (status, body) = customer
+        .json(reqwest::Method::GET, "/metrics", serde_json::Value::Null)
+        .await;
+    assert_eq!((status, &body["code"]), (403, &7.into()), "{body}");
+    let admin = app.bearer(&token(Role::Admin, "operator"));
+    assert_eq!(admin.get("/metrics").await.status(), 200);
+}
+
+#[tokio::test]
+async fn grpc_methods_refuse_a_caller_without_a_valid_token() {
+    use proto::stores::{GetStoresRequest, stores_service_client::StoresServiceClient};
+    let app = app(Backend::Sqlite).await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", app.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = StoresServiceClient::new(channel.clone());
+    let refused = client.get_stores(GetStoresRequest {}).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+
+    let mut request = tonic::Request::new(GetStoresRequest {});
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", token(Role::Service, "ordering"))
+            .parse()
+            .unwrap(),
+    );
+    client.get_stores(request).await.unwrap();
+}
+
+/// Every module is reached (REST, the saga's commands, the caches' gRPC fall-backs) with
+/// tokens required: the modules' calls to each other carry their own.
+async fn an_order_goes_all_the_way_with_tokens(backend: Backend) {
+    let app = app(backend).await;
+    let api = app.bearer(&token(Role::Admin, "operator"));
+    let mall = api.mall(500.0).await;
+    let order = api.checkout(&mall, 2).await;
+    api.order_is(&order, "approved").await;
+    api.pick(&order).await;
+    api.pay(&order).await;
+    api.order_is(&order, "completed").await;
+}
