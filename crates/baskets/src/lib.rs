@@ -6,6 +6,7 @@
 //! module over gRPC when a copy is missing; asks customers and payments to validate starts and
 //! checkouts. Serves REST under `/api/baskets` and `basketspb.BasketService`.
 
+mod access;
 mod app;
 mod caches;
 mod domain;

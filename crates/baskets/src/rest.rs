@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::{
+    access,
     app::{App, Error},
     caches::Missing,
     domain::basket::{self, Basket},
@@ -29,8 +30,7 @@ pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 pub(crate) fn router(app: App) -> Router {
-    Router::new()
-        .route("/api/baskets", post(start_basket))
+    let owned = Router::new()
         .route(
             "/api/baskets/{id}",
             axum::routing::get(basket).delete(cancel_basket),
@@ -38,6 +38,13 @@ pub(crate) fn router(app: App) -> Router {
         .route("/api/baskets/{id}/checkout", put(checkout_basket))
         .route("/api/baskets/{id}/addItem", put(add_item))
         .route("/api/baskets/{id}/removeItem", put(remove_item))
+        .route_layer(axum::middleware::from_fn_with_state(
+            access::Baskets(app.clone()),
+            host::auth::owned::<access::Baskets>,
+        ));
+    Router::new()
+        .route("/api/baskets", post(start_basket))
+        .merge(owned)
         .with_state(app)
 }
 
@@ -120,7 +127,12 @@ struct StartBasket {
 
 #[utoipa::path(post, path = "/api/baskets", tag = "Basket", operation_id = "startBasket", request_body = StartBasket,
     responses((status = 200, body = IdReply), (status = 400, body = host::ErrorBody), (status = 404, body = host::ErrorBody)))]
-async fn start_basket(State(app): State<App>, Json(body): Json<StartBasket>) -> Reply<IdReply> {
+async fn start_basket(
+    State(app): State<App>,
+    caller: host::auth::Caller,
+    Json(body): Json<StartBasket>,
+) -> Result<axum::Json<IdReply>, ApiError> {
+    access::start(&caller, &body.customer_id)?;
     let id = app.start(body.customer_id).await?;
     Ok(axum::Json(IdReply { id }))
 }

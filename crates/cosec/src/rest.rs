@@ -26,6 +26,8 @@ pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
 pub(crate) fn router(orchestrator: Orchestrator) -> Router {
     Router::new()
         .route("/api/cosec/sagas/{id}", get(saga_of_order))
+        // Sagas are the operator's view of every customer's orders.
+        .route_layer(host::auth::only(host::auth::Caller::is_admin))
         .with_state(orchestrator)
 }
 

@@ -35,13 +35,22 @@ impl App {
     }
 
     #[tracing::instrument(name = "customers.register", skip_all, fields(module = "customers"))]
-    pub(crate) async fn register(&self, name: String, sms_number: String) -> Result<String, Error> {
-        let (customer, event) =
-            Customer::register(uuid::Uuid::new_v4().to_string(), name, sms_number)?;
+    pub(crate) async fn register(
+        &self,
+        id: Option<String>,
+        name: String,
+        sms_number: String,
+    ) -> Result<String, Error> {
+        let chosen = id.is_some();
+        let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let (customer, event) = Customer::register(id, name, sms_number)?;
         let outbox = self.outbox.clone();
         self.db
             .transaction(|tx| {
                 Box::pin(async move {
+                    if chosen && repo::load(tx, &customer.id).await?.is_some() {
+                        return Err(Error::Customer(customer::Error::AlreadyRegistered));
+                    }
                     repo::insert(tx, &customer).await?;
                     outbox
                         .stage(tx, [messages::event(&customer, &event)])

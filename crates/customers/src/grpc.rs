@@ -26,7 +26,7 @@ impl CustomersService for Grpc {
         request: Request<pb::RegisterCustomerRequest>,
     ) -> Reply<pb::RegisterCustomerResponse> {
         let r = request.into_inner();
-        let id = self.0.register(r.name, r.sms_number).await?;
+        let id = self.0.register(None, r.name, r.sms_number).await?;
         Ok(Response::new(pb::RegisterCustomerResponse { id }))
     }
 

@@ -4,6 +4,7 @@
 //! `customersapi.*` events through its outbox; handles `customersapi.AuthorizeCustomer` for the
 //! create-order saga. Serves REST under `/api/customers` and `customerspb.CustomersService`.
 
+mod access;
 mod app;
 mod commands;
 mod domain;

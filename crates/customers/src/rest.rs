@@ -6,11 +6,12 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post, put},
 };
-use host::{ApiError, Empty, IdReply, Json};
+use host::{ApiError, Empty, IdReply, Json, auth::Caller};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::{
+    access,
     app::{App, Error},
     domain::customer::{self, Customer},
 };
@@ -45,6 +46,9 @@ impl From<Error> for ApiError {
             Error::Customer(customer::Error::AlreadyEnabled | customer::Error::AlreadyDisabled) => {
                 ApiError::failed_precondition(message)
             }
+            Error::Customer(customer::Error::AlreadyRegistered) => {
+                ApiError::new(tonic::Code::AlreadyExists, message)
+            }
             Error::Customer(customer::Error::NotAuthorized) => {
                 ApiError::new(tonic::Code::Unauthenticated, message)
             }
@@ -59,7 +63,8 @@ impl IntoResponse for Error {
     }
 }
 
-type Reply<T> = Result<axum::Json<T>, Error>;
+/// Module errors and refusals alike become the book's error body.
+type Reply<T> = Result<axum::Json<T>, ApiError>;
 
 #[derive(Serialize, ToSchema)]
 struct CustomerReply {
@@ -95,25 +100,37 @@ struct Register {
 }
 
 #[utoipa::path(post, path = "/api/customers", tag = "Customer", operation_id = "registerCustomer", request_body = Register, responses((status = 200, body = IdReply), (status = 400, body = host::ErrorBody)))]
-async fn register(State(app): State<App>, Json(body): Json<Register>) -> Reply<IdReply> {
-    let id = app.register(body.name, body.sms_number).await?;
+async fn register(
+    State(app): State<App>,
+    caller: Caller,
+    Json(body): Json<Register>,
+) -> Reply<IdReply> {
+    let id = access::registration(&caller)?;
+    let id = app.register(id, body.name, body.sms_number).await?;
     Ok(axum::Json(IdReply { id }))
 }
 
 #[utoipa::path(get, path = "/api/customers/{id}", tag = "Customer", operation_id = "getCustomer", params(("id" = String, Path)), responses((status = 200, body = CustomerReply), (status = 404, body = host::ErrorBody)))]
-async fn customer(State(app): State<App>, Path(id): Path<String>) -> Reply<CustomerReply> {
+async fn customer(
+    State(app): State<App>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Reply<CustomerReply> {
+    access::own(&caller, &id)?;
     let customer = CustomerJson::from(app.customer(&id).await?);
     Ok(axum::Json(CustomerReply { customer }))
 }
 
 #[utoipa::path(put, path = "/api/customers/{id}/enable", tag = "Customer", operation_id = "enableCustomer", params(("id" = String, Path)), responses((status = 200, body = Empty), (status = 400, body = host::ErrorBody), (status = 404, body = host::ErrorBody)))]
-async fn enable(State(app): State<App>, Path(id): Path<String>) -> Reply<Empty> {
+async fn enable(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> Reply<Empty> {
+    access::operate(&caller)?;
     app.enable(&id).await?;
     Ok(axum::Json(Empty {}))
 }
 
 #[utoipa::path(put, path = "/api/customers/{id}/disable", tag = "Customer", operation_id = "DisableCustomer", params(("id" = String, Path)), responses((status = 200, body = Empty), (status = 400, body = host::ErrorBody), (status = 404, body = host::ErrorBody)))]
-async fn disable(State(app): State<App>, Path(id): Path<String>) -> Reply<Empty> {
+async fn disable(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> Reply<Empty> {
+    access::operate(&caller)?;
     app.disable(&id).await?;
     Ok(axum::Json(Empty {}))
 }
@@ -128,9 +145,11 @@ struct ChangeSms {
 #[utoipa::path(put, path = "/api/customers/{id}/change-sms", tag = "Customer", operation_id = "changeSmsNumber", params(("id" = String, Path)), request_body = ChangeSms, responses((status = 200, body = Empty), (status = 400, body = host::ErrorBody), (status = 404, body = host::ErrorBody)))]
 async fn change_sms_number(
     State(app): State<App>,
+    caller: Caller,
     Path(id): Path<String>,
     Json(body): Json<ChangeSms>,
 ) -> Reply<Empty> {
+    access::own(&caller, &id)?;
     app.change_sms_number(&id, body.sms_number).await?;
     Ok(axum::Json(Empty {}))
 }

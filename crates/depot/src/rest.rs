@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 
+use axum::handler::Handler as _;
 use axum::{
     Router,
     extract::{Path, Query, State},
     response::{IntoResponse, Response},
     routing::{post, put},
 };
-use host::{ApiError, Empty, IdReply, Json};
+use host::{ApiError, Empty, IdReply, Json, auth::Caller};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -35,7 +36,9 @@ pub(crate) fn router(app: App) -> Router {
     Router::new()
         .route(
             "/api/depot/shopping",
-            post(create_shopping_list).get(shopping_lists),
+            // Lists come from orders (the saga); only the mall itself makes one by hand.
+            post(create_shopping_list.layer(host::auth::only(Caller::is_trusted)))
+                .get(shopping_lists),
         )
         .route(
             "/api/depot/shopping/{id}",
@@ -46,6 +49,8 @@ pub(crate) fn router(app: App) -> Router {
             "/api/depot/shopping/{id}/complete",
             put(complete_shopping_list),
         )
+        // The depot is the bots' (and the mall's operators').
+        .route_layer(host::auth::only(Caller::is_bot))
         .with_state(app)
 }
 

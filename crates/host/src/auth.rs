@@ -6,21 +6,20 @@
 //! auth off, every caller is the anonymous admin — which is why the listeners then stay on
 //! loopback unless `AUTH=off` is said explicitly (see [`AuthConfig::resolve`]).
 
+mod edge;
 mod jwks;
 pub(crate) mod token;
+mod verify;
 
-use std::{net::IpAddr, sync::Arc, time::Duration};
+use std::{net::IpAddr, time::Duration};
 
-use axum::{
-    extract::{FromRequestParts, Request, State},
-    http::{HeaderMap, HeaderValue, header, request::Parts},
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use axum::{extract::FromRequestParts, http::request::Parts};
 use tonic::Code;
 
+pub use edge::{Only, Owners, Rule, only, owned};
+pub(crate) use edge::{announce, grpc, http};
 pub use token::{Minted, mint};
+pub use verify::{Auth, Refused};
 
 use crate::ApiError;
 
@@ -63,6 +62,78 @@ impl Caller {
         Caller {
             subject: "anonymous".into(),
             role: Role::Admin,
+        }
+    }
+
+    /// The mall's operators and its modules: they act on anything.
+    pub fn is_trusted(&self) -> bool {
+        matches!(self.role, Role::Admin | Role::Service)
+    }
+
+    /// The mall's operator.
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// A depot bot (or trusted).
+    pub fn is_bot(&self) -> bool {
+        self.may_act_as(Role::Bot)
+    }
+
+    /// Whether it has `role` or is trusted.
+    pub fn may_act_as(&self, role: Role) -> bool {
+        self.role == role || self.is_trusted()
+    }
+
+    /// Whether it is the customer `customer_id` (or trusted).
+    pub fn is_customer(&self, customer_id: &str) -> bool {
+        self.is_trusted() || (self.role == Role::Customer && self.subject == customer_id)
+    }
+
+    /// Acting on what belongs to customer `customer_id`: that customer, or the trusted. Another
+    /// customer gets `not_found` — the answer it would get if nothing were there, so nothing
+    /// leaks; any other role is refused.
+    ///
+    /// # Errors
+    /// Not the owner.
+    pub fn owns(
+        &self,
+        customer_id: &str,
+        not_found: impl FnOnce() -> ApiError,
+    ) -> Result<(), ApiError> {
+        if self.is_customer(customer_id) {
+            return Ok(());
+        }
+        self.require(self.role == Role::Customer)?;
+        Err(not_found())
+    }
+
+    /// `Ok` when `allowed`, else [`Caller::refusal`].
+    ///
+    /// # Errors
+    /// Not `allowed`.
+    pub fn require(&self, allowed: bool) -> Result<(), ApiError> {
+        if allowed { Ok(()) } else { Err(self.refusal()) }
+    }
+
+    /// The refusal for a role that may not do this at all (403).
+    pub fn refusal(&self) -> ApiError {
+        ApiError::new(
+            Code::PermissionDenied,
+            format!("a {} may not do this", self.role.name()),
+        )
+    }
+}
+
+impl Role {
+    /// Its name in tokens.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Customer => "customer",
+            Role::StoreOwner => "store-owner",
+            Role::Bot => "bot",
+            Role::Admin => "admin",
+            Role::Service => "service",
         }
     }
 }
@@ -166,252 +237,6 @@ impl AuthConfig {
             (None, Mode::OffLoopback) => Ok(IpAddr::from([127, 0, 0, 1])),
             (None, _) => Ok(IpAddr::from([0, 0, 0, 0])),
         }
-    }
-}
-
-/// The token checker of one process; cheap to clone.
-#[derive(Clone)]
-pub struct Auth(Option<Arc<Verifier>>);
-
-struct Verifier {
-    keys: Keys,
-    issuer: Option<String>,
-    audience: Option<String>,
-    /// What this process presents to other modules.
-    outgoing: Option<Arc<token::Outgoing>>,
-}
-
-enum Keys {
-    Secret(DecodingKey),
-    Jwks(jwks::Jwks),
-}
-
-/// Why a request was refused at the edge.
-#[derive(Debug, thiserror::Error)]
-pub enum Refused {
-    /// No bearer token.
-    #[error("missing bearer token")]
-    Missing,
-    /// A token that does not verify (signature, expiry, issuer, audience, unknown key).
-    #[error("invalid token: {0}")]
-    Invalid(String),
-    /// A valid token without a role of the mall.
-    #[error("the token carries no role of this mall (customer, store-owner, bot, admin, service)")]
-    NoRole,
-}
-
-impl IntoResponse for Refused {
-    fn into_response(self) -> Response {
-        let code = match self {
-            Refused::NoRole => Code::PermissionDenied,
-            Refused::Missing | Refused::Invalid(_) => Code::Unauthenticated,
-        };
-        let mut response = ApiError::new(code, self.to_string()).into_response();
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        response
-    }
-}
-
-impl From<Refused> for tonic::Status {
-    fn from(refused: Refused) -> tonic::Status {
-        match refused {
-            Refused::NoRole => tonic::Status::permission_denied(refused.to_string()),
-            Refused::Missing | Refused::Invalid(_) => {
-                tonic::Status::unauthenticated(refused.to_string())
-            }
-        }
-    }
-}
-
-#[derive(serde::Deserialize)]
-struct Claims {
-    sub: String,
-    #[serde(default)]
-    role: Option<String>,
-    /// Many OIDC providers list roles instead; the first one the mall knows is taken.
-    #[serde(default)]
-    roles: Vec<String>,
-}
-
-impl Auth {
-    /// Off: every caller is [`Caller::anonymous`].
-    pub fn off() -> Auth {
-        Auth(None)
-    }
-
-    /// The checker `config` describes.
-    ///
-    /// # Errors
-    /// The configuration is contradictory or a key cannot be read.
-    pub fn new(config: &AuthConfig) -> anyhow::Result<Auth> {
-        if config.resolve()? != Mode::On {
-            return Ok(Auth::off());
-        }
-        let (keys, outgoing) = match (&config.auth_hs256_secret, &config.auth_jwks_url) {
-            (Some(secret), _) => {
-                let key = DecodingKey::from_secret(secret.as_bytes())?;
-                let outgoing = token::Outgoing::minted(secret, config);
-                (Keys::Secret(key), Some(outgoing))
-            }
-            (None, Some(url)) => {
-                let outgoing = config
-                    .auth_service_token
-                    .as_ref()
-                    .map(|token| token::Outgoing::fixed(token));
-                (Keys::Jwks(jwks::Jwks::new(url)?), outgoing)
-            }
-            (None, None) => anyhow::bail!("AUTH=on needs AUTH_HS256_SECRET or AUTH_JWKS_URL"),
-        };
-        Ok(Auth(Some(Arc::new(Verifier {
-            keys,
-            issuer: config.auth_issuer.clone(),
-            audience: config.auth_audience.clone(),
-            outgoing: outgoing.map(Arc::new),
-        }))))
-    }
-
-    /// Whether tokens are checked.
-    pub fn is_on(&self) -> bool {
-        self.0.is_some()
-    }
-
-    /// The caller a request's `authorization` header proves.
-    ///
-    /// # Errors
-    /// No token, a token that does not verify, or one without a role.
-    pub async fn caller(&self, headers: &HeaderMap) -> Result<Caller, Refused> {
-        let Some(verifier) = &self.0 else {
-            return Ok(Caller::anonymous());
-        };
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| {
-                let (scheme, token) = value.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .filter(|token| !token.is_empty())
-            .ok_or(Refused::Missing)?;
-        verifier.verify(token).await
-    }
-
-    /// The `authorization` value this process sends to other modules, if any.
-    pub(crate) fn outgoing(&self) -> Option<Arc<token::Outgoing>> {
-        self.0.as_ref()?.outgoing.clone()
-    }
-}
-
-impl Verifier {
-    async fn verify(&self, token: &str) -> Result<Caller, Refused> {
-        let invalid = |e: jsonwebtoken::errors::Error| Refused::Invalid(e.to_string());
-        let header = jsonwebtoken::decode_header(token).map_err(invalid)?;
-        let (key, algorithms) = match &self.keys {
-            Keys::Secret(key) => (key.clone(), vec![Algorithm::HS256]),
-            Keys::Jwks(jwks) => {
-                let kid = header
-                    .kid
-                    .as_deref()
-                    .ok_or_else(|| Refused::Invalid("the token names no key (kid)".into()))?;
-                jwks.key(kid).await?
-            }
-        };
-        let mut validation = Validation::new(header.alg);
-        validation.algorithms = algorithms;
-        validation.leeway = 30;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        if let Some(issuer) = &self.issuer {
-            validation.set_issuer(&[issuer]);
-            validation.required_spec_claims.insert("iss".into());
-        }
-        match &self.audience {
-            Some(audience) => {
-                validation.set_audience(&[audience]);
-                validation.required_spec_claims.insert("aud".into());
-            }
-            None => validation.validate_aud = false,
-        }
-        let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
-            .map_err(invalid)?
-            .claims;
-        let role = claims
-            .role
-            .iter()
-            .chain(&claims.roles)
-            .find_map(|name| Role::parse(name))
-            .ok_or(Refused::NoRole)?;
-        Ok(Caller {
-            subject: claims.sub,
-            role,
-        })
-    }
-}
-
-/// Says at start who may call, loudly when nobody is asked.
-pub(crate) fn announce(config: &AuthConfig, auth: &Auth) {
-    match config.resolve() {
-        Ok(Mode::On) => {
-            let keys = if config.auth_jwks_url.is_some() {
-                "JWKS"
-            } else {
-                "AUTH_HS256_SECRET"
-            };
-            tracing::info!(keys, issuer = ?config.auth_issuer, audience = ?config.auth_audience, "authentication on: bearer tokens required");
-            if config.auth_jwks_url.is_some() && auth.outgoing().is_none() {
-                tracing::warn!(
-                    "no AUTH_SERVICE_TOKEN: calls to modules in other processes will be refused"
-                );
-            }
-        }
-        Ok(Mode::OffLoopback) => tracing::warn!(
-            "AUTHENTICATION OFF: anyone who reaches this machine's loopback can act as admin; \
-             listening on loopback only (set AUTH_HS256_SECRET or AUTH_JWKS_URL to require tokens)"
-        ),
-        Ok(Mode::OffSaid) => tracing::warn!(
-            "AUTHENTICATION OFF (AUTH=off): anyone who reaches these ports can act as admin"
-        ),
-        Err(_) => {}
-    }
-}
-
-/// Paths anyone may read: health, the API documents and Swagger UI.
-fn is_public(path: &str) -> bool {
-    matches!(
-        path,
-        "/" | "/liveness" | "/readiness" | "/openapi.json" | "/asyncapi.json"
-    ) || path == "/swagger-ui"
-        || path.starts_with("/swagger-ui/")
-}
-
-/// The HTTP edge: a [`Caller`] for every route that is not public, or 401; `/metrics` is the
-/// admin's.
-pub(crate) async fn http(State(auth): State<Auth>, mut request: Request, next: Next) -> Response {
-    if is_public(request.uri().path()) {
-        return next.run(request).await;
-    }
-    let caller = match auth.caller(request.headers()).await {
-        Ok(caller) => caller,
-        Err(refused) => return refused.into_response(),
-    };
-    if request.uri().path() == "/metrics" && caller.role != Role::Admin {
-        return ApiError::new(Code::PermissionDenied, "metrics are the admin's").into_response();
-    }
-    request.extensions_mut().insert(caller);
-    next.run(request).await
-}
-
-/// The gRPC edge: the same check for every method but reflection's, refusals as gRPC statuses.
-pub(crate) async fn grpc(State(auth): State<Auth>, mut request: Request, next: Next) -> Response {
-    if request.uri().path().starts_with("/grpc.reflection.") {
-        return next.run(request).await;
-    }
-    match auth.caller(request.headers()).await {
-        Ok(caller) => {
-            request.extensions_mut().insert(caller);
-            next.run(request).await
-        }
-        Err(refused) => tonic::Status::from(refused).into_http(),
     }
 }
 

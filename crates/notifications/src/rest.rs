@@ -53,9 +53,10 @@ struct Filter {
 }
 
 #[utoipa::path(get, path = "/api/notifications", tag = "Notification", operation_id = "getNotifications", summary = "A customer's notifications",
-    params(Filter), responses((status = 200, body = NotificationsReply), (status = 400, body = host::ErrorBody)))]
+    params(Filter), responses((status = 200, body = NotificationsReply), (status = 400, body = host::ErrorBody), (status = 403, body = host::ErrorBody)))]
 async fn notifications(
     State(db): State<Db>,
+    caller: host::auth::Caller,
     filter: Result<Query<Filter>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Some(customer_id) = filter
@@ -65,6 +66,10 @@ async fn notifications(
     else {
         return ApiError::invalid_argument("customerId is required").into_response();
     };
+    // A customer reads its own (the answer is the same whether the other one exists or not).
+    if let Err(refused) = caller.require(caller.is_customer(&customer_id)) {
+        return refused.into_response();
+    }
     let rows = sqlx::query(
         "SELECT id, customer_id, order_id, kind, sms_number, text, created_at FROM notifications.notifications
          WHERE customer_id = $1 ORDER BY created_at DESC, id LIMIT 100",

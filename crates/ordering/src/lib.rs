@@ -6,6 +6,7 @@
 //! and completes it on `paymentsapi.InvoicePaid`. Publishes every `ordersapi.*` event. Serves
 //! REST under `/api/ordering` and `orderingpb.OrderingService`.
 
+mod access;
 mod app;
 mod domain;
 mod grpc;

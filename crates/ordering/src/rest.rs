@@ -3,6 +3,7 @@
 use axum::{
     Router,
     extract::{Path, State},
+    handler::Handler as _,
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::{
+    access,
     app::{App, Error},
     domain::order::{self, Item, Order},
 };
@@ -25,9 +27,18 @@ pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 pub(crate) fn router(app: App) -> Router {
-    Router::new()
-        .route("/api/ordering", post(create_order))
+    let owned = Router::new()
         .route("/api/ordering/{id}", get(order).delete(cancel_order))
+        .route_layer(axum::middleware::from_fn_with_state(
+            access::Orders(app.clone()),
+            host::auth::owned::<access::Orders>,
+        ));
+    Router::new()
+        .route(
+            "/api/ordering",
+            post(create_order.layer(host::auth::only(host::auth::Caller::is_trusted))),
+        )
+        .merge(owned)
         .with_state(app)
 }
 

@@ -118,9 +118,15 @@ impl App {
     pub(crate) async fn invoice_order(
         tx: &mut db::Conn,
         order_id: &str,
+        customer_id: &str,
         amount: f64,
     ) -> Result<(), Error> {
-        let invoice = Invoice::create(order_id.to_owned(), order_id.to_owned(), amount)?;
+        let invoice = Invoice::create(
+            order_id.to_owned(),
+            order_id.to_owned(),
+            customer_id.to_owned(),
+            amount,
+        )?;
         repo::insert_invoice(tx, &invoice).await?;
         Ok(())
     }
@@ -151,12 +157,22 @@ impl App {
     pub(crate) async fn create_invoice(
         &self,
         order_id: String,
+        payment_id: String,
         amount: f64,
     ) -> Result<String, Error> {
-        let invoice = Invoice::create(uuid::Uuid::new_v4().to_string(), order_id, amount)?;
+        let mut invoice = Invoice::create(
+            uuid::Uuid::new_v4().to_string(),
+            order_id,
+            String::new(),
+            amount,
+        )?;
         self.db
             .transaction(|tx| {
                 Box::pin(async move {
+                    // The payment's customer pays the invoice.
+                    if let Some(payment) = repo::payment(tx, &payment_id).await? {
+                        invoice.customer_id = payment.customer_id;
+                    }
                     repo::insert_invoice(tx, &invoice).await?;
                     Ok::<_, Error>(invoice.id)
                 })

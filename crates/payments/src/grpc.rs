@@ -43,7 +43,10 @@ impl PaymentsService for Grpc {
         request: Request<pb::CreateInvoiceRequest>,
     ) -> Reply<pb::CreateInvoiceResponse> {
         let r = request.into_inner();
-        let id = self.0.create_invoice(r.order_id, r.amount).await?;
+        let id = self
+            .0
+            .create_invoice(r.order_id, r.payment_id, r.amount)
+            .await?;
         Ok(Response::new(pb::CreateInvoiceResponse { id }))
     }
 

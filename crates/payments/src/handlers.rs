@@ -40,7 +40,7 @@ impl Handler for OrderEvents {
         match message.name() {
             ordering::ORDER_READIED_EVENT => {
                 let event: ordering::OrderReadied = message.decode()?;
-                App::invoice_order(tx, &event.id, event.total)
+                App::invoice_order(tx, &event.id, &event.customer_id, event.total)
                     .await
                     .map_err(|error| match error {
                         // A ready order whose total cannot be invoiced will not become invoiceable later.

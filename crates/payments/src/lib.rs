@@ -6,6 +6,7 @@
 //! and cancels the pending invoice of an `ordersapi.OrderCanceled`; publishes
 //! `paymentsapi.InvoicePaid`. Serves REST under `/api/payments` and `paymentspb.PaymentsService`.
 
+mod access;
 mod app;
 mod domain;
 mod grpc;
@@ -18,11 +19,18 @@ pub const SCHEMA: &str = "payments";
 
 const MIGRATIONS: db::Migrations = db::Migrations {
     component: "payments",
-    steps: &[db::Migration {
-        version: 1,
-        description: "payments and invoices",
-        sql: repo::TABLES,
-    }],
+    steps: &[
+        db::Migration {
+            version: 1,
+            description: "payments and invoices",
+            sql: repo::TABLES,
+        },
+        db::Migration {
+            version: 2,
+            description: "the customer an invoice bills",
+            sql: repo::INVOICE_CUSTOMER,
+        },
+    ],
 };
 
 /// Creates or updates the `payments` schema.

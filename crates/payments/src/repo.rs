@@ -25,6 +25,10 @@ pub(crate) const TABLES: &str = "
     );
     CREATE INDEX {index}invoices_order ON {on}invoices (order_id);";
 
+/// Who pays an invoice, so that customer alone may read and pay it (ADR 18).
+pub(crate) const INVOICE_CUSTOMER: &str =
+    "ALTER TABLE payments.invoices ADD COLUMN customer_id TEXT NOT NULL DEFAULT ''";
+
 pub(crate) async fn insert_payment(
     tx: &mut db::Conn,
     payment: &Payment,
@@ -54,7 +58,8 @@ pub(crate) async fn payment(tx: &mut db::Conn, id: &str) -> Result<Option<Paymen
     .transpose()
 }
 
-const INVOICE: &str = "SELECT id, order_id, amount, status FROM payments.invoices WHERE id = $1";
+const INVOICE: &str =
+    "SELECT id, order_id, amount, status, customer_id FROM payments.invoices WHERE id = $1";
 
 fn invoice_from(row: &db::AnyRow) -> Result<Invoice, sqlx::Error> {
     let status: String = row.try_get(3)?;
@@ -65,6 +70,7 @@ fn invoice_from(row: &db::AnyRow) -> Result<Invoice, sqlx::Error> {
         order_id: row.try_get(1)?,
         amount: row.try_get(2)?,
         status,
+        customer_id: row.try_get(4)?,
     })
 }
 
@@ -96,14 +102,15 @@ pub(crate) async fn insert_invoice(
 ) -> Result<bool, sqlx::Error> {
     let now = db::now_micros();
     let done = sqlx::query(
-        "INSERT INTO payments.invoices (id, order_id, amount, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
-         ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO payments.invoices (id, order_id, amount, status, created_at, updated_at, customer_id)
+         VALUES ($1, $2, $3, $4, $5, $5, $6) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&invoice.id)
     .bind(&invoice.order_id)
     .bind(invoice.amount)
     .bind(invoice.status.as_str())
     .bind(now)
+    .bind(&invoice.customer_id)
     .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected() == 1)

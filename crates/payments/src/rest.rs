@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::{
+    access,
     app::{App, Error},
     domain::{invoice, payment},
 };
@@ -25,10 +26,16 @@ pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 pub(crate) fn router(app: App) -> Router {
-    Router::new()
-        .route("/api/payments", post(authorize_payment))
+    let owned = Router::new()
         .route("/api/payments/invoices/{id}", get(invoice))
         .route("/api/payments/invoices/{id}/pay", put(pay_invoice))
+        .route_layer(axum::middleware::from_fn_with_state(
+            access::Invoices(app.clone()),
+            host::auth::owned::<access::Invoices>,
+        ));
+    Router::new()
+        .route("/api/payments", post(authorize_payment))
+        .merge(owned)
         .with_state(app)
 }
 
@@ -79,8 +86,10 @@ struct AuthorizePayment {
 #[utoipa::path(post, path = "/api/payments", tag = "Payment", operation_id = "authorizePayment", summary = "Authorize a future payment", request_body = AuthorizePayment, responses((status = 200, body = IdReply), (status = 400, body = host::ErrorBody), (status = 404, body = host::ErrorBody)))]
 async fn authorize_payment(
     State(app): State<App>,
+    caller: host::auth::Caller,
     Json(body): Json<AuthorizePayment>,
-) -> Reply<IdReply> {
+) -> Result<axum::Json<IdReply>, ApiError> {
+    access::authorize(&caller, &body.customer_id)?;
     let id = app.authorize_payment(body.customer_id, body.amount).await?;
     Ok(axum::Json(IdReply { id }))
 }

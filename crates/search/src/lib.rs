@@ -5,6 +5,7 @@
 //! customers and stores over gRPC for a name it has not seen yet. Serves
 //! `POST /api/search/orders`, `GET /api/search/orders/{id}` and `searchpb.SearchService`.
 
+mod access;
 mod grpc;
 mod projection;
 mod queries;

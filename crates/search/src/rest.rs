@@ -11,7 +11,10 @@ use host::{ApiError, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-use crate::queries::{self, Error, Filters, Order};
+use crate::{
+    access,
+    queries::{self, Error, Filters, Order},
+};
 
 /// The OpenAPI description of [`router`].
 #[derive(OpenApi)]
@@ -23,9 +26,15 @@ pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 pub(crate) fn router(db: Db) -> Router {
+    let owned = Router::new()
+        .route("/api/search/orders/{id}", get(order))
+        .route_layer(axum::middleware::from_fn_with_state(
+            access::Orders(db.clone()),
+            host::auth::owned::<access::Orders>,
+        ));
     Router::new()
         .route("/api/search/orders", post(search_orders))
-        .route("/api/search/orders/{id}", get(order))
+        .merge(owned)
         .with_state(db)
 }
 
@@ -135,16 +144,17 @@ fn instant(field: &str, text: Option<String>) -> Result<Option<i64>, ApiError> {
 }
 
 #[utoipa::path(post, path = "/api/search/orders", tag = "Orders", operation_id = "searchOrders", summary = "Search for orders",
-    request_body = SearchOrders, responses((status = 200, body = SearchReply), (status = 400, body = host::ErrorBody)))]
+    request_body = SearchOrders, responses((status = 200, body = SearchReply), (status = 400, body = host::ErrorBody), (status = 403, body = host::ErrorBody)))]
 async fn search_orders(
     State(db): State<Db>,
+    caller: host::auth::Caller,
     Json(body): Json<SearchOrders>,
 ) -> Result<axum::Json<SearchReply>, ApiError> {
     let f = body.filters;
     let filters = Filters {
         after: instant("after", f.after)?,
         before: instant("before", f.before)?,
-        customer_id: f.customer_id,
+        customer_id: access::search(&caller, f.customer_id)?,
         store_ids: f.store_ids,
         product_ids: f.product_ids,
         min_total: f.min_total,
@@ -167,7 +177,7 @@ async fn order(State(db): State<Db>, Path(id): Path<String>) -> Response {
             order: order_json(order),
         })
         .into_response(),
-        Ok(None) => ApiError::not_found("order with that ID does not exist").into_response(),
+        Ok(None) => ApiError::not_found(access::NOT_FOUND).into_response(),
         Err(error) => ApiError::from(error).into_response(),
     }
 }

@@ -79,13 +79,21 @@ impl App {
     #[tracing::instrument(name = "stores.create_store", skip_all, fields(module = "stores"))]
     pub(crate) async fn create_store(
         &self,
+        owner: String,
         name: String,
         location: String,
     ) -> Result<String, Error> {
         let (name, location) = (StoreName::parse(name)?, Location::parse(location)?);
         let id = uuid::Uuid::new_v4().to_string();
         self.stores
-            .execute(&id, store::Command::Create { name, location })
+            .execute(
+                &id,
+                store::Command::Create {
+                    name,
+                    location,
+                    owner,
+                },
+            )
             .await
             .map_err(Error::from_store)?;
         metrics::counter!("stores_created_total").increment(1);
@@ -211,6 +219,13 @@ impl App {
         catalog::find(&self.db, id)
             .await?
             .ok_or(Error::Product(product::Error::NotFound))
+    }
+
+    /// Who owns store `id`.
+    pub(crate) async fn owner_of_store(&self, id: &str) -> Result<String, Error> {
+        mall::owner(&self.db, id)
+            .await?
+            .ok_or(Error::Store(store::Error::NotFound))
     }
 
     #[tracing::instrument(name = "stores.catalog", skip_all, fields(module = "stores"))]

@@ -49,8 +49,17 @@ impl StoresService for Grpc {
         &self,
         request: Request<pb::CreateStoreRequest>,
     ) -> Reply<pb::CreateStoreResponse> {
+        // gRPC callers are the mall's own (ADR 18); the store is theirs to hand over.
+        let owner = request
+            .extensions()
+            .get::<host::auth::Caller>()
+            .map(|caller| caller.subject.clone())
+            .unwrap_or_default();
         let request = request.into_inner();
-        let id = self.0.create_store(request.name, request.location).await?;
+        let id = self
+            .0
+            .create_store(owner, request.name, request.location)
+            .await?;
         Ok(Response::new(pb::CreateStoreResponse { id }))
     }
 

@@ -5,6 +5,7 @@
 //! same transaction as the events, with the `storesapi.*` integration events staged in the
 //! outbox. Consumes nothing. Serves REST under `/api/stores` and `storespb.StoresService`.
 
+mod access;
 mod app;
 mod catalog;
 mod domain;
@@ -31,6 +32,11 @@ const MIGRATIONS: db::Migrations = db::Migrations {
             version: 2,
             description: "catalog",
             sql: catalog::TABLE,
+        },
+        db::Migration {
+            version: 3,
+            description: "store owners",
+            sql: mall::OWNER,
         },
     ],
 };

@@ -19,6 +19,10 @@ pub(crate) const TABLE: &str = "
     );
     CREATE INDEX {index}stores_participating ON {on}stores (participating);";
 
+/// Migration step: who owns each store (ADR 18), kept by the Created event.
+pub(crate) const OWNER: &str =
+    "ALTER TABLE stores.stores ADD COLUMN owner TEXT NOT NULL DEFAULT ''";
+
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Store {
     pub(crate) id: String,
@@ -35,15 +39,20 @@ pub(crate) async fn project(
         let now = envelope.occurred_at.timestamp_micros();
         let id = envelope.aggregate_id.as_str();
         let query = match &envelope.event {
-            Event::Created { name, location } => sqlx::query(
-                "INSERT INTO stores.stores (id, name, location, participating, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $5)",
+            Event::Created {
+                name,
+                location,
+                owner,
+            } => sqlx::query(
+                "INSERT INTO stores.stores (id, name, location, participating, created_at, updated_at, owner)
+                 VALUES ($1, $2, $3, $4, $5, $5, $6)",
             )
             .bind(id)
             .bind(name.as_str())
             .bind(location.as_str())
             .bind(false)
-            .bind(now),
+            .bind(now)
+            .bind(owner.as_str()),
             Event::ParticipationEnabled | Event::ParticipationDisabled => {
                 let participating = matches!(envelope.event, Event::ParticipationEnabled);
                 sqlx::query("UPDATE stores.stores SET participating = $2, updated_at = $3 WHERE id = $1")
@@ -69,6 +78,14 @@ fn from_row(row: &db::AnyRow) -> Result<Store, sqlx::Error> {
         location: row.try_get(2)?,
         participating: row.flag(3)?,
     })
+}
+
+/// Who owns store `id`, if it exists.
+pub(crate) async fn owner(db: &Db, id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT owner FROM stores.stores WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await
 }
 
 pub(crate) async fn find(db: &Db, id: &str) -> Result<Option<Store>, sqlx::Error> {

@@ -23,7 +23,7 @@ pub(crate) fn store_event(envelope: &es::Envelope<store::Event>) -> Message {
     let id = envelope.aggregate_id.clone();
     let channel = pb::STORE_AGGREGATE_CHANNEL;
     match &envelope.event {
-        store::Event::Created { name, location } => {
+        store::Event::Created { name, location, .. } => {
             let payload = pb::StoreCreated {
                 id,
                 name: name.as_str().into(),

@@ -5,6 +5,7 @@
 use axum::{
     Router,
     extract::{Path, State},
+    handler::Handler as _,
     response::{IntoResponse, Response},
     routing::{get, post, put},
 };
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::{
+    access,
     app::{App, Error},
     catalog, mall,
 };
@@ -37,28 +39,55 @@ pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 pub(crate) fn router(app: App) -> Router {
+    // Reading is anyone's; changing a store or a product is its owner's (access.rs).
+    let store_owner = || {
+        axum::middleware::from_fn_with_state(
+            access::Stores(app.clone()),
+            host::auth::owned::<access::Stores>,
+        )
+    };
+    let product_owner = || {
+        axum::middleware::from_fn_with_state(
+            access::Products(app.clone()),
+            host::auth::owned::<access::Products>,
+        )
+    };
     Router::new()
-        .route("/api/stores", post(create_store).get(stores))
+        .route(
+            "/api/stores",
+            post(create_store.layer(host::auth::only(access::may_open_store))).get(stores),
+        )
         .route("/api/stores/participating", get(participating_stores))
         .route("/api/stores/{id}", get(store))
         .route(
             "/api/stores/{id}/participating",
-            put(enable_participation).delete(disable_participation),
+            put(enable_participation)
+                .delete(disable_participation)
+                .route_layer(store_owner()),
         )
-        .route("/api/stores/{id}/rebrand", put(rebrand_store))
-        .route("/api/stores/{id}/products", post(add_product).get(catalog))
+        .route(
+            "/api/stores/{id}/rebrand",
+            put(rebrand_store).route_layer(store_owner()),
+        )
+        .route(
+            "/api/stores/{id}/products",
+            post(add_product.layer(store_owner())).get(catalog),
+        )
         .route(
             "/api/stores/products/{id}",
-            get(product).delete(remove_product),
+            get(product).delete(remove_product.layer(product_owner())),
         )
-        .route("/api/stores/products/{id}/rebrand", put(rebrand_product))
+        .route(
+            "/api/stores/products/{id}/rebrand",
+            put(rebrand_product).route_layer(product_owner()),
+        )
         .route(
             "/api/stores/products/{id}/increasePrice",
-            put(increase_price),
+            put(increase_price).route_layer(product_owner()),
         )
         .route(
             "/api/stores/products/{id}/decreasePrice",
-            put(decrease_price),
+            put(decrease_price).route_layer(product_owner()),
         )
         .with_state(app)
 }
@@ -172,8 +201,14 @@ struct CreateStore {
 }
 
 #[utoipa::path(post, path = "/api/stores", tag = "Store", operation_id = "createStore", request_body = CreateStore, responses((status = 200, body = IdReply), (status = 400, body = host::ErrorBody)))]
-async fn create_store(State(app): State<App>, Json(body): Json<CreateStore>) -> Reply<IdReply> {
-    let id = app.create_store(body.name, body.location).await?;
+async fn create_store(
+    State(app): State<App>,
+    caller: host::auth::Caller,
+    Json(body): Json<CreateStore>,
+) -> Reply<IdReply> {
+    let id = app
+        .create_store(caller.subject, body.name, body.location)
+        .await?;
     Ok(axum::Json(IdReply { id }))
 }
 

@@ -15,6 +15,8 @@ pub(crate) enum Error {
     AlreadyDisabled,
     #[error("customer is not authorized")]
     NotAuthorized,
+    #[error("the customer is already registered")]
+    AlreadyRegistered,
 }
 
 /// What happened to a customer (turned into `customersapi.*` messages).

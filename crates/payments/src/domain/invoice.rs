@@ -47,18 +47,26 @@ pub(crate) enum Event {
 pub(crate) struct Invoice {
     pub(crate) id: String,
     pub(crate) order_id: String,
+    /// Who pays it (empty when the order's customer is not known).
+    pub(crate) customer_id: String,
     pub(crate) amount: f64,
     pub(crate) status: Status,
 }
 
 impl Invoice {
-    pub(crate) fn create(id: String, order_id: String, amount: f64) -> Result<Invoice, Error> {
+    pub(crate) fn create(
+        id: String,
+        order_id: String,
+        customer_id: String,
+        amount: f64,
+    ) -> Result<Invoice, Error> {
         if amount.is_nan() || amount <= 0.0 {
             return Err(Error::NonPositiveAmount);
         }
         Ok(Invoice {
             id,
             order_id,
+            customer_id,
             amount,
             status: Status::Pending,
         })
@@ -97,7 +105,7 @@ mod tests {
     use super::*;
 
     fn invoice() -> Invoice {
-        Invoice::create("o1".into(), "o1".into(), 49.95).unwrap()
+        Invoice::create("o1".into(), "o1".into(), "c1".into(), 49.95).unwrap()
     }
 
     #[test]
@@ -126,7 +134,7 @@ mod tests {
     #[test]
     fn amounts_are_positive() {
         assert_eq!(
-            Invoice::create("i".into(), "o".into(), 0.0),
+            Invoice::create("i".into(), "o".into(), "c".into(), 0.0),
             Err(Error::NonPositiveAmount)
         );
         assert_eq!(invoice().adjust(-1.0), Err(Error::NonPositiveAmount));

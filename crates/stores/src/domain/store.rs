@@ -12,19 +12,33 @@ pub(crate) struct Store {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Command {
-    Create { name: StoreName, location: Location },
+    Create {
+        name: StoreName,
+        location: Location,
+        owner: String,
+    },
     EnableParticipation,
     DisableParticipation,
-    Rebrand { name: StoreName },
+    Rebrand {
+        name: StoreName,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub(crate) enum Event {
-    Created { name: StoreName, location: Location },
+    Created {
+        name: StoreName,
+        location: Location,
+        /// Who created it (a store owner's subject); empty in events from before owners.
+        #[serde(default)]
+        owner: String,
+    },
     ParticipationEnabled,
     ParticipationDisabled,
-    Rebranded { name: StoreName },
+    Rebranded {
+        name: StoreName,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,11 +71,20 @@ impl es::Aggregate for Store {
     type Error = Error;
 
     fn handle(&self, command: Command) -> Result<Vec<Event>, Error> {
-        if let Command::Create { name, location } = command {
+        if let Command::Create {
+            name,
+            location,
+            owner,
+        } = command
+        {
             return if self.exists {
                 Err(Error::AlreadyExists)
             } else {
-                Ok(vec![Event::Created { name, location }])
+                Ok(vec![Event::Created {
+                    name,
+                    location,
+                    owner,
+                }])
             };
         }
         if !self.exists {
@@ -103,6 +126,7 @@ mod tests {
         Event::Created {
             name: name("Store ABC"),
             location: Location::parse("The mall".into()).unwrap(),
+            owner: "owner-1".into(),
         }
     }
 
@@ -113,6 +137,7 @@ mod tests {
             .when(Command::Create {
                 name: name("Store ABC"),
                 location,
+                owner: "owner-1".into(),
             })
             .then([created()]);
     }
@@ -124,6 +149,7 @@ mod tests {
             .when(Command::Create {
                 name: name("Again"),
                 location,
+                owner: "owner-1".into(),
             })
             .then_err(Error::AlreadyExists);
     }
