@@ -5,6 +5,7 @@
 //! (`UPDATE_PACTS=1`), so the provider side always verifies what is reviewed in the repository,
 //! and the two sides can run in parallel.
 
+use std::collections::HashMap;
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
@@ -111,6 +112,20 @@ pub async fn verify<S: ProviderStateExecutor + Send + Sync + 'static>(
     files: &[&str],
     states: Arc<S>,
 ) {
+    verify_with(provider, files, states, HashMap::new()).await;
+}
+
+/// [`verify`], every request of the pacts also carrying `headers` (a bearer token for a mall
+/// that requires one: the pacts stay the book's, the credentials are the deployment's).
+///
+/// # Panics
+/// When an interaction fails: the message names each interaction and what did not match.
+pub async fn verify_with<S: ProviderStateExecutor + Send + Sync + 'static>(
+    provider: ProviderInfo,
+    files: &[&str],
+    states: Arc<S>,
+    headers: HashMap<String, String>,
+) {
     prepare();
     let sources = files
         .iter()
@@ -120,6 +135,7 @@ pub async fn verify<S: ProviderStateExecutor + Send + Sync + 'static>(
         coloured_output: false,
         no_pacts_is_error: true,
         request_timeout: 20_000,
+        custom_headers: headers,
         ..VerificationOptions::default()
     };
     let name = provider.name.clone();

@@ -12,12 +12,17 @@ use pact_models::provider_states::ProviderState;
 use pact_verifier::callback_executors::ProviderStateExecutor;
 use reqwest::Method;
 use serde_json::{Value, json};
-use testkit::{TestApp, spawn_app};
+use testkit::{Api, spawn_app, spawn_app_with};
 
-db::backend_tests!(baskets_keeps_the_kiosks_pact, stores_keeps_the_owners_pact);
+db::backend_tests!(
+    baskets_keeps_the_kiosks_pact,
+    stores_keeps_the_owners_pact,
+    baskets_keeps_the_kiosks_pact_with_tokens,
+    stores_keeps_the_owners_pact_with_tokens,
+);
 
 /// Sets provider states up through the app's REST API.
-struct States(Arc<TestApp>);
+struct States(Api);
 
 impl std::fmt::Debug for States {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -109,16 +114,48 @@ impl ProviderStateExecutor for States {
     }
 }
 
-async fn verify(backend: Backend, provider: &str, pact: &str) {
-    let app = Arc::new(spawn_app(&["all"], backend).await);
+/// Verifies `pact` against the whole mall: open on loopback, or requiring tokens (the pact's
+/// requests then carry an admin's).
+async fn verify(backend: Backend, provider: &str, pact: &str, tokens: bool) {
+    let auth = host::auth::AuthConfig {
+        auth_hs256_secret: Some("the pacts' secret, thirty-two bytes+".into()),
+        ..host::auth::AuthConfig::default()
+    };
+    let (app, headers) = if tokens {
+        let token = host::auth::mint(
+            &auth,
+            host::auth::Role::Admin,
+            "pact",
+            std::time::Duration::from_secs(600),
+        )
+        .expect("a token")
+        .token;
+        let app = spawn_app_with(&["all"], backend, |c| c.auth = auth).await;
+        let api = app.bearer(&token);
+        let headers = HashMap::from([("Authorization".to_owned(), format!("Bearer {token}"))]);
+        (app, (api, headers))
+    } else {
+        let app = spawn_app(&["all"], backend).await;
+        let api = app.api.clone();
+        (app, (api, HashMap::new()))
+    };
+    let (api, headers) = headers;
     let info = pacts::provider(provider, Some(app.http.port()), None);
-    pacts::verify(info, &[pact], Arc::new(States(app))).await;
+    pacts::verify_with(info, &[pact], Arc::new(States(api)), headers).await;
 }
 
 async fn baskets_keeps_the_kiosks_pact(backend: Backend) {
-    verify(backend, "baskets", "baskets-ui-baskets.json").await;
+    verify(backend, "baskets", "baskets-ui-baskets.json", false).await;
 }
 
 async fn stores_keeps_the_owners_pact(backend: Backend) {
-    verify(backend, "stores", "stores-ui-stores.json").await;
+    verify(backend, "stores", "stores-ui-stores.json", false).await;
+}
+
+async fn baskets_keeps_the_kiosks_pact_with_tokens(backend: Backend) {
+    verify(backend, "baskets", "baskets-ui-baskets.json", true).await;
+}
+
+async fn stores_keeps_the_owners_pact_with_tokens(backend: Backend) {
+    verify(backend, "stores", "stores-ui-stores.json", true).await;
 }
