@@ -46,6 +46,10 @@ pub struct Config {
     /// URL notifications are also POSTed to as JSON (retried until delivered); unset: the log only.
     #[arg(long, env = "NOTIFICATIONS_WEBHOOK")]
     pub notifications_webhook: Option<String>,
+    /// Secret the webhook's deliveries are signed with (`X-Mallbots-Signature`, HMAC-SHA256
+    /// of `<X-Mallbots-Timestamp>.<body>`); unset: unsigned, with a warning at start.
+    #[arg(long, env = "NOTIFICATIONS_WEBHOOK_SECRET", hide_env_values = true)]
+    pub notifications_webhook_secret: Option<String>,
     /// Most database connections this process opens (default: 16 on PostgreSQL; 4 on SQLite,
     /// where writers take turns anyway and each connection attaches every module's file).
     #[arg(long, env = "DB_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -139,6 +143,7 @@ impl Config {
             nats_stream_max_age: Duration::ZERO,
             nats_stream_max_bytes: 0,
             notifications_webhook: None,
+            notifications_webhook_secret: None,
             pg_conn,
             data_dir,
             db_max_connections: Some(8),

@@ -133,6 +133,24 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The module a path is for, when it stays under `/api/<module>`: no `.` or `..` segment,
+/// written plainly or percent-encoded (an upstream's URL parser would resolve either, and
+/// `/api/stores/../../metrics` would reach the module's `/metrics`), and no encoded or
+/// backward slash that some server could read as a separator.
+fn module_of(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/api/")?;
+    let lowered = rest.to_ascii_lowercase();
+    if lowered.contains("%2f") || lowered.contains("%5c") || lowered.contains('\\') {
+        return None;
+    }
+    let dots = lowered
+        .split('/')
+        .map(|segment| segment.replace("%2e", "."))
+        .any(|segment| segment == "." || segment == "..");
+    let module = rest.split('/').next()?;
+    (!dots && !module.is_empty()).then_some(module)
+}
+
 async fn proxy(
     State(gateway): State<Arc<Gateway>>,
     method: Method,
@@ -140,12 +158,10 @@ async fn proxy(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let module = uri
-        .path()
-        .trim_start_matches("/api/")
-        .split('/')
-        .next()
-        .unwrap_or_default();
+    let Some(module) = module_of(uri.path()) else {
+        return ApiError::invalid_argument("the path must stay under /api/<module>")
+            .into_response();
+    };
     let Some(base) = gateway.upstreams.0.get(module) else {
         return ApiError::not_found("Not Found").into_response();
     };
@@ -189,6 +205,33 @@ async fn proxy(
             tracing::warn!(module, %error, "upstream answer cut short");
             ApiError::new(tonic::Code::Unavailable, format!("{module} is unavailable"))
                 .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::module_of;
+
+    #[test]
+    fn paths_stay_under_their_module() {
+        assert_eq!(module_of("/api/stores"), Some("stores"));
+        assert_eq!(module_of("/api/stores/s-1/products"), Some("stores"));
+        assert_eq!(module_of("/api/baskets/b.1/addItem"), Some("baskets"));
+        for escape in [
+            "/api/stores/../../metrics",
+            "/api/stores/%2e%2e/%2e%2e/metrics",
+            "/api/stores/%2E%2e/x",
+            "/api/stores/.%2E/x",
+            "/api/stores/./x",
+            "/api/../metrics",
+            "/api/stores/a%2fb",
+            "/api/stores/a%5Cb",
+            "/api/stores/a\\b",
+            "/api/",
+            "/metrics",
+        ] {
+            assert_eq!(module_of(escape), None, "{escape}");
         }
     }
 }

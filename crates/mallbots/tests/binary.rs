@@ -356,3 +356,60 @@ async fn sagas_and_outboxes_can_be_inspected() {
     assert_eq!(fields.get(1..3), Some(&["0", "-"][..]), "{status}");
     assert!(fields[3].parse::<u64>().unwrap() >= 2, "{status}");
 }
+
+/// A whole order through the release-like binary at INFO: the customer's name and SMS number
+/// never reach the log (they are personal data; the SMS text is logged at DEBUG only).
+#[tokio::test]
+async fn personal_data_stays_out_of_the_log() {
+    let data = tempfile::tempdir().unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut child = mallbots()
+        .env("DATA_DIR", data.path())
+        .env("WEB_PORT", "0")
+        .env("RPC_PORT", "0")
+        .env("LOG_FORMAT", "json")
+        .env("LOG_LEVEL", "INFO")
+        .stderr(Stdio::from(log.reopen().unwrap()))
+        .spawn()
+        .unwrap();
+    let http = testkit::until(|| async {
+        let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find(|entry| entry["fields"]["message"] == "mallbots started")
+            .and_then(|entry| entry["fields"]["http"].as_str().map(str::to_owned))
+            .ok_or_else(|| format!("the binary never said it started:\n{text}"))
+    })
+    .await;
+    let api = testkit::Api::new(&format!("http://{http}"));
+    testkit::until(|| async {
+        match api.get("/readiness").await.status().as_u16() {
+            200 => Ok(()),
+            other => Err(format!("readiness {other}")),
+        }
+    })
+    .await;
+    let mall = api.mall(100.0).await;
+    let order = api.checkout(&mall, 1).await;
+    api.pick(&order).await;
+    api.pay(&order).await;
+    api.order_is(&order, "completed").await;
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(child.wait().unwrap().success());
+
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    assert!(
+        text.contains("\"SMS\""),
+        "the notification was logged:\n{text}"
+    );
+    for personal in ["Customer ABC", "555-555-1212"] {
+        assert!(
+            !text.contains(personal),
+            "{personal} is in the log:\n{text}"
+        );
+    }
+}

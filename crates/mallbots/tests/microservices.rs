@@ -45,10 +45,30 @@ async fn nine_services_behind_a_gateway_keep_every_feature() {
         )
         .await;
     assert_eq!((status, &body["code"]), (404, &serde_json::json!(5)));
+    // Sent raw: an HTTP client would resolve the dots before sending.
+    for escape in [
+        "/api/stores/../../metrics",
+        "/api/stores/%2e%2e/%2e%2e/metrics",
+    ] {
+        let answer = raw_get(&mall.url, escape).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{escape}: {answer}");
+    }
 
     e2e::run(api, "nine services behind the gateway").await;
 
     stop(mall);
+}
+
+/// The status line and headers of `GET path` sent byte for byte to `url`.
+async fn raw_get(url: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let address = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer
 }
 
 async fn ready(api: &testkit::Api) {

@@ -105,7 +105,14 @@ impl Notifier {
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 1 {
-            tracing::info!(to = %sms_number, %text, "SMS");
+            // Numbers and names are personal data: the text itself only at DEBUG.
+            tracing::info!(
+                notification = id,
+                customer = customer_id,
+                kind = kind.as_str(),
+                "SMS"
+            );
+            tracing::debug!(notification = id, to = %sms_number, %text, "SMS text");
             if let Some(webhook) = &self.webhook {
                 // Its next read waits for this transaction (SQLite) or polls shortly after.
                 webhook.notify_one();

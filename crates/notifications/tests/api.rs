@@ -157,9 +157,45 @@ async fn a_number_change_is_confirmed_on_the_new_number(backend: Backend) {
     );
 }
 
-/// A webhook receiver that refuses its first call, then records every notification.
+const WEBHOOK_SECRET: &str = "the receiver's shared secret";
+
+/// Whether `headers` sign `body` as the mall does: HMAC-SHA256 of `<timestamp>.<body>`.
+fn signed(headers: &axum::http::HeaderMap, body: &[u8]) -> bool {
+    use hmac::{KeyInit as _, Mac as _};
+    let (Some(timestamp), Some(signature)) = (
+        headers
+            .get("x-mallbots-timestamp")
+            .and_then(|v| v.to_str().ok()),
+        headers
+            .get("x-mallbots-signature")
+            .and_then(|v| v.to_str().ok()),
+    ) else {
+        return false;
+    };
+    let Some(hex) = signature.strip_prefix("v1=") else {
+        return false;
+    };
+    let Some(claimed) = (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+    else {
+        return false;
+    };
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.verify_slice(&claimed).is_ok()
+}
+
+/// A webhook receiver that refuses its first call and any unsigned one, then records every
+/// notification.
 async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
-    use axum::{Json, extract::State, http::StatusCode, routing::post};
+    use axum::{body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post};
     type Seen = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
     let seen: Seen = std::sync::Arc::default();
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
@@ -171,11 +207,17 @@ async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
                     Seen,
                     std::sync::Arc<std::sync::atomic::AtomicU32>,
                 )>,
-                 Json(body): Json<Value>| async move {
+                 headers: HeaderMap,
+                 body: Bytes| async move {
                     if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
                         return StatusCode::SERVICE_UNAVAILABLE;
                     }
-                    seen.lock().unwrap().push(body);
+                    if !signed(&headers, &body) {
+                        return StatusCode::UNAUTHORIZED;
+                    }
+                    seen.lock()
+                        .unwrap()
+                        .push(serde_json::from_slice(&body).unwrap());
                     StatusCode::OK
                 },
             ),
@@ -190,7 +232,8 @@ async fn receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
 async fn a_webhook_gets_every_notification_in_order_despite_failures(backend: Backend) {
     let (url, seen) = receiver().await;
     let app = testkit::spawn_app_with(&["customers", "notifications"], backend, |config| {
-        config.notifications_webhook = Some(url)
+        config.notifications_webhook = Some(url);
+        config.notifications_webhook_secret = Some(WEBHOOK_SECRET.into());
     })
     .await;
     let customer = customer(&app).await;
@@ -230,4 +273,61 @@ async fn a_webhook_gets_every_notification_in_order_despite_failures(backend: Ba
         ["o1", "o2"],
         "in order, each once, after the receiver's refusal"
     );
+}
+
+/// A receiver that redirects elsewhere is not followed: customers' numbers go only where the
+/// operator said.
+#[tokio::test]
+async fn a_redirecting_webhook_is_not_followed() {
+    use axum::{http::StatusCode, response::Redirect, routing::post};
+    let followed = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let redirected = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let (f, r) = (followed.clone(), redirected.clone());
+    let router = axum::Router::new()
+        .route(
+            "/hook",
+            post(move || async move {
+                r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Redirect::temporary("/elsewhere")
+            }),
+        )
+        .route(
+            "/elsewhere",
+            post(move || async move {
+                f.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                StatusCode::OK
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let app = testkit::spawn_app_with(&["customers", "notifications"], Backend::Sqlite, |c| {
+        c.notifications_webhook = Some(url);
+    })
+    .await;
+    let customer = customer(&app).await;
+    let created = pb::OrderCreated {
+        id: "o1".into(),
+        customer_id: customer,
+        ..Default::default()
+    };
+    app.publish(
+        &Message::new(
+            pb::ORDER_AGGREGATE_CHANNEL,
+            pb::ORDER_CREATED_EVENT,
+            &created,
+        )
+        .about("o1"),
+    )
+    .await;
+    testkit::until(|| async {
+        let tries = redirected.load(std::sync::atomic::Ordering::SeqCst);
+        if tries >= 2 {
+            Ok(())
+        } else {
+            Err(format!("the webhook was tried {tries} times"))
+        }
+    })
+    .await;
+    assert_eq!(followed.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
