@@ -194,7 +194,9 @@ pub(crate) fn postgres_url(conn: &str) -> Result<String, ConnectError> {
             "user" => user = value,
             "password" => password = value,
             "dbname" => dbname = value,
-            "sslmode" | "application_name" | "connect_timeout" | "options" => {
+            // TLS: the server's CA (verify-ca / verify-full) and a client certificate.
+            "sslmode" | "sslrootcert" | "sslcert" | "sslkey" | "application_name"
+            | "connect_timeout" | "options" => {
                 params.push(format!("{key}={}", encode(&value)))
             }
             // search_path is the book's; our SQL always names its schema, so it is not needed.
