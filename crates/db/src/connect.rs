@@ -196,9 +196,7 @@ pub(crate) fn postgres_url(conn: &str) -> Result<String, ConnectError> {
             "dbname" => dbname = value,
             // TLS: the server's CA (verify-ca / verify-full) and a client certificate.
             "sslmode" | "sslrootcert" | "sslcert" | "sslkey" | "application_name"
-            | "connect_timeout" | "options" => {
-                params.push(format!("{key}={}", encode(&value)))
-            }
+            | "connect_timeout" | "options" => params.push(format!("{key}={}", encode(&value))),
             // search_path is the book's; our SQL always names its schema, so it is not needed.
             "search_path" => {}
             other => return Err(invalid(&format!("unknown key {other:?}"))),

@@ -4,7 +4,8 @@
 
 #![allow(
     clippy::unwrap_used,
-    reason = "test code: a failed unwrap is a failed test"
+    clippy::print_stderr,
+    reason = "test code: a failed unwrap is a failed test; a skipped test says why"
 )]
 
 use std::{
@@ -53,7 +54,11 @@ fn run(script: &str, dir: &Path) {
         .current_dir(dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The newest PostgreSQL's binaries on this machine.
@@ -70,7 +75,10 @@ fn postgres_bin() -> Option<PathBuf> {
 /// A certificate authority, and a server certificate for `localhost` and 127.0.0.1 it signed;
 /// a second, unrelated authority.
 fn certificates(dir: &Path) {
-    for (name, subject) in [("ca", "/CN=mallbots test CA"), ("other-ca", "/CN=someone else")] {
+    for (name, subject) in [
+        ("ca", "/CN=mallbots test CA"),
+        ("other-ca", "/CN=someone else"),
+    ] {
         run(
             &format!(
                 "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '{subject}' \
@@ -115,7 +123,11 @@ fn start() -> Server {
         bin.join("initdb").display(),
         data.display()
     ));
-    assert!(init.status.success(), "initdb: {}", String::from_utf8_lossy(&init.stderr));
+    assert!(
+        init.status.success(),
+        "initdb: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
     // TLS or nothing, from 127.0.0.1.
     std::fs::write(
         data.join("pg_hba.conf"),
@@ -175,15 +187,23 @@ async fn postgres_over_tls_verifies_the_server() {
         .unwrap();
     assert!(tls, "the session is encrypted");
 
-    let wrong_ca = connect(url("verify-full", "other-ca.pem")).await.unwrap_err();
-    assert!(wrong_ca.to_string().contains("cannot connect"), "{wrong_ca}");
+    let wrong_ca = connect(url("verify-full", "other-ca.pem"))
+        .await
+        .unwrap_err();
+    assert!(
+        wrong_ca.to_string().contains("cannot connect"),
+        "{wrong_ca}"
+    );
     let plaintext = connect(format!(
         "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
         server.port
     ))
     .await
     .unwrap_err();
-    assert!(plaintext.to_string().contains("cannot connect"), "{plaintext}");
+    assert!(
+        plaintext.to_string().contains("cannot connect"),
+        "{plaintext}"
+    );
     // The book's key=value form carries the same settings.
     let libpq = format!(
         "host=localhost port={} user=postgres dbname=postgres sslmode=verify-full sslrootcert={dir}/ca.pem",

@@ -32,6 +32,27 @@ pub struct Config {
     /// log in the database.
     #[arg(long, env = "NATS_URL")]
     pub nats_url: Option<String>,
+    /// A NATS credentials file (user JWT and nkey seed), as `nsc` writes it.
+    #[arg(long, env = "NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// A NATS nkey seed (`SU…`).
+    #[arg(long, env = "NATS_NKEY", hide_env_values = true)]
+    pub nats_nkey: Option<String>,
+    /// NATS user (with NATS_PASSWORD).
+    #[arg(long, env = "NATS_USER")]
+    pub nats_user: Option<String>,
+    /// NATS password (with NATS_USER).
+    #[arg(long, env = "NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+    /// CA that signed the NATS server's certificate; TLS is then required.
+    #[arg(long, env = "NATS_CA")]
+    pub nats_ca: Option<PathBuf>,
+    /// Client certificate and key for a NATS server that verifies clients.
+    #[arg(long, env = "NATS_TLS_CERT", requires = "nats_tls_key")]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// Key of NATS_TLS_CERT.
+    #[arg(long, env = "NATS_TLS_KEY", requires = "nats_tls_cert")]
+    pub nats_tls_key: Option<PathBuf>,
     /// JetStream stream holding every subject (`<stream>.>`).
     #[arg(long, env = "NATS_STREAM", default_value = "mallbots", value_parser = parse_stream)]
     pub nats_stream: String,
@@ -111,6 +132,25 @@ impl Config {
         }
     }
 
+    /// Who this process is to NATS.
+    ///
+    /// # Errors
+    /// A user without a password or the other way round.
+    pub fn nats_auth(&self) -> anyhow::Result<messaging::NatsAuth> {
+        let user = match (&self.nats_user, &self.nats_password) {
+            (Some(user), Some(password)) => Some((user.clone(), password.clone())),
+            (None, None) => None,
+            _ => anyhow::bail!("NATS_USER and NATS_PASSWORD go together"),
+        };
+        Ok(messaging::NatsAuth {
+            creds: self.nats_creds.clone(),
+            nkey: self.nats_nkey.clone(),
+            user,
+            ca: self.nats_ca.clone(),
+            client_certificate: self.nats_tls_cert.clone().zip(self.nats_tls_key.clone()),
+        })
+    }
+
     /// Pool settings.
     pub fn database_options(&self) -> db::Options {
         let default = match self.database() {
@@ -139,6 +179,13 @@ impl Config {
             rpc_port: 0,
             rpc_services: RpcServices::default(),
             nats_url: None,
+            nats_creds: None,
+            nats_nkey: None,
+            nats_user: None,
+            nats_password: None,
+            nats_ca: None,
+            nats_tls_cert: None,
+            nats_tls_key: None,
             nats_stream: "mallbots".into(),
             nats_stream_max_age: Duration::ZERO,
             nats_stream_max_bytes: 0,

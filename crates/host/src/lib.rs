@@ -97,7 +97,11 @@ impl Host {
                     max_age: config.nats_stream_max_age,
                     max_bytes: config.nats_stream_max_bytes,
                 };
-                Arc::new(messaging::JetStream::connect(url, &config.nats_stream, limits).await?)
+                let auth = config.nats_auth()?;
+                Arc::new(
+                    messaging::JetStream::connect_as(url, &config.nats_stream, limits, &auth)
+                        .await?,
+                )
             }
             None => {
                 db.migrate(

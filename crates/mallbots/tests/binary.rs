@@ -85,6 +85,14 @@ fn help_lists_every_setting_with_its_environment_variable() {
         "AUTH_ISSUER",
         "AUTH_AUDIENCE",
         "AUTH_SERVICE_TOKEN",
+        "NATS_CREDS",
+        "NATS_NKEY",
+        "NATS_USER",
+        "NATS_PASSWORD",
+        "NATS_CA",
+        "NATS_TLS_CERT",
+        "NATS_TLS_KEY",
+        "NOTIFICATIONS_WEBHOOK_SECRET",
     ] {
         assert!(
             stdout.contains(&format!("[env: {var}")),

@@ -26,7 +26,7 @@ pub use broker::{Broker, BrokerError, Consumer, ConsumerSpec, Delivery, Outgoing
 pub use command::{CommandError, CommandHandler, Reply, replying};
 pub use embedded::Embedded;
 pub use envelope::{DecodeError, Envelope, Metadata, from_timestamp, timestamp};
-pub use jetstream::{JetStream, StreamLimits};
+pub use jetstream::{JetStream, NatsAuth, StreamLimits};
 pub use message::{AGGREGATE_ID_KEY, Incoming, Message};
 pub use outbox::{Outbox, RelayConfig};
 pub use subscription::{Handler, HandlerError, RetryPolicy, Subscription};
