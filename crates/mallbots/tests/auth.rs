@@ -136,6 +136,91 @@ async fn health_and_documents_are_public_and_metrics_the_admins() {
     assert_eq!(admin.get("/metrics").await.status(), 200);
 }
 
+/// Every method of every gRPC service the mall serves, from the descriptors.
+fn grpc_methods() -> Vec<String> {
+    use prost::Message as _;
+    let set = prost_types::FileDescriptorSet::decode(proto::FILE_DESCRIPTOR_SET).unwrap();
+    let methods: Vec<String> = set
+        .file
+        .iter()
+        .flat_map(|file| {
+            let package = file.package().to_owned();
+            file.service.iter().flat_map(move |service| {
+                let service_name = format!("{package}.{}", service.name());
+                service
+                    .method
+                    .iter()
+                    .map(move |method| format!("/{service_name}/{}", method.name()))
+            })
+        })
+        .collect();
+    assert!(methods.len() > 40, "every module's methods: {methods:?}");
+    methods
+}
+
+/// Calls `method` with an empty message as `token` (none: anonymous); the status code.
+async fn call(
+    channel: &tonic::transport::Channel,
+    method: &str,
+    token: Option<&str>,
+) -> tonic::Code {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready().await.unwrap();
+    let mut request = tonic::Request::new(());
+    if let Some(token) = token {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    let path = method.parse().unwrap();
+    let codec = tonic_prost::ProstCodec::<(), ()>::default();
+    match grpc.unary(request, path, codec).await {
+        Ok(_) => tonic::Code::Ok,
+        Err(status) => status.code(),
+    }
+}
+
+#[tokio::test]
+async fn every_grpc_method_asks_who_is_calling() {
+    let app = app(Backend::Sqlite).await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", app.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let (customer, service) = (
+        token(Role::Customer, "c-1"),
+        token(Role::Service, "ordering"),
+    );
+    for method in grpc_methods() {
+        assert_eq!(
+            call(&channel, &method, None).await,
+            tonic::Code::Unauthenticated,
+            "{method} without a token"
+        );
+        assert_eq!(
+            call(&channel, &method, Some("not-a-token")).await,
+            tonic::Code::Unauthenticated,
+            "{method} with a bad token"
+        );
+        assert_eq!(
+            call(&channel, &method, Some(&customer)).await,
+            tonic::Code::PermissionDenied,
+            "{method} as a customer"
+        );
+        let answer = call(&channel, &method, Some(&service)).await;
+        assert!(
+            !matches!(
+                answer,
+                tonic::Code::Unauthenticated
+                    | tonic::Code::PermissionDenied
+                    | tonic::Code::Unimplemented
+            ),
+            "{method} as a module: {answer:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn grpc_methods_refuse_a_caller_without_a_valid_token() {
     use proto::stores::{GetStoresRequest, stores_service_client::StoresServiceClient};
