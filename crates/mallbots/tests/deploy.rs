@@ -3,6 +3,11 @@
 //! the binary reads (and the ones that pick PostgreSQL, NATS and the peers are set), and the
 //! ports, probes, peers and gateway routes agree with each other.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use clap::CommandFactory as _;
@@ -302,4 +307,100 @@ fn prometheus_scrapes_every_pod_where_it_serves_metrics_and_the_collector_takes_
             "{processor} is not configured"
         );
     }
+}
+
+/// The publish rights of each identity in `deploy/nats/mallbots.conf`.
+fn nats_conf_rights() -> BTreeMap<String, Vec<String>> {
+    let conf = std::fs::read_to_string(format!("{ROOT}/deploy/nats/mallbots.conf")).unwrap();
+    let mut rights = BTreeMap::new();
+    for block in conf.split("user: ").skip(1) {
+        let user = block.split_whitespace().next().unwrap().to_owned();
+        let allow = block
+            .split("publish: { allow: [")
+            .nth(1)
+            .and_then(|rest| rest.split(']').next())
+            .unwrap_or_else(|| panic!("{user} has no publish rights"));
+        let subjects = allow
+            .split(',')
+            .map(|s| s.trim().trim_matches('"').to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        rights.insert(user, subjects);
+    }
+    rights
+}
+
+#[test]
+fn the_deployment_is_locked_down() {
+    let docs = documents("deploy/k8s/mallbots.yaml");
+    let image = format!("mallbots:{}", env!("CARGO_PKG_VERSION"));
+    let deployments: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "Deployment").collect();
+    assert_eq!(
+        deployments.len(),
+        mallbots::MODULES.len() + 1,
+        "modules and the gateway"
+    );
+    for deployment in &deployments {
+        let name = deployment["metadata"]["name"].as_str().unwrap();
+        let pod = &deployment["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["automountServiceAccountToken"], false,
+            "{name}: no API token"
+        );
+        assert_eq!(
+            pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault",
+            "{name}: seccomp"
+        );
+        assert_eq!(
+            pod["containers"][0]["image"],
+            image.as_str(),
+            "{name}: a pinned image"
+        );
+    }
+    let rights = nats_conf_rights();
+    for module in mallbots::MODULES {
+        let env = env_of(named(&docs, "Deployment", module.name));
+        assert_eq!(env["NATS_USER"], module.name, "its own NATS identity");
+        assert_eq!(env["NATS_PASSWORD"]["secretKeyRef"]["key"], module.name);
+        assert!(
+            env.contains_key("NATS_CA"),
+            "{}: NATS over TLS",
+            module.name
+        );
+        assert!(
+            rights.contains_key(module.name),
+            "{} has NATS rights",
+            module.name
+        );
+    }
+
+    // The chart's users are the configuration's, right for right, over TLS.
+    let nats = &documents("deploy/k8s/nats-values.yaml")[0];
+    assert_eq!(nats["config"]["nats"]["tls"]["enabled"], true);
+    let chart: BTreeMap<String, Vec<String>> = nats["config"]["merge"]["authorization"]["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| {
+            let allow = user["permissions"]["publish"]["allow"].as_array().unwrap();
+            (
+                user["user"].as_str().unwrap().to_owned(),
+                allow
+                    .iter()
+                    .map(|s| s.as_str().unwrap().to_owned())
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(chart, rights);
+
+    // Nothing reaches a pod of the mall unless a policy says so.
+    let policies = documents("deploy/k8s/network.yaml");
+    let deny = named(&policies, "NetworkPolicy", "mallbots-default-deny");
+    assert_eq!(
+        deny["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/part-of"],
+        "mallbots"
+    );
+    assert!(deny["spec"].get("ingress").is_none(), "denies all ingress");
+    assert_eq!(policies.len(), 4);
 }
