@@ -101,6 +101,28 @@ impl App {
             .await
     }
 
+    /// Forgets customer `id`: its record and the messages about it the outbox still keeps
+    /// go, and every module hears `CustomerErased` to scrub its copies.
+    #[tracing::instrument(name = "customers.erase", skip_all, fields(module = "customers"))]
+    pub(crate) async fn erase(&self, id: &str) -> Result<(), Error> {
+        let (id, outbox) = (id.to_owned(), self.outbox.clone());
+        self.db
+            .transaction(|tx| {
+                Box::pin(async move {
+                    let customer = repo::load(tx, &id)
+                        .await?
+                        .ok_or(customer::Error::NotFound)?;
+                    repo::delete(tx, &id).await?;
+                    outbox.forget(tx, &id).await?;
+                    outbox
+                        .stage(tx, [messages::event(&customer, &Event::Erased)])
+                        .await?;
+                    Ok::<_, Error>(())
+                })
+            })
+            .await
+    }
+
     /// Loads `id` for update, applies `decide`, saves and announces what happened.
     async fn change<F>(&self, id: &str, decide: F) -> Result<(), Error>
     where

@@ -34,6 +34,11 @@ pub(crate) fn event(customer: &Customer, event: &Event) -> Message {
             pb::CUSTOMER_DISABLED_EVENT,
             &pb::CustomerDisabled { id },
         ),
+        Event::Erased => Message::new(
+            channel,
+            pb::CUSTOMER_ERASED_EVENT,
+            &pb::CustomerErased { id },
+        ),
     };
     message.about(&customer.id)
 }

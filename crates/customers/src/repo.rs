@@ -70,3 +70,12 @@ pub(crate) async fn update(tx: &mut db::Conn, customer: &Customer) -> Result<(),
         .await?;
     Ok(())
 }
+
+/// Deletes the customer's record (erasure).
+pub(crate) async fn delete(tx: &mut db::Conn, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM customers.customers WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}

@@ -18,7 +18,7 @@ use crate::{
 
 /// The OpenAPI description of [`router`].
 #[derive(OpenApi)]
-#[openapi(paths(register, customer, enable, disable, change_sms_number), tags((name = "Customer", description = "Customers")))]
+#[openapi(paths(register, customer, erase, enable, disable, change_sms_number), tags((name = "Customer", description = "Customers")))]
 struct Docs;
 
 pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
@@ -28,7 +28,7 @@ pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
 pub(crate) fn router(app: App) -> Router {
     Router::new()
         .route("/api/customers", post(register))
-        .route("/api/customers/{id}", get(customer))
+        .route("/api/customers/{id}", get(customer).delete(erase))
         .route("/api/customers/{id}/enable", put(enable))
         .route("/api/customers/{id}/disable", put(disable))
         .route("/api/customers/{id}/change-sms", put(change_sms_number))
@@ -119,6 +119,15 @@ async fn customer(
     access::own(&caller, &id)?;
     let customer = CustomerJson::from(app.customer(&id).await?);
     Ok(axum::Json(CustomerReply { customer }))
+}
+
+#[utoipa::path(delete, path = "/api/customers/{id}", tag = "Customer", operation_id = "eraseCustomer",
+    summary = "Forget a customer: its record, and every module's copies of its name and number",
+    params(("id" = String, Path)), responses((status = 200, body = Empty), (status = 403, body = host::ErrorBody), (status = 404, body = host::ErrorBody)))]
+async fn erase(State(app): State<App>, caller: Caller, Path(id): Path<String>) -> Reply<Empty> {
+    access::own(&caller, &id)?;
+    app.erase(&id).await?;
+    Ok(axum::Json(Empty {}))
 }
 
 #[utoipa::path(put, path = "/api/customers/{id}/enable", tag = "Customer", operation_id = "enableCustomer", params(("id" = String, Path)), responses((status = 200, body = Empty), (status = 400, body = host::ErrorBody), (status = 404, body = host::ErrorBody)))]

@@ -122,6 +122,44 @@ impl Outbox {
     }
 }
 
+impl Outbox {
+    /// Deletes every message about aggregate `key` the outbox still keeps, published or not:
+    /// when a person asks to be forgotten, what was published stays only as long as the
+    /// broker keeps it (its retention). Reads the whole outbox — erasure is rare, the outbox
+    /// small (published rows are purged after their retention).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn forget(&self, tx: &mut db::Conn, key: &str) -> Result<u64, sqlx::Error> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT seq, body FROM {}.outbox",
+            self.schema
+        )))
+        .fetch_all(&mut *tx)
+        .await?;
+        let delete = format!("DELETE FROM {}.outbox WHERE seq = $1", self.schema);
+        let mut forgotten = 0;
+        for row in rows {
+            let body: Vec<u8> = row.try_get(1)?;
+            let about = crate::Envelope::decode(&body).ok().and_then(|envelope| {
+                envelope
+                    .metadata
+                    .get(crate::message::AGGREGATE_ID_KEY)
+                    .cloned()
+            });
+            if about.as_deref() == Some(key) {
+                let seq: i64 = row.try_get(0)?;
+                forgotten += sqlx::query(AssertSqlSafe(delete.clone()))
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+        }
+        Ok(forgotten)
+    }
+}
+
 /// How far an outbox's relay is behind, for `mallbots outbox status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {

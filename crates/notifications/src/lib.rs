@@ -79,6 +79,7 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
     .accept(&[
         customers::CUSTOMER_REGISTERED_EVENT,
         customers::CUSTOMER_SMS_CHANGED_EVENT,
+        customers::CUSTOMER_ERASED_EVENT,
     ]);
     host.subscribe(customer_events, notifier.clone());
     let order_events = Subscription::new(

@@ -192,6 +192,10 @@ impl Handler for Notifier {
                 .await?;
                 self.notify(tx, id, Kind::SmsChanged, &e.id, "").await?;
             }
+            customers::CUSTOMER_ERASED_EVENT => {
+                let e: customers::CustomerErased = message.decode()?;
+                erase(tx, &e.id).await?;
+            }
             ordering::ORDER_CREATED_EVENT => {
                 let e: ordering::OrderCreated = message.decode()?;
                 self.notify(tx, id, Kind::OrderCreated, &e.customer_id, &e.id)
@@ -215,4 +219,21 @@ impl Handler for Notifier {
         }
         Ok(())
     }
+}
+
+/// Forgets customer `id`'s name and number: its cached copy, and the number and text (which
+/// names it) of every notification it was sent. The notifications stay, as a record that
+/// something was sent.
+async fn erase(tx: &mut db::Conn, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM notifications.customers_cache WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE notifications.notifications SET sms_number = '', text = '' WHERE customer_id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }

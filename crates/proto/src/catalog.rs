@@ -145,6 +145,12 @@ pub const CATALOG: &[MessageSpec] = &[
         "customers",
     ),
     event(
+        customers::CUSTOMER_ERASED_EVENT,
+        customers::CUSTOMER_AGGREGATE_CHANNEL,
+        "customerspb.CustomerErased",
+        "customers",
+    ),
+    event(
         baskets::BASKET_STARTED_EVENT,
         baskets::BASKET_AGGREGATE_CHANNEL,
         "basketspb.BasketStarted",

@@ -81,6 +81,8 @@ pub mod customers {
     pub const CUSTOMER_SMS_CHANGED_EVENT: &str = "customersapi.CustomerSmsChanged";
     pub const CUSTOMER_ENABLED_EVENT: &str = "customersapi.CustomerEnabled";
     pub const CUSTOMER_DISABLED_EVENT: &str = "customersapi.CustomerDisabled";
+    /// Not the book's: every module forgets the customer's personal data.
+    pub const CUSTOMER_ERASED_EVENT: &str = "customersapi.CustomerErased";
 
     pub const AUTHORIZE_CUSTOMER_COMMAND: &str = "customersapi.AuthorizeCustomer";
 }

@@ -62,7 +62,10 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
             projection::CUSTOMERS_CONSUMER,
             customers::CUSTOMER_AGGREGATE_CHANNEL,
         )
-        .accept(&[customers::CUSTOMER_REGISTERED_EVENT]),
+        .accept(&[
+            customers::CUSTOMER_REGISTERED_EVENT,
+            customers::CUSTOMER_ERASED_EVENT,
+        ]),
         Subscription::new(
             SCHEMA,
             projection::STORES_CONSUMER,

@@ -276,6 +276,18 @@ impl Handler for Projector {
                     .execute(&mut *tx)
                     .await?;
             }
+            customers::CUSTOMER_ERASED_EVENT => {
+                // The customer's name goes from the cache and from every order showing it.
+                let e: customers::CustomerErased = message.decode()?;
+                sqlx::query("DELETE FROM search.customers_cache WHERE id = $1")
+                    .bind(&e.id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE search.orders SET customer_name = '' WHERE customer_id = $1")
+                    .bind(&e.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             stores::STORE_CREATED_EVENT | stores::STORE_REBRANDED_EVENT => {
                 let (id, name) = if message.name() == stores::STORE_CREATED_EVENT {
                     let e: stores::StoreCreated = message.decode()?;

@@ -26,6 +26,8 @@ pub(crate) enum Event {
     SmsChanged,
     Enabled,
     Disabled,
+    /// The customer asked to be forgotten: its record is gone, every copy must go too.
+    Erased,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
