@@ -94,6 +94,17 @@ async fn every_route_refuses_a_caller_without_a_valid_token() {
         ("a forged token", app.bearer(&forged)),
     ];
     let admin = app.bearer(&token(Role::Admin, "operator"));
+    let strangers = [
+        (
+            Role::Customer,
+            app.bearer(&token(Role::Customer, "stranger")),
+        ),
+        (
+            Role::StoreOwner,
+            app.bearer(&token(Role::StoreOwner, "nobody")),
+        ),
+        (Role::Bot, app.bearer(&token(Role::Bot, "bot-9"))),
+    ];
     for (method, path) in operations(&app).await {
         for (who, api) in &callers {
             let response = api.send(method.clone(), &path, "{}").await;
@@ -111,6 +122,36 @@ async fn every_route_refuses_a_caller_without_a_valid_token() {
             answer != 401 && answer != 403 && answer != 500,
             "{method} {path} as admin: {answer}"
         );
+        // Callers of the wrong role or owner: refused (403), or told there is nothing (404),
+        // except where the route is theirs too.
+        for (role, api) in &strangers {
+            let answer = api.send(method.clone(), &path, "{}").await.status();
+            if !open_to(*role, &method, &path) {
+                assert!(
+                    answer == 403 || answer == 404,
+                    "{method} {path} as a stranger {role:?}: {answer}"
+                );
+            }
+        }
+    }
+}
+
+/// Routes a signed-in caller of `role` may use on what is not anyone's in particular: the
+/// mall's listings, a customer registering itself or searching its own orders, a store owner
+/// opening a store, a bot listing the depot.
+fn open_to(role: Role, method: &reqwest::Method, path: &str) -> bool {
+    let read = *method == reqwest::Method::GET;
+    let mall = read && matches!(path, "/api/stores" | "/api/stores/participating");
+    mall || match role {
+        Role::Customer => {
+            matches!(
+                (method.as_str(), path),
+                ("POST", "/api/customers" | "/api/search/orders") | ("GET", "/api/notifications")
+            )
+        }
+        Role::StoreOwner => *method == reqwest::Method::POST && path == "/api/stores",
+        Role::Bot => read && path == "/api/depot/shopping",
+        Role::Admin | Role::Service => true,
     }
 }
 

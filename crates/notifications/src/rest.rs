@@ -59,6 +59,10 @@ async fn notifications(
     caller: host::auth::Caller,
     filter: Result<Query<Filter>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    // Notifications are customers' (and the mall's operators').
+    if let Err(refused) = caller.require(caller.may_act_as(host::auth::Role::Customer)) {
+        return refused.into_response();
+    }
     let Some(customer_id) = filter
         .ok()
         .and_then(|Query(f)| f.customer_id)
