@@ -191,3 +191,113 @@ async fn the_monolith_runs_an_order_as_its_own_identity() {
     app.pay(&order).await;
     app.order_is(&order, "completed").await;
 }
+
+/// A CA and a certificate for `localhost` it signed, in `dir` (`ca.pem`, `server.pem`,
+/// `server.key`), made with the openssl command line.
+fn certificates(dir: &std::path::Path) {
+    let run = |script: &str| {
+        let out = Command::new("sh")
+            .args(["-c", script])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    run(
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=test CA' -keyout ca.key -out ca.pem 2>/dev/null",
+    );
+    run(
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=other CA' -keyout other.key -out other.pem 2>/dev/null",
+    );
+    run(
+        "openssl req -newkey rsa:2048 -nodes -subj '/CN=localhost' -keyout server.key -out server.csr 2>/dev/null \
+         && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out server.pem 2>/dev/null",
+    );
+}
+
+#[tokio::test]
+async fn nats_over_tls_trusts_only_the_configured_ca() {
+    if !db::testing::is_selected(Backend::Postgres) {
+        eprintln!("postgres not selected by {}", db::testing::BACKENDS_VAR);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("tls.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "port: {port}\nnet: 127.0.0.1\njetstream: enabled\ntls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n}}\n",
+            dir.path().join("server.pem").display(),
+            dir.path().join("server.key").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new("nats-server")
+        .arg("-c")
+        .arg(&config)
+        .arg("-sd")
+        .arg(dir.path().join("js"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    testkit::until(|| async {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .map(drop)
+            .map_err(|e| format!("nats-server never listened: {e}"))
+    })
+    .await;
+    let url = format!("nats://localhost:{port}");
+    let trusting = |ca: &str| NatsAuth {
+        ca: Some(dir.path().join(ca)),
+        ..NatsAuth::default()
+    };
+    let broker = JetStream::connect_as(
+        &url,
+        "mallbots",
+        StreamLimits::default(),
+        &trusting("ca.pem"),
+    )
+    .await
+    .unwrap();
+    let message = Outgoing {
+        subject: proto::stores::STORE_AGGREGATE_CHANNEL,
+        id: "over-tls-1",
+        body: b"stored over TLS",
+    };
+    tokio::time::timeout(Duration::from_secs(10), broker.publish(&[message]))
+        .await
+        .unwrap()
+        .unwrap();
+    // A server whose certificate another CA signed is never talked to.
+    let stranger = JetStream::connect_as(
+        &url,
+        "mallbots",
+        StreamLimits::default(),
+        &trusting("other.pem"),
+    )
+    .await
+    .unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(5), stranger.publish(&[message])).await;
+    assert!(
+        !refused.is_ok_and(|published| published.is_ok()),
+        "published past an unknown CA"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
