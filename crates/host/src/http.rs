@@ -26,10 +26,23 @@ pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
         .build();
     let mut doc = utoipa::openapi::OpenApiBuilder::new().info(info).build();
     let error = <crate::ErrorBody as utoipa::PartialSchema>::schema();
-    doc.components
-        .get_or_insert_with(Default::default)
-        .schemas
-        .insert("ErrorBody".into(), error);
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.schemas.insert("ErrorBody".into(), error);
+    // Every route wants a bearer token when auth is on (ADR 18); Swagger UI's Authorize takes it.
+    use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            Http::builder()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .build(),
+        ),
+    );
+    doc.security = Some(vec![SecurityRequirement::new(
+        "bearer",
+        Vec::<String>::new(),
+    )]);
     doc
 }
 

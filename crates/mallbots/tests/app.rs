@@ -70,6 +70,7 @@ async fn every_route_is_documented_and_every_documented_route_exists(backend: Ba
         "POST /api/baskets",
         "GET /api/baskets/{id}",
         "DELETE /api/baskets/{id}",
+        "DELETE /api/customers/{id}",
         "PUT /api/baskets/{id}/checkout",
         "PUT /api/baskets/{id}/addItem",
         "PUT /api/baskets/{id}/removeItem",
