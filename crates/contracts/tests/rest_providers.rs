@@ -117,20 +117,9 @@ impl ProviderStateExecutor for States {
 /// Verifies `pact` against the whole mall: open on loopback, or requiring tokens (the pact's
 /// requests then carry an admin's).
 async fn verify(backend: Backend, provider: &str, pact: &str, tokens: bool) {
-    let auth = host::auth::AuthConfig {
-        auth_hs256_secret: Some("the pacts' secret, thirty-two bytes+".into()),
-        ..host::auth::AuthConfig::default()
-    };
     let (app, headers) = if tokens {
-        let token = host::auth::mint(
-            &auth,
-            host::auth::Role::Admin,
-            "pact",
-            std::time::Duration::from_secs(600),
-        )
-        .expect("a token")
-        .token;
-        let app = spawn_app_with(&["all"], backend, |c| c.auth = auth).await;
+        let token = testkit::tokens::token(testkit::tokens::Role::Admin, "pact");
+        let app = spawn_app_with(&["all"], backend, |c| c.auth = testkit::tokens::config()).await;
         let api = app.bearer(&token);
         let headers = HashMap::from([("Authorization".to_owned(), format!("Bearer {token}"))]);
         (app, (api, headers))

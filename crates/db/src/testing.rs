@@ -225,3 +225,44 @@ pub async fn postgres_answers() -> bool {
         .await
         .is_ok()
 }
+
+/// Test certificates in `dir`, made with the `openssl` command line: a CA (`ca.pem`), a server
+/// certificate it signed for `localhost` and 127.0.0.1 (`server.pem`, `server.key`), and an
+/// unrelated CA (`other-ca.pem`) for the refusals. For the tests that start a TLS server of
+/// their own (PostgreSQL, NATS).
+///
+/// # Panics
+/// When `openssl` fails: the test cannot run.
+pub fn certificates(dir: &std::path::Path) {
+    let run = |script: &str| {
+        let out = std::process::Command::new("sh")
+            .args(["-c", script])
+            .current_dir(dir)
+            .output()
+            .expect("sh runs");
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .expect("a writable directory");
+    for (name, subject) in [
+        ("ca", "/CN=mallbots test CA"),
+        ("other-ca", "/CN=someone else"),
+    ] {
+        run(&format!(
+            "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '{subject}' \
+             -keyout {name}.key -out {name}.pem 2>/dev/null"
+        ));
+    }
+    run(
+        "openssl req -newkey rsa:2048 -nodes -subj '/CN=localhost' -keyout server.key -out server.csr 2>/dev/null \
+         && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile san.ext -out server.pem 2>/dev/null",
+    );
+}

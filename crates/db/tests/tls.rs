@@ -72,34 +72,6 @@ fn postgres_bin() -> Option<PathBuf> {
     versions.pop()
 }
 
-/// A certificate authority, and a server certificate for `localhost` and 127.0.0.1 it signed;
-/// a second, unrelated authority.
-fn certificates(dir: &Path) {
-    for (name, subject) in [
-        ("ca", "/CN=mallbots test CA"),
-        ("other-ca", "/CN=someone else"),
-    ] {
-        run(
-            &format!(
-                "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '{subject}' \
-                 -keyout {name}.key -out {name}.pem 2>/dev/null"
-            ),
-            dir,
-        );
-    }
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .unwrap();
-    run(
-        "openssl req -newkey rsa:2048 -nodes -subj '/CN=localhost' -keyout server.key -out server.csr 2>/dev/null \
-         && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-            -extfile san.ext -out server.pem 2>/dev/null",
-        dir,
-    );
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -112,7 +84,7 @@ fn start() -> Server {
     let bin = postgres_bin().expect("PostgreSQL is installed (scripts/services)");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path();
-    certificates(path);
+    db::testing::certificates(path);
     let data = path.join("data");
     run(
         "chmod 755 . && chmod 600 server.key && (chown postgres server.key server.pem . 2>/dev/null || true)",

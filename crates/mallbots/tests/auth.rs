@@ -16,20 +16,7 @@ use testkit::{Backend, TestApp, spawn_app_with};
 
 db::backend_tests!(an_order_goes_all_the_way_with_tokens);
 
-const SECRET: &str = "the tests' secret, long enough to sign";
-
-fn config() -> AuthConfig {
-    AuthConfig {
-        auth_hs256_secret: Some(SECRET.into()),
-        ..AuthConfig::default()
-    }
-}
-
-fn token(role: Role, subject: &str) -> String {
-    host::auth::mint(&config(), role, subject, Duration::from_secs(600))
-        .unwrap()
-        .token
-}
+use testkit::tokens::{config, token};
 
 async fn app(backend: Backend) -> TestApp {
     spawn_app_with(&["all"], backend, |c| c.auth = config()).await
@@ -81,7 +68,8 @@ async fn every_route_refuses_a_caller_without_a_valid_token() {
         &jsonwebtoken::Header::default(),
         &serde_json::json!({"sub": "a", "role": "admin",
             "exp": jsonwebtoken::get_current_timestamp() - 120}),
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
+        &jsonwebtoken::EncodingKey::from_secret(config().auth_hs256_secret.unwrap().as_bytes())
+            .unwrap(),
     )
     .unwrap();
     let forged = {
@@ -182,6 +170,14 @@ async fn health_and_documents_are_public_and_metrics_the_admins() {
     assert_eq!(admin.get("/metrics").await.status(), 200);
 }
 
+async fn channel(app: &TestApp) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{}", app.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
 /// Every method of every gRPC service the mall serves, from the descriptors.
 fn grpc_methods() -> Vec<String> {
     use prost::Message as _;
@@ -229,11 +225,7 @@ async fn call(
 #[tokio::test]
 async fn every_grpc_method_asks_who_is_calling() {
     let app = app(Backend::Sqlite).await;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", app.grpc))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = channel(&app).await;
     let (customer, service) = (
         token(Role::Customer, "c-1"),
         token(Role::Service, "ordering"),
@@ -271,12 +263,7 @@ async fn every_grpc_method_asks_who_is_calling() {
 async fn grpc_methods_refuse_a_caller_without_a_valid_token() {
     use proto::stores::{GetStoresRequest, stores_service_client::StoresServiceClient};
     let app = app(Backend::Sqlite).await;
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", app.grpc))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut client = StoresServiceClient::new(channel.clone());
+    let mut client = StoresServiceClient::new(channel(&app).await);
     let refused = client.get_stores(GetStoresRequest {}).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
 

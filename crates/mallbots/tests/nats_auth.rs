@@ -192,38 +192,6 @@ async fn the_monolith_runs_an_order_as_its_own_identity() {
     app.order_is(&order, "completed").await;
 }
 
-/// A CA and a certificate for `localhost` it signed, in `dir` (`ca.pem`, `server.pem`,
-/// `server.key`), made with the openssl command line.
-fn certificates(dir: &std::path::Path) {
-    let run = |script: &str| {
-        let out = Command::new("sh")
-            .args(["-c", script])
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .unwrap();
-    run(
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=test CA' -keyout ca.key -out ca.pem 2>/dev/null",
-    );
-    run(
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=other CA' -keyout other.key -out other.pem 2>/dev/null",
-    );
-    run(
-        "openssl req -newkey rsa:2048 -nodes -subj '/CN=localhost' -keyout server.key -out server.csr 2>/dev/null \
-         && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out server.pem 2>/dev/null",
-    );
-}
-
 #[tokio::test]
 async fn nats_over_tls_trusts_only_the_configured_ca() {
     if !db::testing::is_selected(Backend::Postgres) {
@@ -231,7 +199,7 @@ async fn nats_over_tls_trusts_only_the_configured_ca() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    certificates(dir.path());
+    db::testing::certificates(dir.path());
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -289,7 +257,7 @@ async fn nats_over_tls_trusts_only_the_configured_ca() {
         &url,
         "mallbots",
         StreamLimits::default(),
-        &trusting("other.pem"),
+        &trusting("other-ca.pem"),
     )
     .await
     .unwrap();

@@ -538,3 +538,28 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// Tokens for a mall that requires them: one development secret, shared by the tests.
+pub mod tokens {
+    use std::time::Duration;
+
+    pub use host::auth::Role;
+
+    /// The auth settings a test gives its app (`config.auth = tokens::config()`).
+    pub fn config() -> host::auth::AuthConfig {
+        host::auth::AuthConfig {
+            auth_hs256_secret: Some("the tests' development secret, 32+ bytes".into()),
+            ..host::auth::AuthConfig::default()
+        }
+    }
+
+    /// A token for `subject` with `role`, valid for ten minutes.
+    ///
+    /// # Panics
+    /// Never: the secret is set.
+    pub fn token(role: Role, subject: &str) -> String {
+        host::auth::mint(&config(), role, subject, Duration::from_secs(600))
+            .expect("the test secret mints")
+            .token
+    }
+}
