@@ -17,18 +17,10 @@ use std::{
 use messaging::{Broker as _, JetStream, NatsAuth, Outgoing, StreamLimits};
 use testkit::Backend;
 
-const IDENTITIES: [&str; 10] = [
-    "mallbots",
-    "stores",
-    "customers",
-    "payments",
-    "baskets",
-    "ordering",
-    "depot",
-    "cosec",
-    "search",
-    "notifications",
-];
+/// The identities of deploy/nats/mallbots.conf: the monolith's and every module's.
+fn identities() -> impl Iterator<Item = &'static str> {
+    std::iter::once("mallbots").chain(mallbots::MODULES.iter().map(|m| m.name))
+}
 
 fn password(identity: &str) -> String {
     format!("{identity}-secret-for-the-test")
@@ -73,7 +65,7 @@ async fn start() -> Server {
         .arg(store.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    for identity in IDENTITIES {
+    for identity in identities() {
         command.env(
             format!("NATS_{}_PASSWORD", identity.to_uppercase()),
             password(identity),
