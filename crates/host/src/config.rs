@@ -71,6 +71,9 @@ pub struct Config {
     /// of `<X-Mallbots-Timestamp>.<body>`); unset: unsigned, with a warning at start.
     #[arg(long, env = "NOTIFICATIONS_WEBHOOK_SECRET", hide_env_values = true)]
     pub notifications_webhook_secret: Option<String>,
+    /// A CA (PEM) the webhook's HTTPS certificate may also be signed by, beside the system's.
+    #[arg(long, env = "NOTIFICATIONS_WEBHOOK_CA")]
+    pub notifications_webhook_ca: Option<PathBuf>,
     /// Most database connections this process opens (default: 16 on PostgreSQL; 4 on SQLite,
     /// where writers take turns anyway and each connection attaches every module's file).
     #[arg(long, env = "DB_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -191,6 +194,7 @@ impl Config {
             nats_stream_max_bytes: 0,
             notifications_webhook: None,
             notifications_webhook_secret: None,
+            notifications_webhook_ca: None,
             pg_conn,
             data_dir,
             db_max_connections: Some(8),

@@ -93,6 +93,7 @@ fn help_lists_every_setting_with_its_environment_variable() {
         "NATS_TLS_CERT",
         "NATS_TLS_KEY",
         "NOTIFICATIONS_WEBHOOK_SECRET",
+        "NOTIFICATIONS_WEBHOOK_CA",
     ] {
         assert!(
             stdout.contains(&format!("[env: {var}")),

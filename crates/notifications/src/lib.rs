@@ -62,7 +62,12 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
         webhook: wake.clone(),
     };
     if let (Some(url), Some(wake)) = (webhook, wake) {
-        let sink = webhook::Sink::new(&url, host.config().notifications_webhook_secret.as_deref())?;
+        let config = host.config();
+        let sink = webhook::Sink::new(
+            &url,
+            config.notifications_webhook_secret.as_deref(),
+            config.notifications_webhook_ca.as_deref(),
+        )?;
         let db = host.db().clone();
         host.spawn("notification webhook", move |stop| async move {
             webhook::deliver(db, sink, wake, stop).await;

@@ -23,7 +23,11 @@ pub(crate) struct Sink {
 }
 
 impl Sink {
-    pub(crate) fn new(url: &str, secret: Option<&str>) -> anyhow::Result<Sink> {
+    pub(crate) fn new(
+        url: &str,
+        secret: Option<&str>,
+        ca: Option<&std::path::Path>,
+    ) -> anyhow::Result<Sink> {
         let parsed = reqwest::Url::parse(url)
             .map_err(|e| anyhow::anyhow!("NOTIFICATIONS_WEBHOOK is not a URL: {e}"))?;
         anyhow::ensure!(
@@ -35,10 +39,16 @@ impl Sink {
             tracing::warn!(webhook = %origin, "NOTIFICATIONS_WEBHOOK_SECRET is unset: deliveries are not signed");
         }
         host::install_crypto_provider();
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(ca) = ca {
+            let pem = std::fs::read(ca).map_err(|e| {
+                anyhow::anyhow!("reading NOTIFICATIONS_WEBHOOK_CA {}: {e}", ca.display())
+            })?;
+            client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+        }
+        let client = client.build()?;
         Ok(Sink {
             url: url.to_owned(),
             origin,

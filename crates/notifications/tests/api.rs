@@ -331,3 +331,88 @@ async fn a_redirecting_webhook_is_not_followed() {
     .await;
     assert_eq!(followed.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
+
+/// An HTTPS receiver with a certificate of the test's own CA, counting deliveries.
+async fn https_receiver(
+    dir: &std::path::Path,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
+    db::testing::certificates(dir);
+    host::install_crypto_provider();
+    let certs = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let tls = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = seen.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { axum::http::StatusCode::OK }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "https://localhost:{}/hook",
+        listener.local_addr().unwrap().port()
+    );
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (acceptor, router) = (acceptor.clone(), router.clone());
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = hyper_util::service::TowerToHyperService::new(router);
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+            });
+        }
+    });
+    (url, seen)
+}
+
+/// The webhook speaks HTTPS, trusting the operator's CA beside the system's.
+#[tokio::test]
+async fn the_webhook_delivers_over_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, seen) = https_receiver(dir.path()).await;
+    let ca = dir.path().join("ca.pem");
+    let app = testkit::spawn_app_with(&["customers", "notifications"], Backend::Sqlite, |c| {
+        c.notifications_webhook = Some(url);
+        c.notifications_webhook_ca = Some(ca);
+    })
+    .await;
+    let customer = customer(&app).await;
+    let created = pb::OrderCreated {
+        id: "o1".into(),
+        customer_id: customer,
+        ..Default::default()
+    };
+    app.publish(
+        &Message::new(
+            pb::ORDER_AGGREGATE_CHANNEL,
+            pb::ORDER_CREATED_EVENT,
+            &created,
+        )
+        .about("o1"),
+    )
+    .await;
+    testkit::until(|| async {
+        match seen.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => Err("nothing arrived over HTTPS".to_owned()),
+            _ => Ok(()),
+        }
+    })
+    .await;
+}
