@@ -105,6 +105,14 @@ pub struct Config {
     /// Longest an HTTP request may take before it is answered 504.
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// Longest a client may take to send a request's headers (and an idle keep-alive connection
+    /// may wait for the next request) before the connection is closed.
+    #[arg(long, env = "HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub http_header_timeout: Duration,
+    /// Most HTTP connections open at once; more wait to be accepted.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1024,
+        value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub http_max_connections: u32,
     /// Who may call (bearer JWTs).
     #[command(flatten)]
     pub auth: crate::auth::AuthConfig,
@@ -132,6 +140,14 @@ impl Config {
         match &self.pg_conn {
             Some(conn) if !conn.trim().is_empty() => db::Target::Postgres(conn.clone()),
             _ => db::Target::Sqlite(self.data_dir.clone()),
+        }
+    }
+
+    /// What each HTTP server tolerates.
+    pub fn http_limits(&self) -> crate::serve::Limits {
+        crate::serve::Limits {
+            header_read_timeout: self.http_header_timeout,
+            max_connections: usize::try_from(self.http_max_connections).unwrap_or(usize::MAX),
         }
     }
 
@@ -207,6 +223,8 @@ impl Config {
             shutdown_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             request_body_limit: 1 << 20,
+            http_header_timeout: Duration::from_secs(10),
+            http_max_connections: 1024,
             auth: crate::auth::AuthConfig::default(),
         }
     }

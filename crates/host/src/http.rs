@@ -77,6 +77,13 @@ pub(crate) fn router(
             timeout,
         ))
         .layer(middleware::from_fn(crate::observe::http))
+        // A panicking handler answers 500 with the book's body; the server carries on.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a request handler panicked");
+                ApiError::new(Code::Internal, "internal error").into_response()
+            },
+        ))
 }
 
 /// 200 with each check's result when all pass; 503 naming what failed otherwise.

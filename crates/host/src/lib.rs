@@ -12,6 +12,7 @@ mod error;
 mod http;
 mod observe;
 mod run;
+pub mod serve;
 pub mod telemetry;
 
 use std::{

@@ -52,9 +52,9 @@ impl Host {
         );
         let http_stop = token.clone();
         let http_addr = self.http_listener.local_addr()?;
+        let limits = self.config.http_limits();
         running.spawn(async move {
-            axum::serve(self.http_listener, app)
-                .with_graceful_shutdown(http_stop.cancelled_owned())
+            crate::serve::serve(self.http_listener, app, limits, http_stop)
                 .await
                 .context("HTTP server")
         });
@@ -86,8 +86,13 @@ impl Host {
             axum::middleware::from_fn_with_state(self.auth.clone(), crate::auth::grpc),
         ));
         let grpc_stop = token.clone();
+        let request_timeout = self.config.request_timeout;
         running.spawn(async move {
             tonic::transport::Server::builder()
+                // A call cannot outlast the HTTP request timeout, nor one connection multiplex
+                // more calls than the pool could serve.
+                .timeout(request_timeout)
+                .concurrency_limit_per_connection(GRPC_CALLS_PER_CONNECTION)
                 .layer(
                     tower_http::trace::TraceLayer::new_for_grpc().make_span_with(observe::GrpcSpan),
                 )
@@ -211,3 +216,6 @@ async fn wait_for(signal: Option<&mut tokio::signal::unix::Signal>) {
         None => std::future::pending().await,
     }
 }
+
+/// Most gRPC calls one connection has in flight at once.
+const GRPC_CALLS_PER_CONNECTION: usize = 256;

@@ -127,9 +127,13 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         upstreams = args.upstreams.0.len(),
         "gateway started"
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(host::shutdown_signal())
-        .await?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stopping = stop.clone();
+    tokio::spawn(async move {
+        host::shutdown_signal().await;
+        stopping.cancel();
+    });
+    host::serve::serve(listener, app, args.host.http_limits(), stop).await?;
     Ok(())
 }
 

@@ -94,6 +94,8 @@ fn help_lists_every_setting_with_its_environment_variable() {
         "NATS_TLS_KEY",
         "NOTIFICATIONS_WEBHOOK_SECRET",
         "NOTIFICATIONS_WEBHOOK_CA",
+        "HTTP_HEADER_TIMEOUT",
+        "HTTP_MAX_CONNECTIONS",
     ] {
         assert!(
             stdout.contains(&format!("[env: {var}")),

@@ -1,0 +1,137 @@
+//! Clients that try to grow the process or hold it hostage (issue 15): invented methods share
+//! one metric label, a client slow to send its headers is cut off, connections beyond the
+//! limit wait to be accepted, and a panicking handler answers 500 without taking the server
+//! down.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+use std::time::{Duration, Instant};
+
+use testkit::{Backend, spawn_app_with};
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::TcpStream,
+};
+
+async fn raw(address: std::net::SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer).await;
+    answer
+}
+
+#[tokio::test]
+async fn invented_methods_do_not_grow_the_metrics() {
+    let app = spawn_app_with(&["stores"], Backend::Sqlite, |_| {}).await;
+    for n in 0..300 {
+        let request =
+            format!("INVENTED{n} /api/stores HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        raw(app.http, &request).await;
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        !metrics.contains("INVENTED"),
+        "an invented method is a label"
+    );
+    assert!(
+        metrics.contains("method=\"other\""),
+        "they are counted, as other"
+    );
+}
+
+#[tokio::test]
+async fn a_client_slow_to_send_its_headers_is_cut_off() {
+    let app = spawn_app_with(&["stores"], Backend::Sqlite, |c| {
+        c.http_header_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let mut stream = TcpStream::connect(app.http).await.unwrap();
+    stream
+        .write_all(b"GET /liveness HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    // The server closes the connection (perhaps after a 408); the read ends.
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the connection was held for 10 s");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "cut off before its time"
+    );
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_their_turn() {
+    let app = spawn_app_with(&["stores"], Backend::Sqlite, |c| {
+        c.http_max_connections = 2;
+    })
+    .await;
+    // Two idle keep-alive connections hold both places.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(app.http).await.unwrap();
+        stream
+            .write_all(b"GET /liveness HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buffer = [0_u8; 256];
+        let n = stream.read(&mut buffer).await.unwrap();
+        assert!(String::from_utf8_lossy(&buffer[..n]).starts_with("HTTP/1.1 200"));
+        held.push(stream);
+    }
+    let waiting = tokio::spawn(raw(
+        app.http,
+        "GET /liveness HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a third connection was served beside two"
+    );
+    held.pop();
+    let answer = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("served once a place was free")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_500_and_the_server_carries_on() {
+    use tower::ServiceExt as _;
+    let rest = axum::Router::new().route(
+        "/api/boom",
+        axum::routing::get(|| async {
+            let bug = "a handler bug".parse::<u8>();
+            #[allow(clippy::expect_used, reason = "the panic under test")]
+            bug.map(|n| n.to_string()).expect("a handler bug")
+        }),
+    );
+    let config = host::Config::for_tests(db::Target::Sqlite(".".into()));
+    let app = host::http_edge(
+        rest,
+        utoipa::openapi::OpenApi::default(),
+        Vec::new(),
+        &config,
+    )
+    .unwrap();
+    let request = || {
+        axum::http::Request::get("/api/boom")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    for _ in 0..2 {
+        let answer = app.clone().oneshot(request()).await.unwrap();
+        assert_eq!(answer.status(), 500);
+        let body = axum::body::to_bytes(answer.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], 13, "{body}");
+    }
+}
