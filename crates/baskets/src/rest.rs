@@ -60,7 +60,9 @@ impl From<Error> for ApiError {
             | Error::UnknownCustomer
             | Error::UnknownPayment
             | Error::Missing(Missing::Product | Missing::Store) => ApiError::not_found(message),
-            Error::Basket(B::NotOpen | B::CannotCancel | B::NoItems | B::NotThatMany)
+            Error::Basket(
+                B::NotOpen | B::CannotCancel | B::NoItems | B::NotThatMany | B::TooMany,
+            )
             | Error::ForeignPayment => ApiError::failed_precondition(message),
             Error::Missing(Missing::Unavailable { status, .. }) => {
                 ApiError::new(status.code(), message)

@@ -59,7 +59,9 @@ impl From<Error> for ApiError {
         use list::Error as L;
         let message = error.to_string();
         match error {
-            Error::List(L::BlankBot | L::BadQuantity) => ApiError::invalid_argument(message),
+            Error::List(L::BlankBot | L::BadQuantity | L::BlankOrder | L::NoItems) => {
+                ApiError::invalid_argument(message)
+            }
             Error::List(L::NotFound) | Error::Missing(Missing::Product | Missing::Store) => {
                 ApiError::not_found(message)
             }

@@ -158,7 +158,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         } else {
             &bytes
         };
-        serde_json::from_slice(body)
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| ApiError::invalid_argument(e.to_string()))?;
+        crate::input::check_json(&value)?;
+        serde_json::from_value(value)
             .map(Json)
             .map_err(|e| ApiError::invalid_argument(e.to_string()))
     }

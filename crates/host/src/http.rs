@@ -70,6 +70,7 @@ pub(crate) fn router(
         .method_not_allowed_fallback(|| async {
             ApiError::new(Code::Unimplemented, "Method Not Allowed").into_response()
         })
+        .layer(middleware::from_fn(crate::input::check_uri))
         .layer(middleware::from_fn_with_state(auth, crate::auth::http))
         .layer(DefaultBodyLimit::max(config.request_body_limit))
         .layer(middleware::from_fn_with_state(

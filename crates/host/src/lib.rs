@@ -10,6 +10,7 @@ pub mod auth;
 mod config;
 mod error;
 mod http;
+pub mod input;
 mod observe;
 mod run;
 pub mod serve;

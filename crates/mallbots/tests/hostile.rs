@@ -10,7 +10,11 @@
 
 use std::time::{Duration, Instant};
 
-use testkit::{Backend, spawn_app_with};
+use reqwest::Method;
+use serde_json::{Value, json};
+use testkit::{Backend, spawn_app, spawn_app_with};
+
+db::backend_tests!(input_that_would_break_an_order_is_refused);
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpStream,
@@ -134,4 +138,69 @@ async fn a_panicking_handler_answers_500_and_the_server_carries_on() {
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["code"], 13, "{body}");
     }
+}
+
+/// Each answers 400 with the book's body, the same on both backends.
+async fn input_that_would_break_an_order_is_refused(backend: Backend) {
+    let app = spawn_app(&["all"], backend).await;
+    let mall = app.mall(100.0).await;
+    let refused = |answer: (u16, Value), what: &str| {
+        assert_eq!(answer.0, 400, "{what}: {}", answer.1);
+        assert_eq!(
+            answer.1["code"].as_i64().map(|c| c == 3 || c == 9),
+            Some(true),
+            "{what}: {}",
+            answer.1
+        );
+    };
+    let products = format!("/api/stores/{}/products", mall.store);
+    let huge = json!({"name": "Huge", "description": "", "sku": "H", "price": 1.7e308});
+    refused(
+        app.json(Method::POST, &products, huge).await,
+        "a price of 1.7e308",
+    );
+    let payment = json!({"customerId": mall.customer, "amount": 1e300});
+    refused(
+        app.json(Method::POST, "/api/payments", payment).await,
+        "an amount of 1e300",
+    );
+
+    let basket = app
+        .create("/api/baskets", json!({"customerId": mall.customer}))
+        .await;
+    let add = format!("/api/baskets/{basket}/addItem");
+    let most = json!({"productId": mall.product, "quantity": i32::MAX});
+    refused(
+        app.json(Method::PUT, &add, most).await,
+        "2147483647 of an item",
+    );
+    let many = json!({"productId": mall.product, "quantity": 9_000});
+    assert_eq!(app.json(Method::PUT, &add, many.clone()).await.0, 200);
+    refused(app.json(Method::PUT, &add, many).await, "18000 of an item");
+
+    let nul = json!({"name": "Store\u{0}ABC", "location": "Level 1"});
+    refused(
+        app.json(Method::POST, "/api/stores", nul).await,
+        "a NUL in a name",
+    );
+    let (status, _) = app
+        .json(Method::GET, "/api/stores/abc%00def", Value::Null)
+        .await;
+    assert_eq!(status, 400, "a NUL in a path id");
+    let long = json!({"name": "x".repeat(2_000), "location": "Level 1"});
+    refused(
+        app.json(Method::POST, "/api/stores", long).await,
+        "a 2,000-character name",
+    );
+    let ids: Vec<String> = (0..5_000).map(|n| format!("store-{n}")).collect();
+    let filter = json!({"filters": {"storeIds": ids}});
+    refused(
+        app.json(Method::POST, "/api/search/orders", filter).await,
+        "5,000 store ids",
+    );
+    refused(
+        app.json(Method::POST, "/api/depot/shopping", json!({}))
+            .await,
+        "an empty shopping list",
+    );
 }

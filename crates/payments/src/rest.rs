@@ -43,7 +43,11 @@ impl From<Error> for ApiError {
     fn from(error: Error) -> ApiError {
         let message = error.to_string();
         match error {
-            Error::Payment(payment::Error::BlankCustomer | payment::Error::NonPositiveAmount)
+            Error::Payment(
+                payment::Error::BlankCustomer
+                | payment::Error::NonPositiveAmount
+                | payment::Error::AmountBeyondMaximum,
+            )
             | Error::Invoice(invoice::Error::NonPositiveAmount) => {
                 ApiError::invalid_argument(message)
             }

@@ -78,9 +78,14 @@ pub(crate) enum Error {
     BlankPayment,
     #[error("the item quantity cannot be negative")]
     NegativeQuantity,
+    #[error("a basket holds at most 10000 of a product")]
+    TooMany,
     #[error("the basket holds fewer of that product than would be removed")]
     NotThatMany,
 }
+
+/// The most of one product a basket holds.
+pub(crate) const MAX_QUANTITY: i32 = 10_000;
 
 impl Basket {
     pub(crate) fn customer_id(&self) -> &str {
@@ -132,7 +137,17 @@ impl es::Aggregate for Basket {
             Command::Start { .. } => Err(Error::NotOpen),
             Command::AddItem { item } if item.quantity < 0 => Err(Error::NegativeQuantity),
             Command::AddItem { item } if item.quantity == 0 => Ok(vec![]),
-            Command::AddItem { item } => Ok(vec![Event::ItemAdded { item }]),
+            Command::AddItem { item } => {
+                // Checked: a quantity that wraps would turn a total negative.
+                let held = self
+                    .items
+                    .get(&item.product_id)
+                    .map_or(0, |line| line.quantity);
+                match held.checked_add(item.quantity) {
+                    Some(total) if total <= MAX_QUANTITY => Ok(vec![Event::ItemAdded { item }]),
+                    _ => Err(Error::TooMany),
+                }
+            }
             Command::RemoveItem { quantity, .. } if quantity < 0 => Err(Error::NegativeQuantity),
             Command::RemoveItem { quantity: 0, .. } => Ok(vec![]),
             Command::RemoveItem {

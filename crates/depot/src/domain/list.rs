@@ -69,6 +69,10 @@ pub(crate) enum Error {
     BlankBot,
     #[error("the item quantity must be positive")]
     BadQuantity,
+    #[error("the order id cannot be blank")]
+    BlankOrder,
+    #[error("a shopping list needs at least one item")]
+    NoItems,
 }
 
 /// What others must hear about.
@@ -104,6 +108,12 @@ impl ShoppingList {
         order_id: String,
         wanted: Vec<Wanted>,
     ) -> Result<ShoppingList, Error> {
+        if order_id.trim().is_empty() {
+            return Err(Error::BlankOrder);
+        }
+        if wanted.is_empty() {
+            return Err(Error::NoItems);
+        }
         let mut stops: BTreeMap<String, Stop> = BTreeMap::new();
         for item in wanted {
             if item.quantity <= 0 {
@@ -116,7 +126,7 @@ impl ShoppingList {
             });
             stop.items
                 .entry(item.product_id)
-                .and_modify(|line| line.quantity += item.quantity)
+                .and_modify(|line| line.quantity = line.quantity.saturating_add(item.quantity))
                 .or_insert(Line {
                     product_name: item.product_name,
                     quantity: item.quantity,

@@ -1,11 +1,16 @@
 //! A payment authorization: an amount a customer agreed to pay, confirmed later for an order.
 
+/// The most one payment may authorize.
+pub(crate) const MAX_AMOUNT: f64 = 1e12;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum Error {
     #[error("the customer id cannot be blank")]
     BlankCustomer,
     #[error("the payment amount must be positive")]
     NonPositiveAmount,
+    #[error("the payment amount cannot be more than 1000000000000")]
+    AmountBeyondMaximum,
     #[error("payment cannot be confirmed")]
     NotFound,
     #[error("payment with that ID does not exist")]
@@ -32,6 +37,10 @@ impl Payment {
         }
         if amount.is_nan() || amount <= 0.0 {
             return Err(Error::NonPositiveAmount);
+        }
+        // Infinity included: an amount must stay a number every module can add up.
+        if amount > MAX_AMOUNT {
+            return Err(Error::AmountBeyondMaximum);
         }
         Ok(Payment {
             id,
@@ -69,6 +78,10 @@ mod tests {
             Err(Error::NonPositiveAmount)
         );
         assert!(Payment::authorize("p".into(), "c".into(), 200.0).is_ok());
+        assert_eq!(
+            Payment::authorize("p".into(), "c".into(), f64::INFINITY),
+            Err(Error::AmountBeyondMaximum)
+        );
     }
 
     #[test]

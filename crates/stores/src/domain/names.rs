@@ -15,7 +15,14 @@ pub(crate) enum Invalid {
     NegativePrice,
     #[error("the product price must be greater than zero")]
     ZeroPrice,
+    #[error("the product price cannot be more than 1000000")]
+    PriceTooHigh,
 }
+
+/// The highest price a product may have: a million, so that any basket's total (at most
+/// the baskets' maximum quantity of each of its items) stays far inside what a double counts exactly
+/// in cents.
+pub(crate) const MAX_PRICE: f64 = 1_000_000.0;
 
 macro_rules! non_blank {
     ($name:ident, $error:expr) => {
@@ -52,6 +59,9 @@ impl Price {
             Err(Invalid::NegativePrice)
         } else if value == 0.0 {
             Err(Invalid::ZeroPrice)
+        } else if value > MAX_PRICE {
+            // Infinity included.
+            Err(Invalid::PriceTooHigh)
         } else {
             Ok(Price(value))
         }
@@ -91,6 +101,9 @@ mod tests {
         assert_eq!(Price::parse(-1.0), Err(Invalid::NegativePrice));
         assert_eq!(Price::parse(0.0), Err(Invalid::ZeroPrice));
         assert_eq!(Price::parse(f64::NAN), Err(Invalid::NegativePrice));
+        assert_eq!(Price::parse(f64::INFINITY), Err(Invalid::PriceTooHigh));
+        assert_eq!(Price::parse(1.7e308), Err(Invalid::PriceTooHigh));
+        assert!(Price::parse(MAX_PRICE).is_ok());
         assert_eq!(Price::parse(9.99).map(Price::value), Ok(9.99));
     }
 }
