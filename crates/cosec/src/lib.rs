@@ -52,12 +52,15 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
 }
 
 /// The create-order sagas (oldest first; with `stuck`, only those parked after failed
-/// compensations or past their deadline), as `GET /api/cosec/sagas/{id}` shows one: for
-/// `mallbots saga list`.
+/// compensations, past their deadline, or waiting on a step longer than `stuck`), as
+/// `GET /api/cosec/sagas/{id}` shows one: for `mallbots saga list`.
 ///
 /// # Errors
 /// A database error or an unreadable instance.
-pub async fn sagas(db: &db::Db, stuck: bool) -> anyhow::Result<Vec<serde_json::Value>> {
+pub async fn sagas(
+    db: &db::Db,
+    stuck: Option<std::time::Duration>,
+) -> anyhow::Result<Vec<serde_json::Value>> {
     let records = orchestrator(db).list(stuck).await?;
     records
         .into_iter()

@@ -109,9 +109,13 @@ pub enum DlqAction {
 pub enum SagaAction {
     /// Every instance, oldest first.
     List {
-        /// Only those parked after failed compensations or past their step's deadline.
+        /// Only those parked after failed compensations, past their step's deadline, or
+        /// waiting on a step longer than --waiting.
         #[arg(long)]
         stuck: bool,
+        /// With --stuck: how long a step may wait for its reply before it counts.
+        #[arg(long, default_value = "5s", value_parser = host::parse_duration)]
+        waiting: std::time::Duration,
     },
     /// One instance (its id is the order id) with its whole history, as JSON.
     Show {
@@ -251,12 +255,12 @@ async fn saga(action: SagaAction, mut args: ServeArgs) -> anyhow::Result<()> {
     args.modules = cosec::SCHEMA.to_owned();
     let (_, db) = open(&args).await?;
     match action {
-        SagaAction::List { stuck } => {
+        SagaAction::List { stuck, waiting } => {
             println!(
                 "{:<38} {:<20} {:>4} {:<12} {:<25} last event",
                 "id (order)", "status", "step", "direction", "last at"
             );
-            for saga in cosec::sagas(&db, stuck).await? {
+            for saga in cosec::sagas(&db, stuck.then_some(waiting)).await? {
                 let last = saga["history"].as_array().and_then(|h| h.last()).cloned();
                 let last = last.unwrap_or_default();
                 let at = last["at"]

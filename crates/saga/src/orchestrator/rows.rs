@@ -1,5 +1,7 @@
 //! The `sagas` table: an instance locked for update, saved, and read for inspection.
 
+use std::time::Duration;
+
 use db::{AssertSqlSafe, Row as _, RowExt as _};
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -20,17 +22,23 @@ impl<D: Serialize + DeserializeOwned + Send + Sync + 'static> Orchestrator<D> {
         row.as_ref().map(record).transpose()
     }
 
-    /// Every instance, oldest first; with `stuck`, only those parked or past their deadline.
+    /// Every instance, oldest first; with `stuck`, only those parked, past their step's
+    /// deadline, or running without a change for longer than `stuck` (a step whose reply has
+    /// not come: after a crash, say, until the work is taken back).
     ///
     /// # Errors
     /// A database error or an unreadable row.
-    pub async fn list(&self, stuck: bool) -> Result<Vec<Record<D>>, SagaError> {
-        let rows = if stuck {
+    pub async fn list(&self, stuck: Option<Duration>) -> Result<Vec<Record<D>>, SagaError> {
+        let rows = if let Some(waited) = stuck {
             let query = self.select(
-                "AND (status = 'compensation_failed' OR (status = 'running' AND deadline < $2))",
+                "AND (status = 'compensation_failed'
+                      OR (status = 'running' AND (deadline < $2 OR updated_at < $3)))",
             );
+            let now = db::now_micros();
+            let waited = i64::try_from(waited.as_micros()).unwrap_or(i64::MAX);
             query
-                .bind(db::now_micros())
+                .bind(now)
+                .bind(now.saturating_sub(waited))
                 .fetch_all(self.db.pool())
                 .await?
         } else {

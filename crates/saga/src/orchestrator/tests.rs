@@ -270,14 +270,21 @@ async fn a_failing_compensation_is_parked_where_operators_see_it(backend: Backen
         .count();
     assert_eq!(rejects, 3, "tried three times");
     let stuck: Vec<_> = orchestrator
-        .list(true)
+        .list(Some(Duration::from_secs(3600)))
         .await
         .unwrap()
         .into_iter()
         .map(|r| r.id)
         .collect();
     assert_eq!(stuck, ["o1"]);
-    assert_eq!(orchestrator.list(false).await.unwrap().len(), 2);
+    assert_eq!(orchestrator.list(None).await.unwrap().len(), 2);
+    // The other one waits for a reply: stuck once it has waited longer than asked.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let waiting = orchestrator
+        .list(Some(Duration::from_millis(10)))
+        .await
+        .unwrap();
+    assert_eq!(waiting.len(), 2, "a step waiting longer than 10 ms");
 }
 
 async fn a_reply_for_an_unknown_saga_is_refused(backend: Backend) {
