@@ -42,6 +42,7 @@ db::backend_tests!(
     a_message_delivered_twice_has_one_effect,
     a_relay_stopped_between_publish_and_mark_loses_nothing,
     a_transient_failure_is_retried_after_the_backoff,
+    a_panicking_handler_is_retried_and_the_others_flow,
     a_poison_message_is_dead_lettered_while_others_flow,
     messages_of_one_aggregate_stay_in_order,
     a_permanent_failure_is_dead_lettered_at_once,
@@ -244,6 +245,8 @@ struct Recorder {
     flaky: Arc<Mutex<HashMap<String, u32>>>,
     /// Labels that always fail transiently.
     poisoned: Arc<Mutex<HashSet<String>>>,
+    /// Labels whose handler panics this many more times.
+    panicking: Arc<Mutex<HashMap<String, u32>>>,
     /// Labels that fail permanently.
     rejected: Arc<Mutex<HashSet<String>>>,
     /// Every attempt: label and when.
@@ -293,6 +296,17 @@ impl Handler for Recorder {
         most.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
         tokio::time::sleep(self.pause).await;
         running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        let panics = self
+            .panicking
+            .lock()
+            .unwrap()
+            .get_mut(&event.name)
+            .is_some_and(|left| {
+                let panics = *left > 0;
+                *left = left.saturating_sub(1);
+                panics
+            });
+        assert!(!panics, "{} makes the handler panic", event.name);
         if self.poisoned.lock().unwrap().contains(&event.name) {
             return Err(HandlerError::Transient(anyhow::anyhow!(
                 "{} is poisoned",
@@ -487,6 +501,23 @@ async fn a_transient_failure_is_retried_after_the_backoff(backend: Backend) {
         "retried after {waited:?}, before the 300 ms back-off"
     );
     assert_eq!(rig.labels().await, ["flaky"]);
+}
+
+async fn a_panicking_handler_is_retried_and_the_others_flow(backend: Backend) {
+    let rig = Rig::new(backend).await;
+    rig.relay();
+    let recorder = Recorder::default();
+    recorder.panicking.lock().unwrap().insert("boom".into(), 2);
+    rig.subscribe(subscription("shop-stores"), recorder.clone());
+    let mut messages = vec![store_event("b", "boom")];
+    messages.extend((0..3).map(|i| store_event(&format!("k{i}"), &format!("ok{i}"))));
+    rig.stage(messages).await;
+    eventually(
+        "every message is handled, the panicking one on its third try",
+        || async { rig.effects().await.len() == 4 },
+    )
+    .await;
+    assert_eq!(recorder.attempts_of("boom").len(), 3);
 }
 
 async fn a_poison_message_is_dead_lettered_while_others_flow(backend: Backend) {

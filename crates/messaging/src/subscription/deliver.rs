@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use db::AssertSqlSafe;
+use futures::FutureExt as _;
 use tracing::Instrument as _;
 
 use super::{
@@ -271,7 +272,23 @@ impl Runner {
             tracing::debug!(consumer = %sub.consumer, id = incoming.id(), "duplicate delivery; already handled");
             return Ok(Outcome::Duplicate);
         }
-        self.handler.handle(tx, incoming).await?;
+        // A panicking handler is a failure to retry, not a dead lane (its task would be gone).
+        let handled = std::panic::AssertUnwindSafe(self.handler.handle(tx, incoming))
+            .catch_unwind()
+            .await;
+        match handled {
+            Ok(result) => result?,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                return Err(HandlerError::Transient(anyhow::anyhow!(
+                    "the handler panicked: {what}"
+                )));
+            }
+        }
         Ok(Outcome::Handled)
     }
 }
