@@ -69,6 +69,19 @@ async fn connect_postgres(conn: &str, options: &Options) -> Result<Db, ConnectEr
     let pool = AnyPoolOptions::new()
         .max_connections(options.max_connections)
         .acquire_timeout(options.acquire_timeout)
+        // sqlx pings every connection it hands out: a round trip per transaction, ~20 per
+        // order. A connection back from work a moment ago is alive; one that sat idle (a
+        // server restart may have closed it since) is still checked.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            async move {
+                if meta.idle_for > IDLE_BEFORE_PING {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            }
+            .boxed()
+        })
         .after_connect(move |conn, _| {
             async move {
                 if let Some(timeout) = statement_timeout {
@@ -92,6 +105,10 @@ async fn connect_postgres(conn: &str, options: &Options) -> Result<Db, ConnectEr
         writer: None,
     })
 }
+
+/// How long a pooled PostgreSQL connection may sit idle before it is checked again on its way
+/// out of the pool.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(2);
 
 /// How long a SQLite writer waits for its turn (`PRAGMA busy_timeout` below, and [`crate::Db::begin`]).
 pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -126,6 +143,19 @@ async fn connect_sqlite(
     let pool = AnyPoolOptions::new()
         .max_connections(options.max_connections)
         .acquire_timeout(options.acquire_timeout)
+        // sqlx pings every connection it hands out: a round trip per transaction, ~20 per
+        // order. A connection back from work a moment ago is alive; one that sat idle (a
+        // server restart may have closed it since) is still checked.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            async move {
+                if meta.idle_for > IDLE_BEFORE_PING {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            }
+            .boxed()
+        })
         .after_connect(move |conn, _| {
             let attachments = attachments.clone();
             async move {
