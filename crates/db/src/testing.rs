@@ -4,6 +4,10 @@
 //! a PostgreSQL that cannot be reached is a test failure, never a skip. Each [`TestDb`] is a new
 //! temporary directory or a new PostgreSQL database, removed when it is dropped.
 
+mod server;
+
+pub use server::PrivatePostgres;
+
 use std::path::PathBuf;
 
 use crate::{Backend, Db, Options, Target};

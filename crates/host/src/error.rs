@@ -31,6 +31,8 @@ pub struct ApiError {
     /// The message clients read (and the book's e2e suite compares verbatim).
     pub message: String,
     status: Option<StatusCode>,
+    /// Seconds after which the request may be sent again (`Retry-After`).
+    retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -40,6 +42,16 @@ impl ApiError {
             code,
             message: message.into(),
             status: None,
+            retry_after: None,
+        }
+    }
+
+    /// 503, Unavailable, with `Retry-After`: a dependency is down; the same request may
+    /// succeed shortly.
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(Code::Unavailable, message)
         }
     }
 
@@ -63,8 +75,13 @@ impl ApiError {
         ApiError::new(Code::Aborted, message)
     }
 
-    /// 500 with a generic message. Logs `cause`, which clients never see.
+    /// 500 with a generic message; logs `cause`, which clients never see. When the cause is
+    /// the database being out of reach (a restart, say), 503 with `Retry-After` instead.
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> ApiError {
+        if db::unavailable(cause) {
+            tracing::warn!(error = %ErrorChain(cause), "the database is unavailable");
+            return ApiError::unavailable("the database is unavailable; try again shortly");
+        }
         tracing::error!(error = %ErrorChain(cause), "internal error");
         ApiError::new(Code::Internal, "internal error")
     }
@@ -104,7 +121,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body =
             serde_json::json!({ "code": self.code as i32, "message": self.message, "details": [] });
-        (self.status(), axum::Json(body)).into_response()
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

@@ -204,3 +204,45 @@ async fn input_that_would_break_an_order_is_refused(backend: Backend) {
         "an empty shopping list",
     );
 }
+
+/// PostgreSQL stopped under the mall (a server of the test's own): requests wait up to the
+/// acquire timeout and answer 503 with `Retry-After`, never 500; started again, the mall
+/// carries on.
+#[tokio::test]
+async fn a_database_restart_answers_503_then_carries_on() {
+    if !db::testing::is_selected(Backend::Postgres) {
+        return;
+    }
+    let server = db::testing::PrivatePostgres::start(false);
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", server.port());
+    let app = spawn_app_with(&["stores"], Backend::Postgres, move |c| {
+        c.pg_conn = Some(url);
+        c.db_acquire_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let shop = json!({"name": "Open all hours", "location": "Level 1"});
+    assert_eq!(
+        app.json(Method::POST, "/api/stores", shop.clone()).await.0,
+        200
+    );
+
+    server.stop();
+    for _ in 0..3 {
+        let answer = app
+            .send(Method::POST, "/api/stores", shop.to_string())
+            .await;
+        assert_eq!(answer.status(), 503, "while the database is down");
+        assert_eq!(answer.headers()["retry-after"], "1");
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["code"], 14, "{body}");
+    }
+    server.start_again();
+    testkit::until(|| async {
+        match app.json(Method::POST, "/api/stores", shop.clone()).await {
+            (200, _) => Ok(()),
+            (status, body) if status == 503 => Err(format!("still {status}: {body}")),
+            (status, body) => panic!("{status} after the restart: {body}"),
+        }
+    })
+    .await;
+}
