@@ -150,7 +150,12 @@ async fn each_identity_publishes_only_what_it_owns() {
         ("depot", replies, true),
         ("search", replies, false),
     ];
-    // Side by side: a refused publish is only known when its acknowledgement times out.
+    // The stream first, made once by the monolith's identity; then the cases side by side (a
+    // refused publish is only known when its acknowledgement times out).
+    assert!(
+        publishes(&server, "mallbots", customers).await,
+        "the stream is made"
+    );
     let answers = futures::future::join_all(
         cases
             .iter()
