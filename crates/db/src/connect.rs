@@ -66,22 +66,7 @@ async fn connect_postgres(conn: &str, options: &Options) -> Result<Db, ConnectEr
                 reason: e.to_string(),
             })?;
     let statement_timeout = options.statement_timeout;
-    let pool = AnyPoolOptions::new()
-        .max_connections(options.max_connections)
-        .acquire_timeout(options.acquire_timeout)
-        // sqlx pings every connection it hands out: a round trip per transaction, ~20 per
-        // order. A connection back from work a moment ago is alive; one that sat idle (a
-        // server restart may have closed it since) is still checked.
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            async move {
-                if meta.idle_for > IDLE_BEFORE_PING {
-                    sqlx::Connection::ping(conn).await?;
-                }
-                Ok(true)
-            }
-            .boxed()
-        })
+    let pool = pool_options(options)
         .after_connect(move |conn, _| {
             async move {
                 if let Some(timeout) = statement_timeout {
@@ -106,8 +91,28 @@ async fn connect_postgres(conn: &str, options: &Options) -> Result<Db, ConnectEr
     })
 }
 
-/// How long a pooled PostgreSQL connection may sit idle before it is checked again on its way
-/// out of the pool.
+/// The pool settings both backends share. sqlx would ping every connection it hands out: a
+/// round trip per transaction, ~20 per order on PostgreSQL. A connection back from work a
+/// moment ago is alive; one that sat idle (a server restart may have closed it since) is
+/// still checked.
+fn pool_options(options: &Options) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(options.max_connections)
+        .acquire_timeout(options.acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            async move {
+                if meta.idle_for > IDLE_BEFORE_PING {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            }
+            .boxed()
+        })
+}
+
+/// How long a pooled connection may sit idle before it is checked again on its way out of
+/// the pool.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(2);
 
 /// How long a SQLite writer waits for its turn (`PRAGMA busy_timeout` below, and [`crate::Db::begin`]).
@@ -140,22 +145,7 @@ async fn connect_sqlite(
             )
         })
         .collect();
-    let pool = AnyPoolOptions::new()
-        .max_connections(options.max_connections)
-        .acquire_timeout(options.acquire_timeout)
-        // sqlx pings every connection it hands out: a round trip per transaction, ~20 per
-        // order. A connection back from work a moment ago is alive; one that sat idle (a
-        // server restart may have closed it since) is still checked.
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            async move {
-                if meta.idle_for > IDLE_BEFORE_PING {
-                    sqlx::Connection::ping(conn).await?;
-                }
-                Ok(true)
-            }
-            .boxed()
-        })
+    let pool = pool_options(options)
         .after_connect(move |conn, _| {
             let attachments = attachments.clone();
             async move {
