@@ -23,6 +23,10 @@ pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
 pub(crate) fn router(db: Db) -> Router {
     Router::new()
         .route("/api/notifications", get(notifications))
+        // Notifications are customers' (and the mall's operators'); a customer's own only.
+        .route_layer(host::auth::only(|caller| {
+            caller.may_act_as(host::auth::Role::Customer)
+        }))
         .with_state(db)
 }
 
@@ -59,10 +63,6 @@ async fn notifications(
     caller: host::auth::Caller,
     filter: Result<Query<Filter>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    // Notifications are customers' (and the mall's operators').
-    if let Err(refused) = caller.require(caller.may_act_as(host::auth::Role::Customer)) {
-        return refused.into_response();
-    }
     let Some(customer_id) = filter
         .ok()
         .and_then(|Query(f)| f.customer_id)
