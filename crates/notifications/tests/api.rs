@@ -54,20 +54,25 @@ async fn kinds(app: &TestApp, customer: &str, count: usize) -> Vec<Value> {
     .await
 }
 
-async fn customers_hear_about_their_orders_once(backend: Backend) {
-    let app = app(backend).await;
-    let customer = customer(&app).await;
+/// ordering's OrderCreated for `order` of `customer`, as ordering would publish it.
+fn order_created(order: &str, customer: &str) -> Message {
     let created = pb::OrderCreated {
-        id: "o1".into(),
-        customer_id: customer.clone(),
+        id: order.into(),
+        customer_id: customer.into(),
         ..Default::default()
     };
-    let created = Message::new(
+    Message::new(
         pb::ORDER_AGGREGATE_CHANNEL,
         pb::ORDER_CREATED_EVENT,
         &created,
     )
-    .about("o1");
+    .about(order)
+}
+
+async fn customers_hear_about_their_orders_once(backend: Backend) {
+    let app = app(backend).await;
+    let customer = customer(&app).await;
+    let created = order_created("o1", &customer);
     app.publish(&created).await;
     app.publish_as(&created, "redelivered").await;
     let ready = pb::OrderReadied {
@@ -238,20 +243,7 @@ async fn a_webhook_gets_every_notification_in_order_despite_failures(backend: Ba
     .await;
     let customer = customer(&app).await;
     for order in ["o1", "o2"] {
-        let created = pb::OrderCreated {
-            id: order.into(),
-            customer_id: customer.clone(),
-            ..Default::default()
-        };
-        app.publish(
-            &Message::new(
-                pb::ORDER_AGGREGATE_CHANNEL,
-                pb::ORDER_CREATED_EVENT,
-                &created,
-            )
-            .about(order),
-        )
-        .await;
+        app.publish(&order_created(order, &customer)).await;
     }
     let started = Instant::now();
     while seen.lock().unwrap().len() < 2 {
@@ -306,20 +298,7 @@ async fn a_redirecting_webhook_is_not_followed() {
     })
     .await;
     let customer = customer(&app).await;
-    let created = pb::OrderCreated {
-        id: "o1".into(),
-        customer_id: customer,
-        ..Default::default()
-    };
-    app.publish(
-        &Message::new(
-            pb::ORDER_AGGREGATE_CHANNEL,
-            pb::ORDER_CREATED_EVENT,
-            &created,
-        )
-        .about("o1"),
-    )
-    .await;
+    app.publish(&order_created("o1", &customer)).await;
     testkit::until(|| async {
         let tries = redirected.load(std::sync::atomic::Ordering::SeqCst);
         if tries >= 2 {
@@ -394,20 +373,7 @@ async fn the_webhook_delivers_over_https() {
     })
     .await;
     let customer = customer(&app).await;
-    let created = pb::OrderCreated {
-        id: "o1".into(),
-        customer_id: customer,
-        ..Default::default()
-    };
-    app.publish(
-        &Message::new(
-            pb::ORDER_AGGREGATE_CHANNEL,
-            pb::ORDER_CREATED_EVENT,
-            &created,
-        )
-        .about("o1"),
-    )
-    .await;
+    app.publish(&order_created("o1", &customer)).await;
     testkit::until(|| async {
         match seen.load(std::sync::atomic::Ordering::SeqCst) {
             0 => Err("nothing arrived over HTTPS".to_owned()),
