@@ -1,0 +1,274 @@
+//! The operator's commands: `saga`, `replay`, `outbox` and `dlq`, each against the database
+//! of the modules it names.
+
+use std::time::Instant;
+
+use super::{DeadLetterRef, DlqAction, OutboxAction, Projection, SagaAction, ServeArgs};
+
+/// The selected modules' schemas and a handle on their database, for the inspection commands.
+async fn open(args: &ServeArgs) -> anyhow::Result<(Vec<&'static str>, db::Db)> {
+    let modules = crate::select(&args.modules).map_err(anyhow::Error::msg)?;
+    let schemas: Vec<&'static str> = modules.iter().map(|m| m.name).collect();
+    let db = db::Db::connect(
+        &args.host.database(),
+        &schemas,
+        &args.host.database_options(),
+    )
+    .await?;
+    Ok((schemas, db))
+}
+
+#[allow(clippy::print_stdout, reason = "a command-line answer goes to stdout")]
+pub(super) async fn saga(action: SagaAction, mut args: ServeArgs) -> anyhow::Result<()> {
+    // Sagas live in the cosec module's schema, whatever MODULES says.
+    args.modules = cosec::SCHEMA.to_owned();
+    let (_, db) = open(&args).await?;
+    match action {
+        SagaAction::List { stuck, waiting } => {
+            println!(
+                "{:<38} {:<20} {:>4} {:<12} {:<25} last event",
+                "id (order)", "status", "step", "direction", "last at"
+            );
+            for saga in cosec::sagas(&db, stuck.then_some(waiting)).await? {
+                let last = saga["history"].as_array().and_then(|h| h.last()).cloned();
+                let last = last.unwrap_or_default();
+                let at = last["at"]
+                    .as_i64()
+                    .and_then(chrono::DateTime::from_timestamp_micros)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    .unwrap_or_default();
+                let direction = if saga["compensating"] == true {
+                    "compensating"
+                } else {
+                    "forward"
+                };
+                println!(
+                    "{:<38} {:<20} {:>4} {:<12} {:<25} {} {}",
+                    saga["id"].as_str().unwrap_or_default(),
+                    saga["status"].as_str().unwrap_or_default(),
+                    saga["step"],
+                    direction,
+                    at,
+                    last["event"].as_str().unwrap_or_default(),
+                    last["message"].as_str().unwrap_or_default(),
+                );
+            }
+        }
+        SagaAction::Show { id } => {
+            let saga = cosec::saga(&db, &id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no create-order saga for order {id}"))?;
+            println!("{}", serde_json::to_string_pretty(&saga)?);
+        }
+    }
+    db.close().await;
+    Ok(())
+}
+
+#[allow(clippy::print_stdout, reason = "a command-line answer goes to stdout")]
+pub(super) async fn replay(
+    projection: Projection,
+    no_wait: bool,
+    timeout: std::time::Duration,
+    mut args: ServeArgs,
+) -> anyhow::Result<()> {
+    let rewinds: &[(&str, &[&str])] = match projection {
+        Projection::Search => &[(search::SCHEMA, &search::REBUILDABLE)],
+        Projection::Caches => &[
+            (baskets::SCHEMA, &baskets::REBUILDABLE),
+            (depot::SCHEMA, &depot::REBUILDABLE),
+        ],
+        Projection::Mall | Projection::Catalog => &[(stores::SCHEMA, &[])],
+    };
+    let modules: Vec<&str> = rewinds.iter().map(|(module, _)| *module).collect();
+    args.modules = modules.join(",");
+    let (_, db) = open(&args).await?;
+    // The tables a rewind is recorded in may be newer than the modules' last start.
+    for module in crate::select(&args.modules).map_err(anyhow::Error::msg)? {
+        (module.migrate)(&db).await?;
+    }
+    let result = match projection {
+        Projection::Mall => stores::rebuild_mall(&db)
+            .await
+            .map(|events| println!("mall rebuilt from {events} Store events")),
+        Projection::Catalog => stores::rebuild_catalog(&db)
+            .await
+            .map(|events| println!("catalog rebuilt from {events} Product events")),
+        Projection::Search | Projection::Caches => rewind(&db, rewinds, no_wait, timeout).await,
+    };
+    db.close().await;
+    result
+}
+
+/// Asks for each module's `consumers` to be rewound and, unless `no_wait`, waits until each
+/// is rebuilt.
+#[allow(clippy::print_stdout, reason = "a command-line answer goes to stdout")]
+async fn rewind(
+    db: &db::Db,
+    rewinds: &[(&str, &[&str])],
+    no_wait: bool,
+    timeout: std::time::Duration,
+) -> anyhow::Result<()> {
+    use messaging::rewind;
+    let mut pending: Vec<(&str, &str)> = Vec::new();
+    for (module, consumers) in rewinds {
+        for consumer in *consumers {
+            rewind::request(db, module, consumer).await?;
+            pending.push((module, consumer));
+        }
+    }
+    if no_wait {
+        let names: Vec<&str> = pending.iter().map(|(_, consumer)| *consumer).collect();
+        println!(
+            "rebuild of {} requested; the running modules do it",
+            names.join(", ")
+        );
+        return Ok(());
+    }
+    let started = Instant::now();
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        for (module, consumer) in pending {
+            let status = rewind::status(db, module, consumer).await?;
+            match status.and_then(|s| s.outcome) {
+                Some(outcome) if outcome == "rebuilt" => println!("{consumer}: rebuilt"),
+                Some(refused) => anyhow::bail!("{consumer}: {refused}"),
+                None => still.push((module, consumer)),
+            }
+        }
+        pending = still;
+        if let Some((module, _)) = pending.first()
+            && started.elapsed() > timeout
+        {
+            let names: Vec<&str> = pending.iter().map(|(_, consumer)| *consumer).collect();
+            anyhow::bail!(
+                "{} not rebuilt after {timeout:?}: is a process running the {module} module? (the request stays; it rebuilds when one starts)",
+                names.join(", ")
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout, reason = "a command-line answer goes to stdout")]
+pub(super) async fn outbox(action: OutboxAction, args: ServeArgs) -> anyhow::Result<()> {
+    let OutboxAction::Status = action;
+    let (schemas, db) = open(&args).await?;
+    println!(
+        "{:<14} {:>8} {:>14} {:>10}",
+        "module", "pending", "oldest (ms)", "published"
+    );
+    let now = db::now_micros();
+    for schema in schemas {
+        let status = messaging::outbox::status(&db, schema).await?;
+        let oldest = status
+            .oldest_pending_at
+            .map_or("-".to_owned(), |at| ((now - at) / 1000).to_string());
+        println!(
+            "{schema:<14} {:>8} {oldest:>14} {:>10}",
+            status.pending, status.published
+        );
+    }
+    db.close().await;
+    Ok(())
+}
+
+#[allow(clippy::print_stdout, reason = "a command-line answer goes to stdout")]
+pub(super) async fn dlq(action: DlqAction, args: ServeArgs) -> anyhow::Result<()> {
+    use messaging::dlq;
+    let (schemas, db) = open(&args).await?;
+    let known = |module: &str| {
+        schemas
+            .iter()
+            .copied()
+            .find(|s| *s == module)
+            .ok_or_else(|| {
+                anyhow::anyhow!("unknown module {module:?} (known: {})", schemas.join(", "))
+            })
+    };
+    match action {
+        DlqAction::List => {
+            println!(
+                "{:<14} {:<24} {:<38} {:<34} {:>8}  {:<25} error",
+                "module", "consumer", "id", "name", "attempts", "dead at"
+            );
+            for schema in &schemas {
+                for dead in dlq::list(&db, schema).await? {
+                    let replay = if dead.replay_requested {
+                        " (replay requested)"
+                    } else {
+                        ""
+                    };
+                    println!(
+                        "{schema:<14} {:<24} {:<38} {:<34} {:>8}  {:<25} {}{replay}",
+                        dead.consumer,
+                        dead.id,
+                        dead.name,
+                        dead.attempts,
+                        dead.dead_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        dead.error.lines().next().unwrap_or_default()
+                    );
+                }
+            }
+        }
+        DlqAction::Show(which) => {
+            let schema = known(&which.module)?;
+            let dead = dlq::show(&db, schema, &which.consumer, &which.id)
+                .await?
+                .ok_or_else(|| missing(&which))?;
+            let message = match messaging::Envelope::decode(&dead.body) {
+                Ok(envelope) => serde_json::json!({
+                    "id": envelope.id,
+                    "name": envelope.name,
+                    "metadata": envelope.metadata,
+                    "occurredAt": envelope.occurred_at.to_rfc3339(),
+                    "sentAt": envelope.sent_at.to_rfc3339(),
+                    "payloadBytes": envelope.payload.len(),
+                }),
+                Err(error) => {
+                    serde_json::json!({ "undecodable": error.to_string(), "bytes": dead.body.len() })
+                }
+            };
+            let shown = serde_json::json!({
+                "module": schema,
+                "consumer": dead.consumer,
+                "id": dead.id,
+                "subject": dead.subject,
+                "attempts": dead.attempts,
+                "deadAt": dead.dead_at.to_rfc3339(),
+                "replayRequested": dead.replay_requested,
+                "error": dead.error,
+                "message": message,
+            });
+            println!("{}", serde_json::to_string_pretty(&shown)?);
+        }
+        DlqAction::Replay(which) => {
+            if !dlq::replay(&db, known(&which.module)?, &which.consumer, &which.id).await? {
+                return Err(missing(&which));
+            }
+            println!(
+                "replay requested: the consumer {} handles {} again within a second",
+                which.consumer, which.id
+            );
+        }
+        DlqAction::Discard(which) => {
+            if !dlq::discard(&db, known(&which.module)?, &which.consumer, &which.id).await? {
+                return Err(missing(&which));
+            }
+            println!("discarded {}", which.id);
+        }
+    }
+    db.close().await;
+    Ok(())
+}
+
+fn missing(which: &DeadLetterRef) -> anyhow::Error {
+    anyhow::anyhow!(
+        "no dead letter {} of consumer {} in module {}",
+        which.id,
+        which.consumer,
+        which.module
+    )
+}
