@@ -52,6 +52,12 @@ fn is_unavailable(error: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether `error` says the connection it happened on is gone (not that no connection could
+/// be had, nor that the statement was wrong).
+fn broken(error: &sqlx::Error) -> bool {
+    !matches!(error, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) && is_unavailable(error)
+}
+
 /// A connection, or a transaction seen as one: what SQL helpers take as their first argument.
 pub type Conn = sqlx::AnyConnection;
 
@@ -252,11 +258,27 @@ impl Db {
     ///
     /// # Errors
     /// A pool timeout or a database error.
+    ///
+    /// A pooled connection the server closed since its last use (a restart) fails its `BEGIN`;
+    /// nothing has been done on it yet, so another connection is taken, until the acquire
+    /// timeout (then [`sqlx::Error::PoolTimedOut`]: the database is unavailable).
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         let turn = self.writer_turn().await?;
-        let inner = match self.backend {
-            Backend::Postgres => self.pool.begin().await?,
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+        let started = std::time::Instant::now();
+        let inner = loop {
+            let begun = match self.backend {
+                Backend::Postgres => self.pool.begin().await,
+                Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            };
+            match begun {
+                Err(error)
+                    if broken(&error)
+                        && started.elapsed() < self.pool.options().get_acquire_timeout() =>
+                {
+                    tracing::debug!(%error, "a pooled connection was closed; taking another");
+                }
+                begun => break begun?,
+            }
         };
         Ok(Tx {
             inner,

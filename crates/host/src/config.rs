@@ -93,6 +93,10 @@ pub struct Config {
     #[arg(long, env = "CONSUMER_BATCH", default_value_t = messaging::subscription::DEFAULT_BATCH,
         value_parser = parse_count)]
     pub consumer_batch: usize,
+    /// How soon a message taken but neither settled nor renewed (its process crashed) is
+    /// delivered again; a live process renews what it holds every third of it.
+    #[arg(long, env = "CONSUMER_ACK_WAIT", default_value = "3s", value_parser = parse_ack_wait)]
+    pub consumer_ack_wait: Duration,
     /// Log filter: TRACE, DEBUG, INFO, WARN, ERROR, or `tracing` directives (`info,sqlx=warn`).
     #[arg(long, env = "LOG_LEVEL", default_value = "INFO", value_parser = parse_log_level)]
     pub log_level: String,
@@ -218,6 +222,7 @@ impl Config {
             db_statement_timeout: Duration::from_secs(30),
             consumer_concurrency: None,
             consumer_batch: messaging::subscription::DEFAULT_BATCH,
+            consumer_ack_wait: messaging::subscription::DEFAULT_ACK_WAIT,
             log_level: "INFO".into(),
             log_format: LogFormat::Pretty,
             shutdown_timeout: Duration::from_secs(10),
@@ -237,6 +242,13 @@ fn parse_count(value: &str) -> Result<usize, String> {
         _ => Err(format!(
             "expected a whole number from 1 to 1024, got {value:?}"
         )),
+    }
+}
+
+fn parse_ack_wait(value: &str) -> Result<Duration, String> {
+    match parse_duration(value)? {
+        wait if (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&wait) => Ok(wait),
+        _ => Err(format!("expected from 1s to 1h, got {value:?}")),
     }
 }
 

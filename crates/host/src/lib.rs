@@ -215,6 +215,7 @@ impl Host {
         });
         let mut subscription = subscription;
         subscription.batch = self.config.consumer_batch;
+        subscription.ack_wait = self.config.consumer_ack_wait;
         subscription.concurrency = self
             .config
             .consumer_concurrency

@@ -74,6 +74,7 @@ fn help_lists_every_setting_with_its_environment_variable() {
         "DB_STATEMENT_TIMEOUT",
         "CONSUMER_CONCURRENCY",
         "CONSUMER_BATCH",
+        "CONSUMER_ACK_WAIT",
         "LOG_LEVEL",
         "LOG_FORMAT",
         "SHUTDOWN_TIMEOUT",

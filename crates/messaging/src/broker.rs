@@ -24,7 +24,9 @@ pub struct ConsumerSpec {
     pub durable: String,
     /// Logical subject it reads.
     pub subject: String,
-    /// How long a delivery may stay unacknowledged before it is delivered again.
+    /// How long a delivery may stay neither settled nor renewed before it is delivered again.
+    /// Consumers renew the deliveries they hold every third of it, so only a crashed or stalled
+    /// process lets it run out.
     pub ack_wait: Duration,
 }
 

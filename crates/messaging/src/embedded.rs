@@ -66,6 +66,8 @@ pub struct Embedded {
     stream: Arc<str>,
     /// Wakes the consumers of one subject (`>`: consumers of a wildcard, woken by any).
     published: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<Notify>>>>,
+    /// Consumers this process has opened (their leftovers are taken back once).
+    opened: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Embedded {
@@ -75,6 +77,7 @@ impl Embedded {
             db,
             stream: Arc::from(stream),
             published: Arc::default(),
+            opened: Arc::default(),
         }
     }
 
@@ -157,6 +160,63 @@ impl Embedded {
         Ok(())
     }
 
+    /// Restarts the lease of consumer `durable`'s deliveries at `positions`: they stay out of
+    /// other claims for `ack_wait` from now.
+    async fn renew(
+        &self,
+        durable: &str,
+        positions: &[i64],
+        ack_wait: Duration,
+    ) -> Result<(), sqlx::Error> {
+        let mut update = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE broker.deliveries SET visible_at = $3 WHERE stream = $1 AND consumer = $2 AND seq IN ({})",
+            placeholders(4, positions.len())
+        )))
+        .bind(&*self.stream)
+        .bind(durable)
+        .bind(db::now_micros() + consumer::micros(ack_wait));
+        for seq in positions {
+            update = update.bind(*seq);
+        }
+        self.db.write(update).await?;
+        Ok(())
+    }
+
+    /// On SQLite, where one process owns the database, the deliveries of `durable` left
+    /// unsettled by a previous run (it crashed) are made due at once, the first time this process
+    /// opens the consumer; on PostgreSQL, where replicas share the log, their leases run out.
+    async fn take_back(&self, durable: &str) -> Result<(), sqlx::Error> {
+        if self.db.backend() != db::Backend::Sqlite {
+            return Ok(());
+        }
+        let first = self
+            .opened
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(durable.to_owned());
+        if first {
+            let taken = self
+                .db
+                .write(
+                    sqlx::query(
+                        "UPDATE broker.deliveries SET visible_at = 0 WHERE stream = $1 AND consumer = $2",
+                    )
+                    .bind(&*self.stream)
+                    .bind(durable),
+                )
+                .await?
+                .rows_affected();
+            if taken > 0 {
+                tracing::info!(
+                    consumer = durable,
+                    deliveries = taken,
+                    "taking back deliveries a previous run left unsettled"
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes messages every consumer has read and settled that are older than `age`.
     ///
     /// # Errors
@@ -207,10 +267,8 @@ impl Broker for Embedded {
         .bind(&spec.subject)
         )
         .await?;
-        Ok(Box::new(EmbeddedConsumer {
-            broker: self.clone(),
-            spec: spec.clone(),
-        }))
+        self.take_back(&spec.durable).await?;
+        Ok(Box::new(EmbeddedConsumer::new(self.clone(), spec.clone())))
     }
 
     async fn check(&self) -> Result<(), String> {

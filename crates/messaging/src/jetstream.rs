@@ -18,8 +18,9 @@ use tokio::sync::Mutex;
 
 pub use auth::NatsAuth;
 
-use crate::broker::{
-    Broker, BrokerError, Consumer, ConsumerSpec, Delivery, Outgoing, PublishError,
+use crate::{
+    broker::{Broker, BrokerError, Consumer, ConsumerSpec, Delivery, Outgoing, PublishError},
+    leases::{Lease, Leases},
 };
 
 /// The logical prefix every subject of the book starts with.
@@ -238,8 +239,10 @@ impl Broker for JetStream {
             max_ack_pending: 1024,
             ..Default::default()
         };
-        let consumer = stream
-            .get_or_create_consumer(&spec.durable, config)
+        // Created, or updated to `config` when it exists: a consumer made by an older version
+        // takes the current ack wait (an editable field on every server we support).
+        let consumer: jetstream::consumer::PullConsumer = stream
+            .create_consumer(config)
             .await
             .map_err(|e| BrokerError::Nats(format!("consumer {}: {e}", spec.durable)))?;
         let messages = consumer
@@ -249,9 +252,22 @@ impl Broker for JetStream {
             .messages()
             .await
             .map_err(|e| BrokerError::Nats(format!("consumer {}: {e}", spec.durable)))?;
+        let client = self.client.clone();
+        let leases = Leases::start(spec.ack_wait, move |replies: Vec<async_nats::Subject>| {
+            let client = client.clone();
+            Box::pin(async move {
+                for reply in replies {
+                    // A lost renewal costs a redelivery, which the inbox absorbs.
+                    if let Err(error) = client.publish(reply, PROGRESS.into()).await {
+                        tracing::debug!(%error, "renewing a delivery's lease failed");
+                    }
+                }
+            })
+        });
         Ok(Box::new(JetStreamConsumer {
             broker: self.clone(),
             messages,
+            leases,
         }))
     }
 
@@ -300,19 +316,26 @@ async fn settle(acks: Vec<jetstream::context::PublishAckFuture>) -> usize {
     stored
 }
 
+/// What a delivery's reply subject takes to restart its ack-wait clock.
+const PROGRESS: &[u8] = b"+WPI";
+
 struct JetStreamConsumer {
     broker: JetStream,
     messages: pull::Stream,
+    /// Every delivery not yet settled, renewed while it is worked on.
+    leases: Arc<Leases<async_nats::Subject>>,
 }
 
 impl JetStreamConsumer {
     fn delivery(&self, message: jetstream::Message) -> Box<dyn Delivery> {
         let attempt = message.info().map(|info| info.delivered).unwrap_or(1);
         let subject = self.broker.logical(message.subject.as_str());
+        let lease = message.reply.clone().map(|reply| self.leases.take(reply));
         Box::new(JetStreamDelivery {
             message,
             subject,
             attempt: u32::try_from(attempt).unwrap_or(1),
+            lease,
         })
     }
 }
@@ -351,10 +374,16 @@ struct JetStreamDelivery {
     message: jetstream::Message,
     subject: String,
     attempt: u32,
+    lease: Option<Lease<async_nats::Subject>>,
 }
 
 impl JetStreamDelivery {
     async fn send(&self, kind: AckKind) -> Result<(), BrokerError> {
+        if !matches!(kind, AckKind::Progress)
+            && let Some(lease) = &self.lease
+        {
+            lease.release();
+        }
         self.message
             .ack_with(kind)
             .await

@@ -15,6 +15,7 @@ pub mod dlq;
 pub mod embedded;
 mod envelope;
 mod jetstream;
+mod leases;
 mod message;
 pub mod outbox;
 pub mod rewind;

@@ -120,6 +120,12 @@ pub const DEFAULT_CONCURRENCY: usize = 1;
 /// overflows).
 pub const DEFAULT_BATCH: usize = 16;
 
+/// How long a delivery stays with a consumer that neither settles nor renews it, unless
+/// configured: a crashed process's messages are handled elsewhere (or after its restart) this
+/// soon. A live one renews what it holds every third of it ([`crate::Delivery`]), so handlers
+/// may take longer (up to [`RetryPolicy::handler_timeout`]).
+pub const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(3);
+
 /// A durable consumer of one subject for one module.
 #[derive(Debug, Clone)]
 pub struct Subscription {
@@ -139,6 +145,8 @@ pub struct Subscription {
     pub concurrency: Option<usize>,
     /// Most messages handled in one transaction (at least 1).
     pub batch: usize,
+    /// How soon an unsettled, unrenewed delivery goes back to the broker.
+    pub ack_wait: Duration,
 }
 
 impl Subscription {
@@ -157,6 +165,7 @@ impl Subscription {
             inbox_retention: Duration::from_secs(24 * 3600),
             concurrency: None,
             batch: DEFAULT_BATCH,
+            ack_wait: DEFAULT_ACK_WAIT,
         }
     }
 
@@ -192,12 +201,10 @@ impl Subscription {
     }
 
     fn spec(&self) -> ConsumerSpec {
-        // Redelivery after a crash: a little longer than a batch may take.
-        let ack_wait = self.retry.handler_timeout + Duration::from_secs(5);
         ConsumerSpec {
             durable: self.consumer.clone(),
             subject: self.subject.clone(),
-            ack_wait,
+            ack_wait: self.ack_wait,
         }
     }
 }

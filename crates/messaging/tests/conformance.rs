@@ -26,6 +26,8 @@ use tokio_util::sync::CancellationToken;
 
 #[path = "conformance/batches.rs"]
 mod batches;
+#[path = "conformance/leases.rs"]
+mod leases;
 
 use batches::{
     a_crash_between_commit_and_ack_loses_and_duplicates_nothing,
@@ -33,7 +35,16 @@ use batches::{
     aggregates_are_handled_side_by_side_each_in_order,
 };
 
+use leases::{
+    a_consumer_made_by_an_older_version_takes_the_new_ack_wait,
+    a_delivery_held_past_its_ack_wait_stays_until_its_holder_dies,
+    a_restarted_process_takes_back_its_deliveries_at_once,
+};
+
 db::backend_tests!(
+    a_delivery_held_past_its_ack_wait_stays_until_its_holder_dies,
+    a_restarted_process_takes_back_its_deliveries_at_once,
+    a_consumer_made_by_an_older_version_takes_the_new_ack_wait,
     a_poisoned_message_sinks_only_itself_in_its_batch,
     aggregates_are_handled_side_by_side_each_in_order,
     a_crash_between_commit_and_ack_loses_and_duplicates_nothing,

@@ -92,6 +92,15 @@ impl Process {
         (field("VmRSS:"), field("VmHWM:"))
     }
 
+    /// The lines it logged at ERROR among the last it logged (for a failure message).
+    pub(crate) fn errors(&self) -> Vec<String> {
+        let log = self.log.lock().unwrap();
+        log.iter()
+            .filter(|line| line.contains("\"level\":\"ERROR\""))
+            .cloned()
+            .collect()
+    }
+
     /// SIGTERM, then waits (30 s at most) for the exit.
     pub(crate) fn stop(mut self) -> (String, ExitStatus, Vec<String>) {
         let pid = self.child.id().to_string();

@@ -1,17 +1,22 @@
 //! A durable consumer of the embedded log: claims a batch of deliveries in one transaction,
 //! and settles them one by one (or, through [`Embedded::ack_in`], inside the handler's own).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use db::{AssertSqlSafe, Backend, Row as _, placeholders};
 
 use super::{Embedded, POLL};
-use crate::broker::{BrokerError, Consumer, ConsumerSpec, Delivery};
+use crate::{
+    broker::{BrokerError, Consumer, ConsumerSpec, Delivery},
+    leases::{Lease, Leases},
+};
 
 pub(super) struct EmbeddedConsumer {
-    pub(super) broker: Embedded,
-    pub(super) spec: ConsumerSpec,
+    broker: Embedded,
+    spec: ConsumerSpec,
+    /// Every delivery not yet settled (by its log position), renewed while it is worked on.
+    leases: Arc<Leases<i64>>,
 }
 
 pub(super) fn micros(duration: Duration) -> i64 {
@@ -19,6 +24,24 @@ pub(super) fn micros(duration: Duration) -> i64 {
 }
 
 impl EmbeddedConsumer {
+    pub(super) fn new(broker: Embedded, spec: ConsumerSpec) -> EmbeddedConsumer {
+        let (log, durable, ack_wait) = (broker.clone(), spec.durable.clone(), spec.ack_wait);
+        let leases = Leases::start(spec.ack_wait, move |positions: Vec<i64>| {
+            let (log, durable) = (log.clone(), durable.clone());
+            Box::pin(async move {
+                // A lost renewal costs a redelivery, which the inbox absorbs.
+                if let Err(error) = log.renew(&durable, &positions, ack_wait).await {
+                    tracing::debug!(%error, "renewing deliveries' leases failed");
+                }
+            })
+        });
+        EmbeddedConsumer {
+            broker,
+            spec,
+            leases,
+        }
+    }
+
     /// Whether anything is there to claim, read without taking the write lock (so idle
     /// consumers woken by a publish on SQLite do not queue for it).
     async fn anything_due(&self) -> Result<bool, sqlx::Error> {
@@ -111,6 +134,7 @@ impl EmbeddedConsumer {
                 // A message purged under a stale delivery row has nothing left to deliver.
                 let (subject, body) = messages.remove(&seq)?;
                 Some(EmbeddedDelivery {
+                    lease: self.leases.take(seq),
                     broker: broker.clone(),
                     consumer: self.spec.durable.clone(),
                     ack_wait: self.spec.ack_wait,
@@ -248,10 +272,12 @@ struct EmbeddedDelivery {
     subject: String,
     body: Vec<u8>,
     attempt: u32,
+    lease: Lease<i64>,
 }
 
 impl EmbeddedDelivery {
     async fn settle(&self, visible_in: Option<Duration>) -> Result<(), BrokerError> {
+        self.lease.release();
         let query = match visible_in {
             None => sqlx::query(
                 "DELETE FROM broker.deliveries WHERE stream = $1 AND consumer = $2 AND seq = $3",
@@ -300,7 +326,10 @@ impl Delivery for EmbeddedDelivery {
     }
 
     async fn in_progress(&self) -> Result<(), BrokerError> {
-        self.settle(Some(self.ack_wait)).await
+        Ok(self
+            .broker
+            .renew(&self.consumer, &[self.seq], self.ack_wait)
+            .await?)
     }
 
     fn log_position(&self) -> Option<i64> {
