@@ -56,7 +56,7 @@ pub(crate) fn router(
 ) -> Router {
     // Swagger UI's assets are vendored in the crate: nothing is fetched at build or run time.
     let docs: Router = utoipa_swagger_ui::SwaggerUi::new("/swagger-ui")
-        .url("/openapi.json", openapi)
+        .external_url_unchecked("/openapi.json", crate::openapi::with_the_edge(&openapi))
         .into();
     rest.merge(docs)
         .route(

@@ -12,6 +12,7 @@ mod error;
 mod http;
 pub mod input;
 mod observe;
+mod openapi;
 mod run;
 pub mod serve;
 pub mod telemetry;
