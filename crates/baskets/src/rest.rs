@@ -85,6 +85,7 @@ type Reply<T> = Result<axum::Json<T>, Error>;
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = BasketItemJson)]
 struct ItemJson {
     store_id: String,
     product_id: String,
@@ -124,6 +125,7 @@ fn basket_json(id: String, basket: &Basket) -> BasketJson {
 #[serde(default, rename_all = "camelCase")]
 struct StartBasket {
     #[serde(alias = "customer_id")]
+    #[schema(required = true, min_length = 1)]
     customer_id: String,
 }
 
@@ -159,6 +161,7 @@ async fn cancel_basket(State(app): State<App>, Path(id): Path<String>) -> Reply<
 #[serde(default, rename_all = "camelCase")]
 struct Checkout {
     #[serde(alias = "payment_id")]
+    #[schema(required = true, min_length = 1)]
     payment_id: String,
 }
 
@@ -177,7 +180,10 @@ async fn checkout_basket(
 #[serde(default, rename_all = "camelCase")]
 struct ItemChange {
     #[serde(alias = "product_id")]
+    #[schema(required = true, min_length = 1)]
     product_id: String,
+    #[schema(minimum = 0, maximum = 10000)]
+    #[serde(deserialize_with = "host::input::whole")]
     quantity: i32,
 }
 

@@ -107,10 +107,18 @@ impl Handler for Starter {
                 quantity: item.quantity,
             })
             .collect();
-        let total = items
-            .iter()
-            .map(|item| item.price * f64::from(item.quantity))
-            .sum();
+        let total = money::total(
+            items
+                .iter()
+                .map(|item| (item.price, i64::from(item.quantity))),
+        )
+        .ok_or_else(|| {
+            HandlerError::Permanent(anyhow::anyhow!(
+                "order {}: its total cannot be counted",
+                event.id
+            ))
+        })?
+        .amount();
         let data = create_order::CreateOrder {
             order_id: event.id.clone(),
             customer_id: event.customer_id,

@@ -94,8 +94,10 @@ impl From<Customer> for CustomerJson {
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 struct Register {
+    #[schema(required = true, min_length = 1)]
     name: String,
     #[serde(alias = "sms_number")]
+    #[schema(required = true, min_length = 1)]
     sms_number: String,
 }
 
@@ -148,6 +150,7 @@ async fn disable(State(app): State<App>, caller: Caller, Path(id): Path<String>)
 #[serde(default, rename_all = "camelCase")]
 struct ChangeSms {
     #[serde(alias = "sms_number")]
+    #[schema(required = true, min_length = 1)]
     sms_number: String,
 }
 

@@ -158,11 +158,16 @@ fn list_json(list: ShoppingList) -> ShoppingListJson {
 
 #[derive(Serialize, Deserialize, Default, ToSchema)]
 #[serde(default, rename_all = "camelCase")]
+#[schema(as = ShoppingItemJson)]
 struct ItemJson {
     #[serde(alias = "product_id")]
+    #[schema(required = true, min_length = 1)]
     product_id: String,
     #[serde(alias = "store_id")]
+    #[schema(required = true, min_length = 1)]
     store_id: String,
+    #[schema(minimum = 1)]
+    #[serde(deserialize_with = "host::input::whole")]
     quantity: i32,
 }
 
@@ -170,7 +175,9 @@ struct ItemJson {
 #[serde(default, rename_all = "camelCase")]
 struct CreateShoppingList {
     #[serde(alias = "order_id")]
+    #[schema(required = true, min_length = 1)]
     order_id: String,
+    #[schema(required = true, min_items = 1)]
     items: Vec<ItemJson>,
 }
 
@@ -206,6 +213,7 @@ async fn cancel_shopping_list(State(app): State<App>, Path(id): Path<String>) ->
 #[serde(default, rename_all = "camelCase")]
 struct Assign {
     #[serde(alias = "bot_id")]
+    #[schema(required = true, min_length = 1)]
     bot_id: String,
 }
 
@@ -241,8 +249,10 @@ async fn shopping_list(State(app): State<App>, Path(id): Path<String>) -> Reply<
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Filter {
     /// `pending`, `available`, `assigned`, `completed` or `canceled`.
+    #[param(pattern = "^(pending|available|assigned|completed|canceled)$")]
     status: String,
 }
 

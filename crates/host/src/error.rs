@@ -156,7 +156,7 @@ impl From<tonic::Status> for ApiError {
 }
 
 /// A JSON request body, read the way grpc-gateway reads one: any content type, an empty body
-/// means `{}`, unknown fields are ignored, and a malformed body is a 400 with the JSON error
+/// (or `null`) means `{}`, unknown fields are ignored, and a malformed body is a 400 with the JSON error
 /// body (axum's own extractor answers 415/422 with plain text).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
@@ -181,8 +181,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         } else {
             &bytes
         };
-        let value: serde_json::Value =
+        let mut value: serde_json::Value =
             serde_json::from_slice(body).map_err(|e| ApiError::invalid_argument(e.to_string()))?;
+        if value.is_null() {
+            value = serde_json::json!({});
+        }
         crate::input::check_json(&value)?;
         serde_json::from_value(value)
             .map(Json)

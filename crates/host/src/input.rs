@@ -6,13 +6,15 @@
 
 use axum::{extract::Request, middleware::Next, response::IntoResponse as _, response::Response};
 
+use serde::Deserialize as _;
+
 use crate::ApiError;
 
 /// Longest text in a JSON body (names, descriptions, ids), in characters.
 pub const MAX_TEXT: usize = 1000;
 /// Longest list in a JSON body (items, filters).
 pub const MAX_LIST: usize = 100;
-/// Longest path segment or query value (ids), in bytes once decoded.
+/// Longest path segment or query value (ids), in characters once decoded.
 pub const MAX_SEGMENT: usize = 200;
 
 /// Refuses a JSON body with control characters, overlong text or overlong lists.
@@ -70,6 +72,36 @@ fn check_text(text: &str, at: &str, most: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Deserializes a whole number written either way JSON allows: `2` or `2.0` (a JSON Schema
+/// `integer` is any number with a zero fraction, and Go's protojson reads `2.0` into an int32
+/// too). Use as `#[serde(deserialize_with = "host::input::whole")]`.
+///
+/// # Errors
+/// A fraction, or a number outside the field's range.
+pub fn whole<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::de::Error as _;
+    let number = serde_json::Number::deserialize(deserializer)?;
+    let value = match (number.as_i64(), number.as_f64()) {
+        (Some(value), _) => value,
+        // Exact: a double with no fraction within ±2^63 is an integer.
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "checked to be whole and in range"
+        )]
+        (None, Some(value)) if value.fract() == 0.0 && value.abs() < 9.2e18 => value as i64,
+        _ => {
+            return Err(D::Error::custom(format!(
+                "expected a whole number, got {number}"
+            )));
+        }
+    };
+    T::try_from(value).map_err(|_| D::Error::custom(format!("{value} is out of range")))
+}
+
 /// Middleware: the same rules for the path's segments and the query's values, decoded.
 pub(crate) async fn check_uri(request: Request, next: Next) -> Response {
     let uri = request.uri();
@@ -77,9 +109,10 @@ pub(crate) async fn check_uri(request: Request, next: Next) -> Response {
     let query = uri.query().unwrap_or_default().split(['&', '=']);
     for raw in segments.chain(query) {
         let decoded = percent_decode(raw);
-        let refused = if decoded.iter().any(|b| b.is_ascii_control()) {
+        let decoded = String::from_utf8_lossy(&decoded);
+        let refused = if decoded.chars().any(char::is_control) {
             Some("a path or query value may not contain control characters")
-        } else if decoded.len() > MAX_SEGMENT {
+        } else if decoded.chars().count() > MAX_SEGMENT {
             Some("a path or query value is too long")
         } else {
             None
@@ -118,6 +151,25 @@ fn percent_decode(raw: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_whole_number_may_be_written_with_a_zero_fraction() {
+        #[derive(serde::Deserialize)]
+        struct Item {
+            #[serde(deserialize_with = "whole")]
+            quantity: i32,
+        }
+        let read = |json: &str| serde_json::from_str::<Item>(json).map(|item| item.quantity);
+        assert_eq!(read(r#"{"quantity": 2}"#).unwrap(), 2);
+        assert_eq!(read(r#"{"quantity": -2.0}"#).unwrap(), -2);
+        assert_eq!(read(r#"{"quantity": 1e3}"#).unwrap(), 1000);
+        for refused in ["2.5", "3e9", "\"2\"", "1e300", "null"] {
+            assert!(
+                read(&format!(r#"{{"quantity": {refused}}}"#)).is_err(),
+                "{refused}"
+            );
+        }
+    }
 
     #[test]
     fn bodies_beyond_the_limits_are_refused() {

@@ -230,7 +230,36 @@ impl Host {
 
     /// Adds REST routes (absolute paths, e.g. `/api/stores`) and their OpenAPI description,
     /// served at `/openapi.json` and browsable in Swagger UI at `/`.
+    ///
+    /// # Panics
+    /// Two modules name different schemas, or two operations, alike: the document would
+    /// describe one with the other's (a programming error, found by any test that runs both).
     pub fn rest(&mut self, router: axum::Router, openapi: utoipa::openapi::OpenApi) {
+        if let (Some(ours), Some(theirs)) = (&self.openapi.components, &openapi.components) {
+            for (name, schema) in &theirs.schemas {
+                let same = ours.schemas.get(name).is_none_or(|known| {
+                    serde_json::to_value(known).ok() == serde_json::to_value(schema).ok()
+                });
+                assert!(same, "two modules describe different schemas named {name}");
+            }
+        }
+        let ids = |doc: &utoipa::openapi::OpenApi| -> Vec<String> {
+            doc.paths
+                .paths
+                .values()
+                .flat_map(|item| {
+                    [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|operation| operation.operation_id.clone())
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let known = ids(&self.openapi);
+        if let Some(twice) = ids(&openapi).into_iter().find(|id| known.contains(id)) {
+            panic!("two modules name an operation {twice}");
+        }
         self.rest = std::mem::take(&mut self.rest).merge(router);
         self.openapi.merge(openapi);
     }

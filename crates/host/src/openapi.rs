@@ -12,8 +12,10 @@ use crate::input::{MAX_LIST, MAX_SEGMENT, MAX_TEXT};
 /// A string without control characters (Unicode's Cc: what `char::is_control` refuses).
 const NO_CONTROLS: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
 
-/// Longest path or query value in characters: the byte limit holds for any characters.
-const MAX_SEGMENT_CHARS: usize = MAX_SEGMENT / 4;
+/// [`NO_CONTROLS`], and at least one character that is not white space: what the domains
+/// mean by a field that "cannot be blank" (they trim it), stated where a body's field has a
+/// `minLength` of 1.
+const NON_BLANK: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000-\\u001f\\u007f-\\u009f]*$";
 
 /// `doc` with the edge's limits and answers written into every operation, as JSON (utoipa's
 /// model has no place for some of them, such as `propertyNames`).
@@ -91,9 +93,21 @@ fn state_parameters(operation: &mut serde_json::Map<String, Value>) {
         let Some(schema) = parameter.get_mut("schema").and_then(Value::as_object_mut) else {
             continue;
         };
-        if schema.get("type").and_then(Value::as_str) == Some("string") {
-            schema.insert("maxLength".into(), json!(MAX_SEGMENT_CHARS));
-            schema.insert("pattern".into(), json!(NO_CONTROLS));
+        let text = schema.get("type").and_then(Value::as_str) == Some("string")
+            || schema
+                .get("type")
+                .and_then(Value::as_array)
+                .is_some_and(|types| types.iter().any(|t| t == "string"));
+        if text {
+            let most = schema
+                .get("maxLength")
+                .and_then(Value::as_u64)
+                .map_or(MAX_SEGMENT as u64, |m| m.min(MAX_SEGMENT as u64));
+            schema.insert("maxLength".into(), json!(most));
+            // A module's own pattern or list of values is stricter, and has no controls.
+            if !schema.contains_key("pattern") && !schema.contains_key("enum") {
+                schema.insert("pattern".into(), json!(NO_CONTROLS));
+            }
             if in_path {
                 schema.insert("minLength".into(), json!(1));
             }
@@ -156,8 +170,12 @@ fn limit_schema(schema: &mut Value) -> Vec<String> {
             .get("maxLength")
             .and_then(Value::as_u64)
             .map_or(MAX_TEXT as u64, |m| m.min(MAX_TEXT as u64));
+        let non_blank = object.get("minLength").and_then(Value::as_u64) >= Some(1);
         object.insert("maxLength".into(), json!(most));
-        object.insert("pattern".into(), json!(NO_CONTROLS));
+        // A module's own pattern is stricter (and must exclude control characters itself).
+        object
+            .entry("pattern")
+            .or_insert_with(|| json!(if non_blank { NON_BLANK } else { NO_CONTROLS }));
     }
     if types.iter().any(|t| t == "array") {
         let most = object
@@ -222,7 +240,7 @@ mod tests {
         let id = &operation["parameters"][0]["schema"];
         assert_eq!(
             (&id["minLength"], &id["maxLength"]),
-            (&json!(1), &json!(50))
+            (&json!(1), &json!(MAX_SEGMENT))
         );
         assert_eq!(id["pattern"], NO_CONTROLS);
         for status in ["200", "400", "401", "403", "503"] {
@@ -239,10 +257,18 @@ mod tests {
     }
 
     #[test]
-    fn the_pattern_refuses_what_the_edge_refuses() {
-        let pattern = regex::Regex::new(NO_CONTROLS).unwrap();
-        for c in (0..0x3000).filter_map(char::from_u32) {
-            assert_eq!(pattern.is_match(&c.to_string()), !c.is_control(), "{c:?}");
+    fn the_patterns_refuse_what_the_edge_and_the_domains_refuse() {
+        let (any, non_blank) = (
+            regex::Regex::new(NO_CONTROLS).unwrap(),
+            regex::Regex::new(NON_BLANK).unwrap(),
+        );
+        for c in (0..0x3100).filter_map(char::from_u32) {
+            let text = c.to_string();
+            assert_eq!(any.is_match(&text), !c.is_control(), "{c:?}");
+            let kept = !c.is_control() && !text.trim().is_empty();
+            assert_eq!(non_blank.is_match(&text), kept, "{c:?}");
+            assert_eq!(non_blank.is_match(&format!(" {text} ")), kept, "{c:?}");
         }
+        assert!(non_blank.is_match("Store ABC") && !non_blank.is_match(""));
     }
 }

@@ -203,6 +203,32 @@ async fn input_that_would_break_an_order_is_refused(backend: Backend) {
             .await,
         "an empty shopping list",
     );
+
+    // The mall's own route, whose prices are the caller's: still counted, in whole cents.
+    let order = |items: Value| json!({"items": items, "customerId": mall.customer, "paymentId": mall.payment});
+    let item = |price: f64, quantity: i64| {
+        json!({"productId": mall.product, "storeId": mall.store, "productName": "P",
+            "storeName": "S", "price": price, "quantity": quantity})
+    };
+    for (items, what) in [
+        (json!([item(1e6, 20_000)]), "20,000 of an item"),
+        (json!([item(1e300, 1)]), "a price of 1e300"),
+        (json!([item(9.99, -2)]), "a negative quantity"),
+        (json!([item(-9.99, 2)]), "a negative price"),
+    ] {
+        refused(
+            app.json(Method::POST, "/api/ordering", order(items)).await,
+            what,
+        );
+    }
+    let (status, created) = app
+        .json(
+            Method::POST,
+            "/api/ordering",
+            order(json!([item(0.1, 1), item(0.2, 1)])),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
 }
 
 /// PostgreSQL stopped under the mall (a server of the test's own): requests wait up to the

@@ -50,9 +50,11 @@ struct NotificationsReply {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 struct Filter {
     /// The customer.
+    #[param(required = true, min_length = 1)]
     customer_id: Option<String>,
 }
 

@@ -47,9 +47,9 @@ impl From<Error> for ApiError {
         use order::Error as O;
         let message = error.to_string();
         match error {
-            Error::Order(O::NoItems | O::BlankCustomer | O::BlankPayment) => {
-                ApiError::invalid_argument(message)
-            }
+            Error::Order(
+                O::NoItems | O::BlankCustomer | O::BlankPayment | O::BadItem | O::TotalOutOfRange,
+            ) => ApiError::invalid_argument(message),
             Error::Order(O::NotFound) => ApiError::not_found(message),
             Error::Order(O::AlreadyExists) => ApiError::new(tonic::Code::AlreadyExists, message),
             Error::Order(
@@ -84,7 +84,10 @@ struct ItemJson {
     store_name: String,
     #[serde(alias = "product_name")]
     product_name: String,
+    #[schema(minimum = 0, maximum = 1000000)]
     price: f64,
+    #[schema(minimum = 1, maximum = 10000)]
+    #[serde(deserialize_with = "host::input::whole")]
     quantity: i32,
 }
 
@@ -132,10 +135,13 @@ fn order_json(id: String, order: Order) -> OrderJson {
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(default, rename_all = "camelCase")]
 struct CreateOrder {
+    #[schema(required = true, min_items = 1)]
     items: Vec<ItemJson>,
     #[serde(alias = "customer_id")]
+    #[schema(required = true, min_length = 1)]
     customer_id: String,
     #[serde(alias = "payment_id")]
+    #[schema(required = true, min_length = 1)]
     payment_id: String,
 }
 

@@ -83,7 +83,9 @@ struct InvoiceReply {
 #[serde(default, rename_all = "camelCase")]
 struct AuthorizePayment {
     #[serde(alias = "customer_id")]
+    #[schema(required = true, min_length = 1)]
     customer_id: String,
+    #[schema(required = true, exclusive_minimum = 0, maximum = 1e12)]
     amount: f64,
 }
 

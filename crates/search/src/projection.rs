@@ -159,7 +159,14 @@ impl Projector {
                 quantity: i64::from(item.quantity),
             });
         }
-        let total: f64 = items.iter().map(|i| i.price * i.quantity as f64).sum();
+        let total = money::total(items.iter().map(|i| (i.price, i.quantity)))
+            .ok_or_else(|| {
+                HandlerError::Permanent(anyhow::anyhow!(
+                    "order {}: its total cannot be counted",
+                    event.id
+                ))
+            })?
+            .amount();
         let created_at = message.envelope.occurred_at.timestamp_micros();
         let json = serde_json::to_string(&items).map_err(|e| HandlerError::Permanent(e.into()))?;
         sqlx::query(

@@ -49,6 +49,7 @@ impl From<Error> for ApiError {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = SearchItemJson)]
 pub(crate) struct ItemJson {
     product_id: String,
     store_id: String,
@@ -61,6 +62,7 @@ pub(crate) struct ItemJson {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = SearchOrderJson)]
 pub(crate) struct OrderJson {
     order_id: String,
     customer_id: String,
@@ -99,8 +101,10 @@ struct FiltersJson {
     #[serde(alias = "customer_id")]
     customer_id: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     after: Option<String>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     before: Option<String>,
     #[serde(alias = "store_ids")]
     store_ids: Vec<String>,
@@ -117,7 +121,10 @@ struct FiltersJson {
 #[serde(default)]
 struct SearchOrders {
     filters: FiltersJson,
+    /// The `next` of the previous page (`<created µs>:<order id>`); empty for the first.
+    #[schema(pattern = "^([+-]?[0-9]{1,18}:[^\\u0000-\\u001f\\u007f-\\u009f]*)?$")]
     next: String,
+    #[serde(deserialize_with = "host::input::whole")]
     limit: i64,
 }
 
@@ -128,6 +135,7 @@ struct SearchReply {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = SearchOrderReply)]
 struct OrderReply {
     order: OrderJson,
 }
@@ -144,7 +152,7 @@ fn instant(field: &str, text: Option<String>) -> Result<Option<i64>, ApiError> {
 }
 
 #[utoipa::path(post, path = "/api/search/orders", tag = "Orders", operation_id = "searchOrders", summary = "Search for orders",
-    request_body = SearchOrders, responses((status = 200, body = SearchReply), (status = 400, body = host::ErrorBody), (status = 403, body = host::ErrorBody)))]
+    request_body = Option<SearchOrders>, responses((status = 200, body = SearchReply), (status = 400, body = host::ErrorBody), (status = 403, body = host::ErrorBody)))]
 async fn search_orders(
     State(db): State<Db>,
     caller: host::auth::Caller,
@@ -169,7 +177,7 @@ async fn search_orders(
     }))
 }
 
-#[utoipa::path(get, path = "/api/search/orders/{id}", tag = "Orders", operation_id = "getOrder", summary = "Get an order",
+#[utoipa::path(get, path = "/api/search/orders/{id}", tag = "Orders", operation_id = "searchGetOrder", summary = "Get an order",
     params(("id" = String, Path)), responses((status = 200, body = OrderReply), (status = 404, body = host::ErrorBody)))]
 async fn order(State(db): State<Db>, Path(id): Path<String>) -> Response {
     match queries::find(&db, &id).await {

@@ -196,7 +196,9 @@ impl From<catalog::Product> for ProductJson {
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(default)]
 struct CreateStore {
+    #[schema(required = true, min_length = 1)]
     name: String,
+    #[schema(required = true, min_length = 1)]
     location: String,
 }
 
@@ -227,7 +229,9 @@ async fn disable_participation(State(app): State<App>, Path(id): Path<String>) -
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(default)]
 struct Rebrand {
+    #[schema(required = true, min_length = 1)]
     name: String,
+    /// A product's; a store has none.
     description: String,
 }
 
@@ -272,9 +276,11 @@ async fn participating_stores(State(app): State<App>) -> Reply<StoresReply> {
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(default)]
 struct AddProduct {
+    #[schema(required = true, min_length = 1)]
     name: String,
     description: String,
     sku: String,
+    #[schema(required = true, exclusive_minimum = 0, maximum = 1000000)]
     price: f64,
 }
 
@@ -304,6 +310,7 @@ async fn rebrand_product(
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(default)]
 struct NewPrice {
+    #[schema(required = true, exclusive_minimum = 0, maximum = 1000000)]
     price: f64,
 }
 

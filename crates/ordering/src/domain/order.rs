@@ -51,13 +51,30 @@ pub(crate) struct Order {
 }
 
 impl Order {
-    /// Sum of price × quantity.
-    pub(crate) fn total(&self) -> f64 {
-        self.items
-            .iter()
-            .map(|item| item.price * f64::from(item.quantity))
-            .sum()
+    /// Sum of price × quantity, counted in cents; `None` when it cannot be counted (an order
+    /// is refused at its creation for that).
+    pub(crate) fn total(&self) -> Option<money::Cents> {
+        total(&self.items)
     }
+}
+
+/// The most of one item an order holds (a basket's limit).
+pub(crate) const MAX_QUANTITY: i32 = 10_000;
+/// The highest price of an item (the catalog's limit).
+pub(crate) const MAX_PRICE: f64 = 1_000_000.0;
+
+impl Item {
+    fn is_valid(&self) -> bool {
+        (1..=MAX_QUANTITY).contains(&self.quantity) && (0.0..=MAX_PRICE).contains(&self.price)
+    }
+}
+
+fn total(items: &[Item]) -> Option<money::Cents> {
+    money::total(
+        items
+            .iter()
+            .map(|item| (item.price, i64::from(item.quantity))),
+    )
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +140,10 @@ pub(crate) enum Error {
     BlankCustomer,
     #[error("the payment id cannot be blank")]
     BlankPayment,
+    #[error("an item's quantity must be from 1 to 10000 and its price from 0 to 1000000")]
+    BadItem,
+    #[error("the order total cannot be more than 10000000000000")]
+    TotalOutOfRange,
     #[error("the order cannot be cancelled")]
     CannotCancel,
     #[error("the order cannot be rejected")]
@@ -166,6 +187,8 @@ impl es::Aggregate for Order {
                 () if items.is_empty() => Err(Error::NoItems),
                 () if customer_id.trim().is_empty() => Err(Error::BlankCustomer),
                 () if payment_id.trim().is_empty() => Err(Error::BlankPayment),
+                () if !items.iter().all(Item::is_valid) => Err(Error::BadItem),
+                () if total(&items).is_none() => Err(Error::TotalOutOfRange),
                 () => Ok(vec![Event::Created {
                     customer_id,
                     payment_id,
@@ -197,11 +220,14 @@ impl es::Aggregate for Order {
                 payment_id,
             }]),
             (Command::Cancel, _) => Err(Error::CannotCancel),
-            (Command::Ready, Status::Approved) => Ok(vec![Event::Readied {
-                customer_id,
-                payment_id,
-                total: self.total(),
-            }]),
+            (Command::Ready, Status::Approved) => match self.total() {
+                Some(total) => Ok(vec![Event::Readied {
+                    customer_id,
+                    payment_id,
+                    total: total.amount(),
+                }]),
+                None => Err(Error::TotalOutOfRange),
+            },
             (Command::Ready, _) => Err(Error::CannotReady),
             (Command::Complete { invoice_id }, Status::Ready) => Ok(vec![Event::Completed {
                 invoice_id,
@@ -311,7 +337,8 @@ mod tests {
                 shopping_id: "list".into(),
             })
             .then([approved()]);
-        let total = 9.99 * 5.0 + 2.0;
+        // Counted in cents: 9.99 × 5 + 1.00 × 2 is 51.95, not 51.949999999999996.
+        let total = 51.95;
         given::<Order>([created(), approved()])
             .when(Command::Ready)
             .then([Event::Readied {
@@ -332,6 +359,24 @@ mod tests {
                 invoice_id: "inv".into(),
                 customer_id: "c1".into(),
             }]);
+    }
+
+    #[test]
+    fn items_beyond_the_bounds_are_refused() {
+        let create = |quantity, price| Command::Create {
+            customer_id: "c1".into(),
+            payment_id: "pay".into(),
+            items: vec![Item {
+                quantity,
+                price,
+                ..items()[0].clone()
+            }],
+        };
+        for (quantity, price) in [(0, 1.0), (-2, 1.0), (10_001, 1.0), (1, -0.01), (1, 1e300)] {
+            given::<Order>([])
+                .when(create(quantity, price))
+                .then_err(Error::BadItem);
+        }
     }
 
     #[test]

@@ -49,12 +49,14 @@ impl Payment {
         })
     }
 
-    /// May `amount` be charged against this authorization? (A cent of rounding is tolerated.)
+    /// May `amount` be charged against this authorization? Compared in whole cents.
     pub(crate) fn confirm(&self, amount: f64) -> Result<(), Error> {
-        if amount > self.amount + 0.005 {
-            Err(Error::AmountTooHigh)
-        } else {
-            Ok(())
+        match (
+            money::Cents::from_amount(amount),
+            money::Cents::from_amount(self.amount),
+        ) {
+            (Some(charged), Some(authorized)) if charged <= authorized => Ok(()),
+            _ => Err(Error::AmountTooHigh),
         }
     }
 }
