@@ -112,12 +112,7 @@ impl Handler for Starter {
                 .iter()
                 .map(|item| (item.price, i64::from(item.quantity))),
         )
-        .ok_or_else(|| {
-            HandlerError::Permanent(anyhow::anyhow!(
-                "order {}: its total cannot be counted",
-                event.id
-            ))
-        })?
+        .map_err(|uncountable| HandlerError::Permanent(uncountable.into()))?
         .amount();
         let data = create_order::CreateOrder {
             order_id: event.id.clone(),

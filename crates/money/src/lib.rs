@@ -57,14 +57,34 @@ impl Cents {
     }
 }
 
-/// The total of `lines` (a price and a quantity each), in cents; `None` when a price is not a
-/// finite amount or the total goes beyond [`MAX_AMOUNT`].
-pub fn total(lines: impl IntoIterator<Item = (f64, i64)>) -> Option<Cents> {
+/// A total that cannot be counted: a price that is not a finite amount, or a sum beyond
+/// [`MAX_AMOUNT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uncountable;
+
+impl std::fmt::Display for Uncountable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the total cannot be counted (a price is not finite, or it is beyond {MAX_AMOUNT})"
+        )
+    }
+}
+
+impl std::error::Error for Uncountable {}
+
+/// The total of `lines` (a price and a quantity each), in cents.
+///
+/// # Errors
+/// [`Uncountable`] when a price is not a finite amount or the total goes beyond
+/// [`MAX_AMOUNT`].
+pub fn total(lines: impl IntoIterator<Item = (f64, i64)>) -> Result<Cents, Uncountable> {
     lines
         .into_iter()
         .try_fold(Cents::default(), |sum, (price, quantity)| {
             sum.plus(Cents::from_amount(price)?.times(quantity)?)
         })
+        .ok_or(Uncountable)
 }
 
 #[cfg(test)]
@@ -74,23 +94,23 @@ mod tests {
     #[test]
     fn a_total_is_exact_in_cents() {
         // As doubles, 0.1 + 0.2 is 0.30000000000000004 and ten times 0.1 is 0.9999999999999999.
-        assert_eq!(total([(0.1, 1), (0.2, 1)]).map(Cents::amount), Some(0.3));
-        assert_eq!(total(vec![(0.1, 1); 10]).map(Cents::amount), Some(1.0));
-        assert_eq!(total([(9.99, 3), (0.01, 1)]).map(Cents::count), Some(2998));
-        assert_eq!(total([]), Some(Cents::default()));
+        assert_eq!(total([(0.1, 1), (0.2, 1)]).map(Cents::amount), Ok(0.3));
+        assert_eq!(total(vec![(0.1, 1); 10]).map(Cents::amount), Ok(1.0));
+        assert_eq!(total([(9.99, 3), (0.01, 1)]).map(Cents::count), Ok(2998));
+        assert_eq!(total([]), Ok(Cents::default()));
     }
 
     #[test]
     fn what_cannot_be_counted_is_refused() {
-        assert_eq!(total([(f64::INFINITY, 1)]), None);
-        assert_eq!(total([(f64::NAN, 1)]), None);
-        assert_eq!(total([(1.7e308, 2)]), None);
+        assert_eq!(total([(f64::INFINITY, 1)]), Err(Uncountable));
+        assert_eq!(total([(f64::NAN, 1)]), Err(Uncountable));
+        assert_eq!(total([(1.7e308, 2)]), Err(Uncountable));
         assert_eq!(
             total([(1e6, i64::from(i32::MAX)), (1e6, i64::from(i32::MAX))]),
-            None
+            Err(Uncountable)
         );
-        assert_eq!(total([(MAX_AMOUNT, 1), (0.01, 1)]), None);
-        assert!(total([(MAX_AMOUNT, 1)]).is_some());
+        assert_eq!(total([(MAX_AMOUNT, 1), (0.01, 1)]), Err(Uncountable));
+        assert!(total([(MAX_AMOUNT, 1)]).is_ok());
         assert_eq!(Cents::from_amount(-0.004), Some(Cents(0)));
     }
 }

@@ -160,12 +160,7 @@ impl Projector {
             });
         }
         let total = money::total(items.iter().map(|i| (i.price, i.quantity)))
-            .ok_or_else(|| {
-                HandlerError::Permanent(anyhow::anyhow!(
-                    "order {}: its total cannot be counted",
-                    event.id
-                ))
-            })?
+            .map_err(|uncountable| HandlerError::Permanent(uncountable.into()))?
             .amount();
         let created_at = message.envelope.occurred_at.timestamp_micros();
         let json = serde_json::to_string(&items).map_err(|e| HandlerError::Permanent(e.into()))?;

@@ -23,17 +23,26 @@ async fn within(
         .map(Result::unwrap)
 }
 
+/// A consumer with `ack_wait`, and the delivery of a message published after it opened.
+async fn first_delivery(
+    rig: &Rig,
+    ack_wait: Duration,
+) -> (Box<dyn messaging::Delivery>, Box<dyn messaging::Consumer>) {
+    let mut consumer = rig.broker().consumer(&spec(ack_wait)).await.unwrap();
+    rig.stage(vec![store_event("s1", "in flight")]).await;
+    rig.relay();
+    let delivery = within(&mut consumer, Duration::from_secs(10))
+        .await
+        .expect("delivered");
+    (delivery, consumer)
+}
+
 pub(super) async fn a_delivery_held_past_its_ack_wait_stays_until_its_holder_dies(
     backend: Backend,
 ) {
     let rig = Rig::new(backend).await;
     let ack_wait = Duration::from_secs(1);
-    let mut holder = rig.broker().consumer(&spec(ack_wait)).await.unwrap();
-    rig.stage(vec![store_event("s1", "held")]).await;
-    rig.relay();
-    let held = within(&mut holder, Duration::from_secs(10))
-        .await
-        .expect("delivered");
+    let (held, mut holder) = first_delivery(&rig, ack_wait).await;
     let mut peer = rig.broker().consumer(&spec(ack_wait)).await.unwrap();
 
     // Three ack waits while its holder is alive and working: renewed, not delivered again.
@@ -65,13 +74,7 @@ pub(super) async fn a_restarted_process_takes_back_its_deliveries_at_once(backen
         Backend::Sqlite => Duration::from_secs(60),
         Backend::Postgres => Duration::from_secs(1),
     };
-    let mut before = rig.broker().consumer(&spec(ack_wait)).await.unwrap();
-    rig.stage(vec![store_event("s1", "in flight")]).await;
-    rig.relay();
-    let crashed = within(&mut before, Duration::from_secs(10))
-        .await
-        .expect("delivered");
-    drop((crashed, before));
+    drop(first_delivery(&rig, ack_wait).await);
 
     let restarted = std::time::Instant::now();
     let broker: Arc<dyn Broker> = match backend {
@@ -102,14 +105,8 @@ pub(super) async fn a_consumer_made_by_an_older_version_takes_the_new_ack_wait(b
             .await
             .unwrap(),
     );
-    let mut first = rig.broker().consumer(&spec(ack_wait)).await.unwrap();
-    rig.stage(vec![store_event("s1", "x")]).await;
-    rig.relay();
-    drop(
-        within(&mut first, Duration::from_secs(10))
-            .await
-            .expect("delivered"),
-    );
+    let (delivery, mut first) = first_delivery(&rig, ack_wait).await;
+    drop(delivery);
     let again = within(&mut first, ack_wait * 4).await;
     assert!(
         again.is_some(),

@@ -54,7 +54,7 @@ impl Order {
     /// Sum of price × quantity, counted in cents; `None` when it cannot be counted (an order
     /// is refused at its creation for that).
     pub(crate) fn total(&self) -> Option<money::Cents> {
-        total(&self.items)
+        total(&self.items).ok()
     }
 }
 
@@ -69,7 +69,7 @@ impl Item {
     }
 }
 
-fn total(items: &[Item]) -> Option<money::Cents> {
+fn total(items: &[Item]) -> Result<money::Cents, money::Uncountable> {
     money::total(
         items
             .iter()
@@ -188,7 +188,7 @@ impl es::Aggregate for Order {
                 () if customer_id.trim().is_empty() => Err(Error::BlankCustomer),
                 () if payment_id.trim().is_empty() => Err(Error::BlankPayment),
                 () if !items.iter().all(Item::is_valid) => Err(Error::BadItem),
-                () if total(&items).is_none() => Err(Error::TotalOutOfRange),
+                () if total(&items).is_err() => Err(Error::TotalOutOfRange),
                 () => Ok(vec![Event::Created {
                     customer_id,
                     payment_id,
