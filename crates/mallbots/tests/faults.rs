@@ -1,7 +1,8 @@
 //! Faults from the outside, as an operator meets them (issue 15), each on servers of the
 //! test's own: the mall `kill -9`ed with orders in flight resumes them within seconds of its
 //! restart, on both backends; PostgreSQL stopped for three seconds under load gives clients
-//! 503s while it is down and nothing else, and loses no order.
+//! 503s while it is down and nothing else, and loses no order; with NATS down, orders are still
+//! taken (their messages wait in the outboxes) and go through once it is back.
 
 #![allow(
     clippy::unwrap_used,
@@ -31,7 +32,7 @@ struct Deployment {
     env: Vec<(String, String)>,
     _data: tempfile::TempDir,
     postgres: Option<PrivatePostgres>,
-    _nats: Option<NatsServer>,
+    nats: Option<NatsServer>,
 }
 
 impl Deployment {
@@ -54,7 +55,7 @@ impl Deployment {
             env,
             _data: data,
             postgres,
-            _nats: nats,
+            nats,
         }
     }
 
@@ -109,7 +110,7 @@ fn api(process: &Process) -> Api {
 }
 
 /// The status of `order` now (`None` when it cannot be read).
-async fn status(api: &Api, order: &str) -> Option<String> {
+async fn status_of(api: &Api, order: &str) -> Option<String> {
     let (code, body) = api
         .json(Method::GET, &format!("/api/ordering/{order}"), json!(null))
         .await;
@@ -154,7 +155,7 @@ async fn a_killed_mall_resumes_its_orders_within_seconds(backend: Backend) {
     while !still_waiting.is_empty() {
         let mut still = Vec::new();
         for order in still_waiting {
-            if status(&api, order).await.as_deref() != Some("approved") {
+            if status_of(&api, order).await.as_deref() != Some("approved") {
                 still.push(order);
             }
         }
@@ -230,6 +231,39 @@ async fn postgres_stopped_under_load_answers_503_and_loses_nothing() {
     let accepted = accepted.lock().unwrap().clone();
     assert!(accepted.len() > 10, "too little load: {}", accepted.len());
     for order in &accepted {
+        api.order_is(order, "approved").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_are_taken_while_nats_is_down_and_go_through_when_it_is_back() {
+    let mut deployment = Deployment::new(Backend::Postgres);
+    let process = deployment.start();
+    let api = api(&process);
+    let mall = api.mall(1_000_000.0).await;
+    deployment.nats.as_mut().unwrap().stop();
+    let (status, _) = api.json(Method::GET, "/readiness", json!(null)).await;
+    let statuses = Mutex::new(Vec::new());
+    let mut orders = Vec::new();
+    for _ in 0..5 {
+        orders.extend(order_once(&api, &mall, &statuses).await);
+    }
+    let refused: Vec<_> = statuses
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a.code >= 500)
+        .cloned()
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "requests failed with NATS down: {refused:?}"
+    );
+    assert_eq!(orders.len(), 5, "every checkout taken");
+    assert_eq!(status, 503, "not ready without its broker");
+    // The orders exist once ordering hears of the checkouts: after NATS is back.
+    deployment.nats.as_mut().unwrap().resume();
+    for order in &orders {
         api.order_is(order, "approved").await;
     }
 }
