@@ -166,7 +166,7 @@ struct ItemJson {
     #[serde(alias = "store_id")]
     #[schema(required = true, min_length = 1)]
     store_id: String,
-    #[schema(minimum = 1)]
+    #[schema(required = true, minimum = 1)]
     #[serde(deserialize_with = "host::input::whole")]
     quantity: i32,
 }

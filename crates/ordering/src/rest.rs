@@ -86,7 +86,7 @@ struct ItemJson {
     product_name: String,
     #[schema(minimum = 0, maximum = 1000000)]
     price: f64,
-    #[schema(minimum = 1, maximum = 10000)]
+    #[schema(required = true, minimum = 1, maximum = 10000)]
     #[serde(deserialize_with = "host::input::whole")]
     quantity: i32,
 }
