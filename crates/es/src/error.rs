@@ -31,9 +31,10 @@ pub enum Error<E> {
         /// What failed.
         reason: String,
     },
-    /// The event handler failed; the append was rolled back.
-    #[error("handling appended events: {0:#}")]
-    Handler(anyhow::Error),
+    /// The event handler failed; the append was rolled back. Its cause stays the source, so a
+    /// database out of reach underneath is still told from a refusal (503, not 500).
+    #[error("handling appended events")]
+    Handler(#[source] anyhow::Error),
 }
 
 /// An aggregate whose definition cannot work, found when its store is built.
@@ -54,4 +55,16 @@ pub enum ConfigError {
     /// The schema name is not a plain identifier.
     #[error("invalid schema name {0:?}")]
     InvalidSchema(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handlers_database_failure_stays_visible_underneath() {
+        let error: Error<std::fmt::Error> =
+            Error::Handler(anyhow::Error::new(sqlx::Error::PoolTimedOut));
+        assert!(db::unavailable(&error), "a 503, not a 500");
+    }
 }

@@ -59,8 +59,12 @@ pub(crate) fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Process 
             }
             let mut kept = kept.lock().unwrap();
             kept.push(line);
+            // The last 50 lines, and every error before them.
             if kept.len() > 50 {
-                kept.remove(0);
+                let oldest = kept.len() - 51;
+                if !kept[oldest].contains("\"level\":\"ERROR\"") {
+                    kept.remove(oldest);
+                }
             }
         }
     });
@@ -92,7 +96,7 @@ impl Process {
         (field("VmRSS:"), field("VmHWM:"))
     }
 
-    /// The lines it logged at ERROR among the last it logged (for a failure message).
+    /// The lines it logged at ERROR (for a failure message).
     pub(crate) fn errors(&self) -> Vec<String> {
         let log = self.log.lock().unwrap();
         log.iter()
