@@ -183,7 +183,6 @@ struct ItemChange {
     #[schema(required = true, min_length = 1)]
     product_id: String,
     #[schema(minimum = 0, maximum = 10000)]
-    #[serde(deserialize_with = "host::input::whole")]
     quantity: i32,
 }
 

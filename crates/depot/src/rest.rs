@@ -167,7 +167,6 @@ struct ItemJson {
     #[schema(required = true, min_length = 1)]
     store_id: String,
     #[schema(required = true, minimum = 1)]
-    #[serde(deserialize_with = "host::input::whole")]
     quantity: i32,
 }
 

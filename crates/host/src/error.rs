@@ -156,7 +156,7 @@ impl From<tonic::Status> for ApiError {
 }
 
 /// A JSON request body, read the way grpc-gateway reads one: any content type, an empty body
-/// (or `null`) means `{}`, unknown fields are ignored, and a malformed body is a 400 with the JSON error
+/// (or `null`) means `{}`, `2.0` is a whole number, unknown fields are ignored, and a malformed body is a 400 with the JSON error
 /// body (axum's own extractor answers 415/422 with plain text).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
@@ -187,6 +187,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             value = serde_json::json!({});
         }
         crate::input::check_json(&value)?;
+        crate::input::whole_numbers_as_integers(&mut value);
         serde_json::from_value(value)
             .map(Json)
             .map_err(|e| ApiError::invalid_argument(e.to_string()))

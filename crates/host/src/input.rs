@@ -6,8 +6,6 @@
 
 use axum::{extract::Request, middleware::Next, response::IntoResponse as _, response::Response};
 
-use serde::Deserialize as _;
-
 use crate::ApiError;
 
 /// Longest text in a JSON body (names, descriptions, ids), in characters.
@@ -72,34 +70,29 @@ fn check_text(text: &str, at: &str, most: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Deserializes a whole number written either way JSON allows: `2` or `2.0` (a JSON Schema
-/// `integer` is any number with a zero fraction, and Go's protojson reads `2.0` into an int32
-/// too). Use as `#[serde(deserialize_with = "host::input::whole")]`.
-///
-/// # Errors
-/// A fraction, or a number outside the field's range.
-pub fn whole<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: TryFrom<i64>,
-{
-    use serde::de::Error as _;
-    let number = serde_json::Number::deserialize(deserializer)?;
-    let value = match (number.as_i64(), number.as_f64()) {
-        (Some(value), _) => value,
-        // Exact: a double with no fraction within ±2^63 is an integer.
-        #[allow(
-            clippy::cast_possible_truncation,
-            reason = "checked to be whole and in range"
-        )]
-        (None, Some(value)) if value.fract() == 0.0 && value.abs() < 9.2e18 => value as i64,
-        _ => {
-            return Err(D::Error::custom(format!(
-                "expected a whole number, got {number}"
-            )));
+/// Writes every whole number of `value` as an integer: JSON allows `2.0` for `2` (a JSON
+/// Schema `integer` is any number with a zero fraction, and Go's protojson reads `2.0` into an
+/// int32 too), serde reads only `2` into an integer field. Done once for every body, so no
+/// field needs to know; a float field reads the integer as well.
+pub(crate) fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value as V;
+    match value {
+        V::Number(number) if !number.is_i64() && !number.is_u64() => {
+            let float = number.as_f64().unwrap_or(f64::NAN);
+            // Exact: a double with no fraction within ±2^63 is an integer.
+            if float.fract() == 0.0 && float.abs() < 9.2e18 {
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    reason = "checked to be whole and in range"
+                )]
+                let whole = float as i64;
+                *value = V::from(whole);
+            }
         }
-    };
-    T::try_from(value).map_err(|_| D::Error::custom(format!("{value} is out of range")))
+        V::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        V::Object(fields) => fields.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
 }
 
 /// Middleware: the same rules for the path's segments and the query's values, decoded.
@@ -156,18 +149,20 @@ mod tests {
     fn a_whole_number_may_be_written_with_a_zero_fraction() {
         #[derive(serde::Deserialize)]
         struct Item {
-            #[serde(deserialize_with = "whole")]
             quantity: i32,
+            price: f64,
         }
-        let read = |json: &str| serde_json::from_str::<Item>(json).map(|item| item.quantity);
-        assert_eq!(read(r#"{"quantity": 2}"#).unwrap(), 2);
-        assert_eq!(read(r#"{"quantity": -2.0}"#).unwrap(), -2);
-        assert_eq!(read(r#"{"quantity": 1e3}"#).unwrap(), 1000);
+        let read = |quantity: &str| {
+            let text = format!(r#"{{"quantity": {quantity}, "price": 2.0}}"#);
+            let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            whole_numbers_as_integers(&mut value);
+            serde_json::from_value::<Item>(value).map(|item| (item.quantity, item.price))
+        };
+        assert_eq!(read("2").unwrap(), (2, 2.0));
+        assert_eq!(read("-2.0").unwrap(), (-2, 2.0));
+        assert_eq!(read("1e3").unwrap(), (1000, 2.0));
         for refused in ["2.5", "3e9", "\"2\"", "1e300", "null"] {
-            assert!(
-                read(&format!(r#"{{"quantity": {refused}}}"#)).is_err(),
-                "{refused}"
-            );
+            assert!(read(refused).is_err(), "{refused}");
         }
     }
 

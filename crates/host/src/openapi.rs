@@ -195,11 +195,9 @@ fn limit_schema(schema: &mut Value) -> Vec<String> {
             refs.extend(limit_schema(inner));
         }
     }
-    for key in ["properties"] {
-        if let Some(properties) = object.get_mut(key).and_then(Value::as_object_mut) {
-            for property in properties.values_mut() {
-                refs.extend(limit_schema(property));
-            }
+    if let Some(properties) = object.get_mut("properties").and_then(Value::as_object_mut) {
+        for property in properties.values_mut() {
+            refs.extend(limit_schema(property));
         }
     }
     for key in ["allOf", "anyOf", "oneOf"] {

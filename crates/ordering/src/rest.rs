@@ -87,7 +87,6 @@ struct ItemJson {
     #[schema(minimum = 0, maximum = 1000000)]
     price: f64,
     #[schema(required = true, minimum = 1, maximum = 10000)]
-    #[serde(deserialize_with = "host::input::whole")]
     quantity: i32,
 }
 

@@ -124,7 +124,6 @@ struct SearchOrders {
     /// The `next` of the previous page (`<created µs>:<order id>`); empty for the first.
     #[schema(pattern = "^([+-]?[0-9]{1,18}:[^\\u0000-\\u001f\\u007f-\\u009f]*)?$")]
     next: String,
-    #[serde(deserialize_with = "host::input::whole")]
     limit: i64,
 }
 

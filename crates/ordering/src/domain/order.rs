@@ -50,14 +50,6 @@ pub(crate) struct Order {
     pub(crate) status: Status,
 }
 
-impl Order {
-    /// Sum of price × quantity, counted in cents; `None` when it cannot be counted (an order
-    /// is refused at its creation for that).
-    pub(crate) fn total(&self) -> Option<money::Cents> {
-        total(&self.items).ok()
-    }
-}
-
 /// The most of one item an order holds (a basket's limit).
 pub(crate) const MAX_QUANTITY: i32 = 10_000;
 /// The highest price of an item (the catalog's limit).
@@ -69,6 +61,8 @@ impl Item {
     }
 }
 
+/// Sum of price × quantity, counted in cents (an order whose total cannot be counted is
+/// refused at its creation).
 fn total(items: &[Item]) -> Result<money::Cents, money::Uncountable> {
     money::total(
         items
@@ -220,13 +214,13 @@ impl es::Aggregate for Order {
                 payment_id,
             }]),
             (Command::Cancel, _) => Err(Error::CannotCancel),
-            (Command::Ready, Status::Approved) => match self.total() {
-                Some(total) => Ok(vec![Event::Readied {
+            (Command::Ready, Status::Approved) => match total(&self.items) {
+                Ok(total) => Ok(vec![Event::Readied {
                     customer_id,
                     payment_id,
                     total: total.amount(),
                 }]),
-                None => Err(Error::TotalOutOfRange),
+                Err(money::Uncountable) => Err(Error::TotalOutOfRange),
             },
             (Command::Ready, _) => Err(Error::CannotReady),
             (Command::Complete { invoice_id }, Status::Ready) => Ok(vec![Event::Completed {
