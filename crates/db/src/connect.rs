@@ -32,6 +32,11 @@ pub enum ConnectError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// More schemas than SQLite can attach to one connection.
+    #[error(
+        "SQLite attaches at most {SQLITE_MAX_ATTACHED} module files to a connection; {0} were asked for (run fewer modules per process, or use PostgreSQL)"
+    )]
+    TooManySchemas(usize),
     /// The server did not accept a connection.
     #[error("cannot connect to {target}: {source}")]
     Unreachable {
@@ -124,11 +129,17 @@ pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// hour; the operating system's page cache keeps the files warm behind a smaller one.
 const SQLITE_CACHE: i32 = -256;
 
+/// The attachments SQLite is built to allow (`LIBSQLITE3_FLAGS` in `.cargo/config.toml`).
+const SQLITE_MAX_ATTACHED: usize = 16;
+
 async fn connect_sqlite(
     dir: &Path,
     schemas: &[&str],
     options: &Options,
 ) -> Result<Db, ConnectError> {
+    if schemas.len() > SQLITE_MAX_ATTACHED {
+        return Err(ConnectError::TooManySchemas(schemas.len()));
+    }
     let dir_error = |source| ConnectError::DataDir {
         dir: dir.display().to_string(),
         source,
@@ -324,6 +335,31 @@ pub(crate) fn redact(conn: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The build's SQLite takes as many attachments as `connect` promises, and no more.
+    #[tokio::test]
+    async fn sqlite_attaches_every_schema_it_promises() {
+        let dir = tempfile::tempdir().unwrap();
+        let names: Vec<String> = (0..=SQLITE_MAX_ATTACHED).map(|n| format!("s{n}")).collect();
+        let schemas: Vec<&str> = names.iter().map(String::as_str).collect();
+        let (target, options) = (
+            crate::Target::Sqlite(dir.path().to_owned()),
+            Options::default(),
+        );
+        let all = &schemas[..SQLITE_MAX_ATTACHED];
+        let db = crate::Db::connect(&target, all, &options).await.unwrap();
+        let attached: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pragma_database_list")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(attached, i64::try_from(SQLITE_MAX_ATTACHED).unwrap() + 1);
+        db.close().await;
+        let refused = crate::Db::connect(&target, &schemas, &options).await;
+        assert!(
+            matches!(refused, Err(ConnectError::TooManySchemas(17))),
+            "{refused:?}"
+        );
+    }
 
     #[test]
     fn a_url_is_kept_as_is() {

@@ -135,6 +135,18 @@ pub fn document(receivers: &[Receiver]) -> Value {
             }),
         );
     }
+    // A wildcard subscription (`mallbots.>`) reads a channel of its own: every message of the
+    // subjects under it.
+    for receiver in receivers {
+        if let Some(prefix) = receiver.subject.strip_suffix('>') {
+            let covered: BTreeSet<&str> = proto::CATALOG
+                .iter()
+                .filter(|spec| spec.subject.starts_with(prefix))
+                .map(|spec| spec.name)
+                .collect();
+            channels.insert(receiver.subject.as_str(), covered);
+        }
+    }
     for receiver in receivers {
         let names: Vec<&str> = if receiver.names.is_empty() {
             channels

@@ -50,7 +50,7 @@ pub(crate) fn router(
     rest: Router,
     openapi: utoipa::openapi::OpenApi,
     checks: Vec<(&'static str, Check)>,
-    queues: Option<Arc<crate::observe::Queues>>,
+    queues: Option<Arc<crate::queues::Queues>>,
     config: &Config,
     auth: crate::auth::Auth,
 ) -> Router {

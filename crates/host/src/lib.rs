@@ -13,6 +13,7 @@ mod http;
 pub mod input;
 mod observe;
 mod openapi;
+mod queues;
 mod run;
 pub mod serve;
 pub mod telemetry;
@@ -44,6 +45,7 @@ pub fn install_crypto_provider() {
 pub use config::{Config, LogFormat, RpcServices, parse_duration};
 pub use error::{ApiError, Empty, ErrorBody, IdReply, Json, http_status};
 pub use observe::Channel;
+pub use queues::{ConsumerLag, OutboxDepth, QueueReport, QueueWatch};
 pub use run::shutdown_signal;
 
 /// What a readiness check answers: `Err` with the reason when not ready.
@@ -69,6 +71,8 @@ pub struct Host {
     receivers: Vec<asyncapi::Receiver>,
     /// The modules whose outbox this process relays (their depth is a gauge).
     outboxes: Vec<&'static str>,
+    /// Filled when the process runs, for operators' views mounted before the last module.
+    queues: QueueWatch,
 }
 
 impl Host {
@@ -128,6 +132,7 @@ impl Host {
             rest: axum::Router::new(),
             receivers: Vec::new(),
             outboxes: Vec::new(),
+            queues: QueueWatch::default(),
             openapi: http::openapi(),
             grpc: tonic::service::RoutesBuilder::default(),
             grpc_names: Vec::new(),
@@ -154,6 +159,12 @@ impl Host {
             });
         }
         Ok(host)
+    }
+
+    /// The queues of this process (every module's, however late it mounts), read on demand:
+    /// for an operator's view.
+    pub fn queues(&self) -> QueueWatch {
+        self.queues.clone()
     }
 
     /// The settings.

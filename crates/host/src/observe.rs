@@ -7,6 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::queues::Queues;
 use axum::{
     extract::{MatchedPath, Request, State},
     http::header,
@@ -22,48 +23,26 @@ const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// The queues of a process, read into gauges when `/metrics` is scraped — at the moment they
-/// are looked at rather than polled in the background.
-pub(crate) struct Queues {
-    pub(crate) db: db::Db,
-    pub(crate) broker: Arc<dyn messaging::Broker>,
-    /// The modules whose outbox this process relays.
-    pub(crate) outboxes: Vec<&'static str>,
-    /// (module, durable consumer) of every subscription.
-    pub(crate) consumers: Vec<(&'static str, String)>,
-}
-
-impl Queues {
-    /// `outbox_pending_messages`, `outbox_oldest_pending_age_seconds`, `consumer_lag_messages`.
-    async fn read(&self) {
-        let depths = self.outboxes.iter().map(|&module| async move {
-            match messaging::outbox::status(&self.db, module).await {
-                Ok(status) => {
-                    let age = status
-                        .oldest_pending_at
-                        .map_or(0.0, |at| (db::now_micros() - at).max(0) as f64 / 1e6);
-                    metrics::gauge!("outbox_pending_messages", "module" => module)
-                        .set(status.pending as f64);
-                    metrics::gauge!("outbox_oldest_pending_age_seconds", "module" => module)
-                        .set(age);
-                }
-                Err(error) => tracing::warn!(module, %error, "reading the outbox depth failed"),
-            }
-        });
-        let lags = self.consumers.iter().map(|(module, consumer)| async move {
-            match self.broker.lag(consumer).await {
-                Ok(Some(lag)) => metrics::gauge!("consumer_lag_messages",
-                    "module" => *module, "consumer" => consumer.clone())
-                .set(lag as f64),
-                Ok(None) => {}
-                Err(error) => tracing::warn!(consumer, %error, "reading a consumer's lag failed"),
-            }
-        });
-        futures::future::join(
-            futures::future::join_all(depths),
-            futures::future::join_all(lags),
-        )
-        .await;
+/// `outbox_pending_messages`, `outbox_oldest_pending_age_seconds`, `consumer_lag_messages`.
+async fn gauge(queues: &Queues) {
+    let report = queues.report().await;
+    let now = db::now_micros();
+    for depth in report.outboxes {
+        let Some(pending) = depth.pending else {
+            continue;
+        };
+        let age = depth
+            .oldest_pending_at
+            .map_or(0.0, |at| (now - at).max(0) as f64 / 1e6);
+        metrics::gauge!("outbox_pending_messages", "module" => depth.module).set(pending as f64);
+        metrics::gauge!("outbox_oldest_pending_age_seconds", "module" => depth.module).set(age);
+    }
+    for consumer in report.consumers {
+        if let Some(lag) = consumer.lag {
+            metrics::gauge!("consumer_lag_messages",
+                "module" => consumer.module, "consumer" => consumer.consumer)
+            .set(lag as f64);
+        }
     }
 }
 
@@ -101,7 +80,7 @@ pub(crate) async fn upkeep(stop: tokio_util::sync::CancellationToken) {
 /// `GET /metrics`.
 pub(crate) async fn scrape(State(queues): State<Option<Arc<Queues>>>) -> Response {
     if let Some(queues) = queues {
-        queues.read().await;
+        gauge(&queues).await;
     }
     let body = recorder().map(PrometheusHandle::render).unwrap_or_default();
     (

@@ -18,7 +18,7 @@ impl Host {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let token = CancellationToken::new();
         let mut running = JoinSet::new();
-        let queues = Arc::new(observe::Queues {
+        let queues = Arc::new(crate::queues::Queues {
             db: self.db.clone(),
             broker: self.broker.clone(),
             outboxes: self.outboxes,
@@ -28,6 +28,8 @@ impl Host {
                 .map(|receiver| (receiver.module, receiver.consumer.clone()))
                 .collect(),
         });
+        // Set once, here: a second run of one host is impossible (`run` takes it by value).
+        let _ = self.queues.0.set(queues.clone());
 
         // Built on the first request, not at start-up: few processes are ever asked.
         let receivers = Arc::new(self.receivers);

@@ -1,8 +1,10 @@
 //! `mallbots gateway`: one HTTP port for a mall run as one process per module, as the book's
-//! nginx gave its microservices. `/api/<module>…` goes to that module's HTTP server; the
-//! gateway answers `/liveness` itself and `/readiness` for every upstream.
+//! nginx gave its microservices. `/api/<module>…` goes to that module's HTTP server, and
+//! `/console…` to the console module's; the gateway answers `/liveness` itself and
+//! `/readiness` for every upstream. Answers are streamed through (the console's live events
+//! among them): the request timeout bounds the wait for an answer's head, not its body.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use axum::{
     body::Bytes,
@@ -62,6 +64,7 @@ pub struct GatewayArgs {
 struct Gateway {
     upstreams: Upstreams,
     client: reqwest::Client,
+    timeout: std::time::Duration,
 }
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), and the length
@@ -82,12 +85,11 @@ const HOP_BY_HOP: &[header::HeaderName] = &[
 /// # Errors
 /// The port cannot be bound or the server fails.
 pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
-        .timeout(args.host.request_timeout)
-        .build()?;
+    let client = reqwest::Client::builder().build()?;
     let gateway = Arc::new(Gateway {
         upstreams: args.upstreams.clone(),
         client,
+        timeout: args.host.request_timeout,
     });
     let checks = args
         .upstreams
@@ -98,7 +100,8 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
             let check: host::Check = Arc::new(move || {
                 let (client, url) = (client.clone(), url.clone());
                 Box::pin(async move {
-                    match client.get(&url).send().await {
+                    let asked = client.get(&url).timeout(Duration::from_secs(5)).send();
+                    match asked.await {
                         Ok(answer) if answer.status().is_success() => Ok(()),
                         Ok(answer) => Err(format!("{url}: {}", answer.status())),
                         Err(error) => Err(format!("{url}: {error}")),
@@ -110,6 +113,8 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         .collect();
     let rest = axum::Router::new()
         .route("/api/{*path}", any(proxy))
+        .route("/console", any(proxy))
+        .route("/console/{*path}", any(proxy))
         .with_state(gateway);
     let app = host::http_edge(
         rest,
@@ -142,6 +147,10 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
 /// `/api/stores/../../metrics` would reach the module's `/metrics`), and no encoded or
 /// backward slash that some server could read as a separator.
 fn module_of(path: &str) -> Option<&str> {
+    if path == "/console" || path.starts_with("/console/") {
+        // The console's page and assets: no dots, as under /api.
+        return module_of(&format!("/api{path}")).map(|_| "console");
+    }
     let rest = path.strip_prefix("/api/")?;
     let lowered = rest.to_ascii_lowercase();
     if lowered.contains("%2f") || lowered.contains("%5c") || lowered.contains('\\') {
@@ -163,7 +172,7 @@ async fn proxy(
     body: Bytes,
 ) -> Response {
     let Some(module) = module_of(uri.path()) else {
-        return ApiError::invalid_argument("the path must stay under /api/<module>")
+        return ApiError::invalid_argument("the path must stay under /api/<module> or /console")
             .into_response();
     };
     let Some(base) = gateway.upstreams.0.get(module) else {
@@ -181,18 +190,17 @@ async fn proxy(
         .request(method, format!("{base}{target}"))
         .headers(forwarded)
         .body(body)
-        .send()
-        .await;
-    let answer = match sent {
-        Ok(answer) => answer,
-        Err(error) if error.is_timeout() => {
+        .send();
+    let answer = match tokio::time::timeout(gateway.timeout, sent).await {
+        Ok(Ok(answer)) => answer,
+        Err(_) => {
             return ApiError::new(
                 tonic::Code::DeadlineExceeded,
                 format!("{module} did not answer in time"),
             )
             .into_response();
         }
-        Err(error) => {
+        Ok(Err(error)) => {
             tracing::warn!(module, %error, "upstream unreachable");
             return ApiError::new(tonic::Code::Unavailable, format!("{module} is unavailable"))
                 .into_response();
@@ -203,14 +211,8 @@ async fn proxy(
     for name in HOP_BY_HOP {
         headers.remove(name);
     }
-    match answer.bytes().await {
-        Ok(body) => (status, headers, body).into_response(),
-        Err(error) => {
-            tracing::warn!(module, %error, "upstream answer cut short");
-            ApiError::new(tonic::Code::Unavailable, format!("{module} is unavailable"))
-                .into_response()
-        }
-    }
+    let body = axum::body::Body::from_stream(answer.bytes_stream());
+    (status, headers, body).into_response()
 }
 
 #[cfg(test)]
@@ -222,6 +224,9 @@ mod tests {
         assert_eq!(module_of("/api/stores"), Some("stores"));
         assert_eq!(module_of("/api/stores/s-1/products"), Some("stores"));
         assert_eq!(module_of("/api/baskets/b.1/addItem"), Some("baskets"));
+        assert_eq!(module_of("/console"), Some("console"));
+        assert_eq!(module_of("/console/console.js"), Some("console"));
+        assert_eq!(module_of("/console/../metrics"), None);
         for escape in [
             "/api/stores/../../metrics",
             "/api/stores/%2e%2e/%2e%2e/metrics",
@@ -234,6 +239,7 @@ mod tests {
             "/api/stores/a\\b",
             "/api/",
             "/metrics",
+            "/consoles",
         ] {
             assert_eq!(module_of(escape), None, "{escape}");
         }

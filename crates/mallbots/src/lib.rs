@@ -46,6 +46,7 @@ pub const MODULES: &[Module] = &[
     module!(cosec),
     module!(search),
     module!(notifications),
+    module!(mallbots_console),
 ];
 
 /// Parses `MODULES`: `all`, or module names separated by commas.

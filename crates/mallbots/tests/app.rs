@@ -84,6 +84,13 @@ async fn every_route_is_documented_and_every_documented_route_exists(backend: Ba
         "PUT /api/depot/shopping/{id}/assign",
         "PUT /api/depot/shopping/{id}/complete",
         "GET /api/cosec/sagas/{id}",
+        "GET /api/cosec/stuck-sagas",
+        "GET /api/console/board",
+        "GET /api/console/live",
+        "GET /api/console/operations",
+        "GET /api/console/orders/{id}",
+        "POST /api/console/dead-letters/{module}/{consumer}/{id}/replay",
+        "DELETE /api/console/dead-letters/{module}/{consumer}/{id}",
         "POST /api/search/orders",
         "GET /api/search/orders/{id}",
         "GET /api/notifications",
@@ -97,6 +104,11 @@ async fn every_route_is_documented_and_every_documented_route_exists(backend: Ba
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let response = app.send(method, &path.replace("{id}", "x"), "{}").await;
         let status = response.status().as_u16();
+        if path.ends_with("/live") {
+            // An event stream: its body never ends.
+            assert_eq!(status, 200, "{route}");
+            continue;
+        }
         let body: serde_json::Value = response.json().await.unwrap_or_default();
         assert!(
             status != 405 && body["message"] != "Not Found",

@@ -55,8 +55,19 @@ fn from_row(row: &db::AnyRow) -> Result<DeadLetter, sqlx::Error> {
 /// # Errors
 /// A database error.
 pub async fn list(db: &Db, schema: &str) -> Result<Vec<DeadLetter>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM {schema}.dead_letters ORDER BY dead_at, consumer, id");
+    list_first(db, schema, i64::MAX).await
+}
+
+/// The `limit` oldest dead letters in `schema`: what a view that must stay small shows.
+///
+/// # Errors
+/// A database error.
+pub async fn list_first(db: &Db, schema: &str, limit: i64) -> Result<Vec<DeadLetter>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM {schema}.dead_letters ORDER BY dead_at, consumer, id LIMIT $1"
+    );
     sqlx::query(AssertSqlSafe(sql))
+        .bind(limit)
         .fetch_all(db.pool())
         .await?
         .iter()

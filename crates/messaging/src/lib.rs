@@ -14,6 +14,7 @@ mod command;
 pub mod dlq;
 pub mod embedded;
 mod envelope;
+pub mod inbox;
 mod jetstream;
 mod leases;
 mod message;

@@ -171,6 +171,37 @@ pub struct Status {
     pub published: i64,
 }
 
+/// What the outbox of module `schema` has not yet published (read through the index of
+/// unpublished rows, so it costs what is pending, not what is kept): an operator's live view.
+///
+/// # Errors
+/// A database error, or `schema` is not a plain identifier.
+pub async fn depth(db: &Db, schema: &str) -> Result<Depth, sqlx::Error> {
+    if !db::is_valid_schema(schema) {
+        return Err(sqlx::Error::Protocol(format!(
+            "{schema:?} is not a schema name"
+        )));
+    }
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT COUNT(*), MIN(staged_at) FROM {schema}.outbox WHERE published_at IS NULL"
+    )))
+    .fetch_one(db.pool())
+    .await?;
+    Ok(Depth {
+        pending: row.try_get(0)?,
+        oldest_pending_at: row.try_get(1)?,
+    })
+}
+
+/// What an outbox has not yet published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Depth {
+    /// Messages staged and not yet published.
+    pub pending: i64,
+    /// When the oldest of them was staged (µs since the epoch).
+    pub oldest_pending_at: Option<i64>,
+}
+
 /// The outbox of module `schema`.
 ///
 /// # Errors

@@ -106,13 +106,18 @@ pub async fn owned<O: Owners>(
     }
 }
 
-/// Paths anyone may read: health, the API documents and Swagger UI.
+/// Paths anyone may read: health, the API documents, Swagger UI and the console's page (its
+/// data comes from `/api/console`, which is the admin's).
 fn is_public(path: &str) -> bool {
     matches!(
         path,
         "/" | "/liveness" | "/readiness" | "/openapi.json" | "/asyncapi.json"
-    ) || path == "/swagger-ui"
-        || path.starts_with("/swagger-ui/")
+    ) || ["/swagger-ui", "/console"].iter().any(|page| {
+        path == *page
+            || path
+                .strip_prefix(page)
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
 }
 
 /// The HTTP edge: a [`Caller`] for every route that is not public, or 401; `/metrics` is the

@@ -33,13 +33,14 @@ pub(crate) fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Process 
     }
     let mut child = command
         .args(args)
-        .envs(env.iter().copied())
         .env("WEB_HOST", "127.0.0.1")
         .env("WEB_PORT", "0")
         .env("RPC_HOST", "127.0.0.1")
         .env("RPC_PORT", "0")
         .env("LOG_FORMAT", "json")
         .env("LOG_LEVEL", "info,tower_http=warn")
+        // The caller's settings win over these defaults (a fixed port for a restart, say).
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();

@@ -1,0 +1,194 @@
+//! The console's tables, read and written: the board's orders, their timelines, the counts.
+
+use db::Row as _;
+
+use crate::{
+    live::{OrderRow, Step, Summary},
+    record::Status,
+};
+
+/// Orders shown per column of the board.
+const PER_COLUMN: i64 = 12;
+
+/// The window over which orders per second are counted.
+const RATE_WINDOW_MICROS: i64 = 10_000_000;
+
+pub(crate) async fn record_step(tx: &mut db::Conn, step: &Step) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO console.steps (order_id, id, name, kind, producer, subject, outcome, sent_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (order_id, id) DO NOTHING",
+    )
+    .bind(&step.order_id)
+    .bind(&step.id)
+    .bind(&step.name)
+    .bind(step.kind)
+    .bind(&step.producer)
+    .bind(&step.subject)
+    .bind(&step.outcome)
+    .bind(step.sent_at)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Puts the order in `row.status` unless it is there or further already; fills `row` with
+/// what the board knows of it. True when it moved.
+pub(crate) async fn move_order(
+    tx: &mut db::Conn,
+    row: &mut OrderRow,
+    rank: i32,
+    total_cents: i64,
+) -> Result<bool, sqlx::Error> {
+    let moved = sqlx::query(
+        "INSERT INTO console.orders (id, customer_id, status, rank, items, total_cents, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, rank = excluded.rank,
+             updated_at = excluded.updated_at
+         WHERE console.orders.rank < excluded.rank
+         RETURNING customer_id, items, total_cents, created_at",
+    )
+    .bind(&row.id)
+    .bind(&row.customer_id)
+    .bind(row.status)
+    .bind(rank)
+    .bind(row.items)
+    .bind(total_cents)
+    .bind(row.updated_at)
+    .fetch_optional(tx)
+    .await?;
+    let Some(moved) = moved else {
+        return Ok(false);
+    };
+    row.customer_id = moved.try_get(0)?;
+    row.items = moved.try_get(1)?;
+    row.total = cents(moved.try_get(2)?);
+    row.created_at = moved.try_get(3)?;
+    Ok(true)
+}
+
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "totals are at most 10^15 cents: exact in a double"
+)]
+fn cents(count: i64) -> f64 {
+    count as f64 / 100.0
+}
+
+fn order_row(row: &db::AnyRow) -> Result<OrderRow, sqlx::Error> {
+    let status: String = row.try_get(2)?;
+    Ok(OrderRow {
+        id: row.try_get(0)?,
+        customer_id: row.try_get(1)?,
+        status: Status::ALL
+            .iter()
+            .find(|known| known.as_str() == status)
+            .map_or("pending", |known| known.as_str()),
+        items: row.try_get(3)?,
+        total: cents(row.try_get(4)?),
+        created_at: row.try_get(5)?,
+        updated_at: row.try_get(6)?,
+    })
+}
+
+const ORDER_COLUMNS: &str = "id, customer_id, status, items, total_cents, created_at, updated_at";
+
+/// The latest orders of each status, newest first.
+pub(crate) async fn columns(db: &db::Db) -> Result<Vec<OrderRow>, sqlx::Error> {
+    let mut orders = Vec::new();
+    for status in Status::ALL {
+        let rows = sqlx::query(db::AssertSqlSafe(format!(
+            "SELECT {ORDER_COLUMNS} FROM console.orders WHERE status = $1
+             ORDER BY updated_at DESC LIMIT $2"
+        )))
+        .bind(status.as_str())
+        .bind(PER_COLUMN)
+        .fetch_all(db.pool())
+        .await?;
+        for row in &rows {
+            orders.push(order_row(row)?);
+        }
+    }
+    Ok(orders)
+}
+
+/// How many orders are in each status, and how many completed per second lately.
+pub(crate) async fn summary(db: &db::Db) -> Result<Summary, sqlx::Error> {
+    let rows = sqlx::query("SELECT status, COUNT(*) FROM console.orders GROUP BY status")
+        .fetch_all(db.pool())
+        .await?;
+    let mut counts = std::collections::BTreeMap::new();
+    for status in Status::ALL {
+        counts.insert(status.as_str().to_owned(), 0);
+    }
+    for row in &rows {
+        counts.insert(row.try_get(0)?, row.try_get(1)?);
+    }
+    let since = db::now_micros() - RATE_WINDOW_MICROS;
+    let completed: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM console.orders WHERE status = 'completed' AND updated_at >= $1",
+    )
+    .bind(since)
+    .fetch_one(db.pool())
+    .await?
+    .try_get(0)?;
+    #[allow(clippy::cast_precision_loss, reason = "a count of orders")]
+    let completed_per_second = completed as f64 * 1e6 / RATE_WINDOW_MICROS as f64;
+    Ok(Summary {
+        counts,
+        completed_per_second,
+    })
+}
+
+/// The order and every message about it, in the order they were sent.
+pub(crate) async fn timeline(
+    db: &db::Db,
+    order: &str,
+) -> Result<(Option<OrderRow>, Vec<Step>), sqlx::Error> {
+    let found = sqlx::query(db::AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} FROM console.orders WHERE id = $1"
+    )))
+    .bind(order)
+    .fetch_optional(db.pool())
+    .await?;
+    let row = found.as_ref().map(order_row).transpose()?;
+    // Bounded: an order's saga sends a few dozen messages; a thousand is a runaway.
+    let steps = sqlx::query(
+        "SELECT order_id, id, name, kind, producer, subject, outcome, sent_at
+         FROM console.steps WHERE order_id = $1 ORDER BY sent_at, seq LIMIT 1000",
+    )
+    .bind(order)
+    .fetch_all(db.pool())
+    .await?;
+    let steps = steps
+        .iter()
+        .map(|row| {
+            let kind: String = row.try_get(3)?;
+            Ok(Step {
+                order_id: row.try_get(0)?,
+                id: row.try_get(1)?,
+                name: row.try_get(2)?,
+                kind: ["command", "reply"]
+                    .into_iter()
+                    .find(|known| *known == kind)
+                    .unwrap_or("event"),
+                producer: row.try_get(4)?,
+                subject: row.try_get(5)?,
+                outcome: row.try_get(6)?,
+                sent_at: row.try_get(7)?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok((row, steps))
+}
+
+/// Empties the console's tables, for a rewound consumer to rebuild them from the stream.
+pub(crate) async fn reset(tx: &mut db::Conn) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM console.steps")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM console.orders")
+        .execute(tx)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! The queues of the process as an operator acts on them: outbox depth, consumer lag, dead
+//! letters — read through the framework's tables of every module the process runs, with the
+//! same effects as `mallbots dlq replay|discard`.
+
+use axum::{
+    extract::{Path, State},
+    response::{IntoResponse, Response},
+};
+use host::ApiError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::live::Hub;
+
+/// Dead letters shown per module: a view, not an export (`mallbots dlq list` has them all).
+const DEAD_LETTERS_SHOWN: i64 = 100;
+
+/// An outbox's unpublished messages.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OutboxJson {
+    module: &'static str,
+    /// `null` when it could not be read.
+    pending: Option<i64>,
+    /// Age of the oldest unpublished message, in ms.
+    oldest_pending_ms: Option<i64>,
+}
+
+/// A durable consumer's lag.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConsumerJson {
+    module: &'static str,
+    consumer: String,
+    /// Messages not yet acknowledged; `null` when unknown.
+    lag: Option<u64>,
+}
+
+/// A message a consumer gave up on.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DeadLetterJson {
+    pub(crate) module: &'static str,
+    pub(crate) consumer: String,
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) subject: String,
+    pub(crate) attempts: i64,
+    /// µs since the epoch.
+    pub(crate) dead_at: i64,
+    pub(crate) error: String,
+    pub(crate) replay_requested: bool,
+}
+
+/// The queues of the process.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Operations {
+    outboxes: Vec<OutboxJson>,
+    consumers: Vec<ConsumerJson>,
+    /// Oldest first, at most 100 per module.
+    dead_letters: Vec<DeadLetterJson>,
+}
+
+/// Every module's dead letters (the first of each), oldest first.
+pub(crate) async fn dead_letters(hub: &Hub) -> Result<Vec<DeadLetterJson>, sqlx::Error> {
+    let mut letters = Vec::new();
+    for module in hub.queues.modules() {
+        for dead in messaging::dlq::list_first(&hub.db, module, DEAD_LETTERS_SHOWN).await? {
+            letters.push(DeadLetterJson {
+                module,
+                consumer: dead.consumer,
+                id: dead.id,
+                name: dead.name,
+                subject: dead.subject,
+                attempts: dead.attempts,
+                dead_at: dead.dead_at.timestamp_micros(),
+                error: dead.error,
+                replay_requested: dead.replay_requested,
+            });
+        }
+    }
+    letters.sort_by_key(|letter| letter.dead_at);
+    Ok(letters)
+}
+
+pub(crate) async fn read(hub: &Hub) -> Result<Operations, sqlx::Error> {
+    let report = hub.queues.report().await;
+    let now = db::now_micros();
+    Ok(Operations {
+        outboxes: report
+            .outboxes
+            .into_iter()
+            .map(|outbox| OutboxJson {
+                module: outbox.module,
+                pending: outbox.pending,
+                oldest_pending_ms: outbox.oldest_pending_at.map(|at| (now - at).max(0) / 1000),
+            })
+            .collect(),
+        consumers: report
+            .consumers
+            .into_iter()
+            .map(|consumer| ConsumerJson {
+                module: consumer.module,
+                consumer: consumer.consumer,
+                lag: consumer.lag,
+            })
+            .collect(),
+        dead_letters: dead_letters(hub).await?,
+    })
+}
+
+/// `GET /api/console/operations`.
+#[utoipa::path(
+    get,
+    path = "/api/console/operations",
+    responses((status = 200, description = "Outboxes, consumers and dead letters of the modules this process runs", body = Operations)),
+    tag = "Console"
+)]
+pub(crate) async fn operations(State(hub): State<Hub>) -> Response {
+    match read(&hub).await {
+        Ok(operations) => axum::Json(operations).into_response(),
+        Err(error) => ApiError::internal(&error).into_response(),
+    }
+}
+
+/// The module a request names, if this process runs it.
+fn module(hub: &Hub, name: &str) -> Result<&'static str, ApiError> {
+    hub.queues
+        .modules()
+        .into_iter()
+        .find(|known| *known == name)
+        .ok_or_else(|| ApiError::not_found(format!("no module {name:?} in this process")))
+}
+
+fn no_letter(consumer: &str, id: &str) -> ApiError {
+    ApiError::not_found(format!("no dead letter {id} of consumer {consumer}"))
+}
+
+/// `POST /api/console/dead-letters/{module}/{consumer}/{id}/replay`.
+#[utoipa::path(
+    post,
+    path = "/api/console/dead-letters/{module}/{consumer}/{id}/replay",
+    params(
+        ("module" = String, Path, description = "The module that dead-lettered it"),
+        ("consumer" = String, Path, description = "Its consumer"),
+        ("id" = String, Path, description = "The message id"),
+    ),
+    responses(
+        (status = 200, description = "Replay requested: the consumer handles it again within a second, once", body = host::Empty),
+        (status = 404, description = "No such dead letter or module", body = host::ErrorBody),
+    ),
+    tag = "Console"
+)]
+pub(crate) async fn replay(
+    State(hub): State<Hub>,
+    Path((module_name, consumer, id)): Path<(String, String, String)>,
+) -> Result<axum::Json<host::Empty>, ApiError> {
+    let module = module(&hub, &module_name)?;
+    let found = messaging::dlq::replay(&hub.db, module, &consumer, &id)
+        .await
+        .map_err(|error| ApiError::internal(&error))?;
+    if found {
+        tracing::info!(
+            module,
+            consumer,
+            id,
+            "console: dead letter replay requested"
+        );
+        Ok(axum::Json(host::Empty {}))
+    } else {
+        Err(no_letter(&consumer, &id))
+    }
+}
+
+/// `DELETE /api/console/dead-letters/{module}/{consumer}/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/api/console/dead-letters/{module}/{consumer}/{id}",
+    params(
+        ("module" = String, Path, description = "The module that dead-lettered it"),
+        ("consumer" = String, Path, description = "Its consumer"),
+        ("id" = String, Path, description = "The message id"),
+    ),
+    responses(
+        (status = 200, description = "Discarded", body = host::Empty),
+        (status = 404, description = "No such dead letter or module", body = host::ErrorBody),
+    ),
+    tag = "Console"
+)]
+pub(crate) async fn discard(
+    State(hub): State<Hub>,
+    Path((module_name, consumer, id)): Path<(String, String, String)>,
+) -> Result<axum::Json<host::Empty>, ApiError> {
+    let module = module(&hub, &module_name)?;
+    let found = messaging::dlq::discard(&hub.db, module, &consumer, &id)
+        .await
+        .map_err(|error| ApiError::internal(&error))?;
+    if found {
+        tracing::info!(module, consumer, id, "console: dead letter discarded");
+        Ok(axum::Json(host::Empty {}))
+    } else {
+        Err(no_letter(&consumer, &id))
+    }
+}

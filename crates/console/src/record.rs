@@ -1,0 +1,346 @@
+//! The console's record of the stream: one row per order (its board status) and one per
+//! message about an order (its timeline), written by a subscription to every subject of the
+//! mall — the console learns only what crosses the broker, as any other module would.
+
+use async_trait::async_trait;
+use messaging::{Handler, HandlerError, Incoming};
+use proto::{baskets, depot, ordering, payments};
+use tokio::sync::broadcast;
+
+use crate::live::{Live, OrderRow, Step};
+
+pub(crate) const TABLES: &str = "
+    CREATE TABLE {schema}.orders (
+        id TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        rank INTEGER NOT NULL,
+        items BIGINT NOT NULL,
+        total_cents BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE INDEX {index}orders_status ON {on}orders (status, updated_at);
+    CREATE TABLE {schema}.steps (
+        seq {serial},
+        order_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        producer TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        outcome TEXT,
+        sent_at BIGINT NOT NULL,
+        UNIQUE (order_id, id)
+    );";
+
+/// An order's place on the board; a later message never moves it back (`rank`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Pending,
+    Approved,
+    Ready,
+    Completed,
+    Rejected,
+    Cancelled,
+}
+
+impl Status {
+    pub(crate) const ALL: [Status; 6] = [
+        Status::Pending,
+        Status::Approved,
+        Status::Ready,
+        Status::Completed,
+        Status::Rejected,
+        Status::Cancelled,
+    ];
+
+    /// Ordering's own names for them.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Approved => "approved",
+            Status::Ready => "ready",
+            Status::Completed => "completed",
+            Status::Rejected => "rejected",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    fn rank(self) -> i32 {
+        match self {
+            Status::Pending => 1,
+            Status::Approved => 2,
+            Status::Ready => 3,
+            Status::Completed | Status::Rejected | Status::Cancelled => 4,
+        }
+    }
+}
+
+/// What a message says about an order, when it is about one.
+#[derive(Debug, Default, PartialEq)]
+struct About {
+    order: String,
+    /// The status it puts the order in, with the customer, item count and total it names.
+    status: Option<(Status, Placed)>,
+}
+
+#[derive(Debug, Default, PartialEq)]
+struct Placed {
+    customer: String,
+    items: i64,
+    total_cents: i64,
+    total: f64,
+}
+
+fn placed(customer: String, lines: impl IntoIterator<Item = (f64, i32)>) -> Placed {
+    let lines: Vec<(f64, i64)> = lines
+        .into_iter()
+        .map(|(price, quantity)| (price, i64::from(quantity)))
+        .collect();
+    let items = lines.iter().map(|(_, quantity)| quantity).sum();
+    // An order the mall could not count is still shown; its total as 0.
+    let total = money::total(lines).ok();
+    Placed {
+        customer,
+        items,
+        total_cents: total.map_or(0, money::Cents::count),
+        total: total.map_or(0.0, money::Cents::amount),
+    }
+}
+
+/// The order a message is about: the saga's id on its commands and their replies (= the order
+/// id), the order's id on ordering's events and on the checkout (order id = basket id), the
+/// order the depot's and payments' events name.
+fn about(message: &Incoming) -> Result<Option<About>, HandlerError> {
+    let reply_saga = format!(
+        "{}{}",
+        proto::am::REPLY_HDR_PREFIX,
+        saga::SAGA_ID_HDR.trim_start_matches(proto::am::COMMAND_HDR_PREFIX)
+    );
+    if let Some(saga) = message
+        .metadata(saga::SAGA_ID_HDR)
+        .or_else(|| message.metadata(&reply_saga))
+    {
+        return Ok(Some(About {
+            order: saga.to_owned(),
+            status: None,
+        }));
+    }
+    let simple = |order: String, status: Status| About {
+        order,
+        status: Some((status, Placed::default())),
+    };
+    let about = match message.name() {
+        baskets::BASKET_CHECKED_OUT_EVENT => {
+            let event: baskets::BasketCheckedOut = message.decode()?;
+            let lines = event.items.iter().map(|i| (i.price, i.quantity));
+            let placed = placed(event.customer_id.clone(), lines);
+            About {
+                order: event.id,
+                status: Some((Status::Pending, placed)),
+            }
+        }
+        ordering::ORDER_CREATED_EVENT => {
+            let event: ordering::OrderCreated = message.decode()?;
+            let lines = event.items.iter().map(|i| (i.price, i.quantity));
+            let placed = placed(event.customer_id.clone(), lines);
+            About {
+                order: event.id,
+                status: Some((Status::Pending, placed)),
+            }
+        }
+        ordering::ORDER_APPROVED_EVENT => simple(
+            message.decode::<ordering::OrderApproved>()?.id,
+            Status::Approved,
+        ),
+        ordering::ORDER_READIED_EVENT => simple(
+            message.decode::<ordering::OrderReadied>()?.id,
+            Status::Ready,
+        ),
+        ordering::ORDER_COMPLETED_EVENT => simple(
+            message.decode::<ordering::OrderCompleted>()?.id,
+            Status::Completed,
+        ),
+        ordering::ORDER_REJECTED_EVENT => simple(
+            message.decode::<ordering::OrderRejected>()?.id,
+            Status::Rejected,
+        ),
+        ordering::ORDER_CANCELED_EVENT => simple(
+            message.decode::<ordering::OrderCanceled>()?.id,
+            Status::Cancelled,
+        ),
+        depot::SHOPPING_LIST_COMPLETED_EVENT => About {
+            order: message.decode::<depot::ShoppingListCompleted>()?.order_id,
+            status: None,
+        },
+        payments::INVOICE_PAID_EVENT => About {
+            order: message.decode::<payments::InvoicePaid>()?.order_id,
+            status: None,
+        },
+        _ => return Ok(None),
+    };
+    Ok(Some(about).filter(|about| !about.order.is_empty()))
+}
+
+/// Records each message about an order and tells the open consoles.
+pub(crate) struct Recorder {
+    pub(crate) live: broadcast::Sender<Live>,
+}
+
+#[async_trait]
+impl Handler for Recorder {
+    async fn handle(&self, tx: &mut db::Conn, message: &Incoming) -> Result<(), HandlerError> {
+        let Some(about) = about(message)? else {
+            return Ok(());
+        };
+        let spec = proto::CATALOG
+            .iter()
+            .find(|spec| spec.name == message.name());
+        let kind = match spec.map(|spec| spec.kind) {
+            Some(proto::Kind::Command) => "command",
+            Some(proto::Kind::Reply) => "reply",
+            _ => "event",
+        };
+        // The catalog's sender (cosec for commands); the subject's module for what it does not
+        // know. A reply says only "a command handler": the page names it from the command.
+        let producer = spec
+            .map(|spec| spec.producer)
+            .or_else(|| message.subject.split('.').nth(1))
+            .unwrap_or("?")
+            .to_owned();
+        let sent_at = message.envelope.sent_at.timestamp_micros();
+        let step = Step {
+            order_id: about.order.clone(),
+            id: message.id().to_owned(),
+            name: message.name().to_owned(),
+            kind,
+            producer,
+            subject: message.subject.clone(),
+            outcome: message
+                .metadata(proto::am::REPLY_OUTCOME_HDR)
+                .map(str::to_owned),
+            sent_at,
+        };
+        crate::board::record_step(tx, &step).await?;
+        let mut changed = None;
+        if let Some((status, placed)) = about.status {
+            let mut row = OrderRow {
+                id: about.order,
+                customer_id: placed.customer,
+                status: status.as_str(),
+                items: placed.items,
+                total: placed.total,
+                created_at: sent_at,
+                updated_at: sent_at,
+            };
+            if crate::board::move_order(tx, &mut row, status.rank(), placed.total_cents).await? {
+                changed = Some(row);
+            }
+        }
+        // Told before the commit: a batch rolled back is handled again and tells again, and
+        // what it says (this order is in this status) is the same each time.
+        let _ = self.live.send(Live::Step(step));
+        if let Some(row) = changed {
+            let _ = self.live.send(Live::Order(row));
+        }
+        Ok(())
+    }
+
+    /// The console is a read model of the stream: `mallbots replay` may rebuild it.
+    async fn reset(&self, tx: &mut db::Conn, _consumer: &str) -> Result<bool, HandlerError> {
+        crate::board::reset(tx).await?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use messaging::{Envelope, Message};
+
+    use super::*;
+
+    fn incoming(message: Message) -> Incoming {
+        Incoming {
+            subject: message.subject,
+            envelope: Envelope::decode(&message.envelope.encode()).unwrap(),
+            attempt: 1,
+        }
+    }
+
+    #[test]
+    fn a_checkout_is_a_pending_order_with_its_total() {
+        let event = baskets::BasketCheckedOut {
+            id: "o-1".into(),
+            customer_id: "c-1".into(),
+            payment_id: "p-1".into(),
+            items: vec![baskets::basket_checked_out::Item {
+                price: 0.1,
+                quantity: 3,
+                ..Default::default()
+            }],
+        };
+        let message = Message::new(
+            baskets::BASKET_AGGREGATE_CHANNEL,
+            baskets::BASKET_CHECKED_OUT_EVENT,
+            &event,
+        );
+        let about = about(&incoming(message)).unwrap();
+        assert_eq!(
+            about,
+            Some(About {
+                order: "o-1".into(),
+                status: Some((
+                    Status::Pending,
+                    Placed {
+                        customer: "c-1".into(),
+                        items: 3,
+                        total_cents: 30,
+                        total: 0.3,
+                    }
+                )),
+            })
+        );
+    }
+
+    #[test]
+    fn commands_and_replies_are_about_their_saga() {
+        let command = Message::from_bytes(
+            depot::COMMAND_CHANNEL,
+            depot::CREATE_SHOPPING_LIST_COMMAND,
+            Vec::new(),
+        )
+        .with_metadata(saga::SAGA_ID_HDR, "o-2");
+        let about_command = about(&incoming(command)).unwrap();
+        assert_eq!(about_command.map(|a| a.order).as_deref(), Some("o-2"));
+        let reply = Message::from_bytes(
+            proto::cosec::CREATE_ORDER_REPLY_CHANNEL,
+            proto::am::SUCCESS_REPLY,
+            Vec::new(),
+        )
+        .with_metadata("REPLY_SAGA_ID", "o-2");
+        let about_reply = about(&incoming(reply)).unwrap();
+        assert_eq!(about_reply.map(|a| a.order).as_deref(), Some("o-2"));
+    }
+
+    #[test]
+    fn messages_about_no_order_are_not_recorded() {
+        let message = Message::from_bytes(
+            proto::stores::STORE_AGGREGATE_CHANNEL,
+            proto::stores::STORE_CREATED_EVENT,
+            Vec::new(),
+        );
+        assert_eq!(about(&incoming(message)).unwrap(), None);
+    }
+
+    #[test]
+    fn a_payload_that_does_not_decode_is_refused() {
+        let message = Message::from_bytes(
+            ordering::ORDER_AGGREGATE_CHANNEL,
+            ordering::ORDER_APPROVED_EVENT,
+            vec![0xff, 0xff],
+        );
+        let refused = about(&incoming(message));
+        assert!(matches!(refused, Err(HandlerError::Permanent(_))));
+    }
+}
