@@ -49,7 +49,7 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
     let hub = live::Hub::new(host.db().clone(), host.queues());
     host.rest(rest::router(hub.clone()), rest::openapi());
     host.subscribe(
-        Subscription::new(SCHEMA, CONSUMER, "mallbots.>"),
+        Subscription::new(SCHEMA, CONSUMER, "mallbots.>").accept(&record::recorded()),
         record::Recorder {
             live: hub.live.clone(),
         },

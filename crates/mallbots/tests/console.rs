@@ -145,6 +145,20 @@ fn the_console_shows_the_mall_live_in_a_browser() {
     save("console-timeline.png", &browser.screenshot());
     assert_eq!(errors(&browser), Vec::<String>::new());
 
+    // On a phone's width nothing runs off the side: the board stacks, tables scroll in place.
+    browser.resize(390, 844);
+    let fits = "return document.documentElement.scrollWidth <= window.innerWidth;";
+    assert_eq!(
+        browser.run(fits, &[]),
+        json!(true),
+        "the timeline at 390 px"
+    );
+    browser.goto(&format!("{base}/console#board"));
+    browser.until(Duration::from_secs(10), live, &[]);
+    browser.until(Duration::from_secs(5), appear, &[json!(order)]);
+    assert_eq!(browser.run(fits, &[]), json!(true), "the board at 390 px");
+    browser.resize(1280, 800);
+
     // A dead letter: search's orders table gone, its handler fails until dead-lettered.
     let rename = |from: &str, to: &str| {
         runtime.block_on(async {

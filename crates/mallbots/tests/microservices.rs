@@ -54,7 +54,32 @@ async fn nine_services_behind_a_gateway_keep_every_feature() {
         assert!(answer.starts_with("HTTP/1.1 400"), "{escape}: {answer}");
     }
 
-    e2e::run(api, "nine services behind the gateway").await;
+    e2e::run(api.clone(), "nine services behind the gateway").await;
+
+    // The console through the gateway: its page, its board, its event stream passed through
+    // as it is written (not buffered to the end, which never comes).
+    let page = api.get("/console").await;
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("MallBots console"));
+    let answer = raw_get(&mall.url, "/console/../metrics").await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let (status, board) = api
+        .json(
+            reqwest::Method::GET,
+            "/api/console/board",
+            serde_json::Value::Null,
+        )
+        .await;
+    assert_eq!(status, 200, "{board}");
+    let mut live = api.get("/api/console/live").await;
+    assert_eq!(live.status(), 200);
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), live.chunk())
+        .await
+        .expect("the gateway passes the stream's first event at once")
+        .unwrap()
+        .unwrap();
+    assert!(first.starts_with(b"event: summary"), "{first:?}");
+    drop(live);
 
     stop(mall);
 }
