@@ -140,6 +140,30 @@ impl Hub {
     }
 }
 
+/// One event of the live stream, as a client reads it.
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "documents the stream's events; they are written by `event`"
+)]
+pub(crate) struct LiveEvent {
+    event: LiveEventName,
+    /// JSON: a `Summary`, an `OrderRow`, a `Step`, an `Operations`, or `{}` for `resync`.
+    data: String,
+}
+
+/// What an event says.
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code, reason = "documents the stream's events")]
+pub(crate) enum LiveEventName {
+    Summary,
+    Order,
+    Step,
+    Operations,
+    Resync,
+}
+
 /// What a page asks of the live stream.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -165,9 +189,10 @@ impl Drop for Watching {
 #[utoipa::path(
     get,
     path = "/api/console/live",
+    operation_id = "consoleLive",
     params(Watch),
     responses(
-        (status = 200, description = "Server-Sent Events: `summary`, `order`, `step` (of the watched order), `operations` (when asked), `resync` (read the board again)", content_type = "text/event-stream", body = String),
+        (status = 200, description = "Server-Sent Events: `summary`, `order`, `step` (of the watched order), `operations` (when asked), `resync` (read the board again)", content_type = "text/event-stream", body = LiveEvent),
         (status = 400, description = "A parameter is not what it should be", body = host::ErrorBody),
     ),
     tag = "Console"

@@ -114,6 +114,7 @@ pub(crate) async fn read(hub: &Hub) -> Result<Operations, sqlx::Error> {
 #[utoipa::path(
     get,
     path = "/api/console/operations",
+    operation_id = "consoleOperations",
     responses((status = 200, description = "Outboxes, consumers and dead letters of the modules this process runs", body = Operations)),
     tag = "Console"
 )]
@@ -141,6 +142,7 @@ fn no_letter(consumer: &str, id: &str) -> ApiError {
 #[utoipa::path(
     post,
     path = "/api/console/dead-letters/{module}/{consumer}/{id}/replay",
+    operation_id = "replayDeadLetter",
     params(
         ("module" = String, Path, description = "The module that dead-lettered it"),
         ("consumer" = String, Path, description = "Its consumer"),
@@ -177,6 +179,7 @@ pub(crate) async fn replay(
 #[utoipa::path(
     delete,
     path = "/api/console/dead-letters/{module}/{consumer}/{id}",
+    operation_id = "discardDeadLetter",
     params(
         ("module" = String, Path, description = "The module that dead-lettered it"),
         ("consumer" = String, Path, description = "Its consumer"),

@@ -99,6 +99,7 @@ struct BoardJson {
 #[utoipa::path(
     get,
     path = "/api/console/board",
+    operation_id = "consoleBoard",
     responses((status = 200, description = "The order board now", body = BoardJson)),
     tag = "Console"
 )]
@@ -150,6 +151,7 @@ struct TimelineJson {
 #[utoipa::path(
     get,
     path = "/api/console/orders/{id}",
+    operation_id = "consoleOrderTimeline",
     params(("id" = String, Path, description = "Order id")),
     responses(
         (status = 200, description = "Every message about the order across modules, with who handled each and when", body = TimelineJson),
