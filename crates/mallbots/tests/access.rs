@@ -166,6 +166,18 @@ async fn each_role_acts_on_what_is_its_own(backend: Backend) {
     let saga = format!("/api/cosec/sagas/{basket}");
     alice.is(get.clone(), &saga, NONE, 403).await;
     admin.is(get.clone(), &saga, NONE, 200).await;
+    // The console's data and the stuck sagas: the admin's too (its page is public: no data).
+    for path in [
+        "/api/console/board",
+        "/api/console/operations",
+        "/api/cosec/stuck-sagas",
+    ] {
+        alice.is(get.clone(), path, NONE, 403).await;
+        admin.is(get.clone(), path, NONE, 200).await;
+    }
+    let replay = "/api/console/dead-letters/payments/payments-orders/m-1/replay";
+    alice.is(post.clone(), replay, NONE, 403).await;
+    admin.is(post.clone(), replay, NONE, 404).await;
 
     // Search: a customer's own orders; across customers, the admin's.
     let found = format!("/api/search/orders/{basket}");

@@ -157,10 +157,15 @@ async fn health_and_documents_are_public_and_metrics_the_admins() {
         "/openapi.json",
         "/asyncapi.json",
         "/swagger-ui/",
+        "/console",
+        "/console/console.js",
     ] {
         assert_eq!(app.get(path).await.status(), 200, "{path}");
     }
     assert_eq!(app.get("/metrics").await.status(), 401);
+    for data in ["/api/console/board", "/api/console/live", "/consoles"] {
+        assert_eq!(app.get(data).await.status(), 401, "{data}");
+    }
     let customer = app.bearer(&token(Role::Customer, "c-1"));
     let (status, body) = customer
         .json(reqwest::Method::GET, "/metrics", serde_json::Value::Null)
