@@ -4,7 +4,7 @@
 
 use axum::{
     extract::{Path, State},
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use host::ApiError;
 use serde::Serialize;
@@ -119,23 +119,40 @@ pub(crate) async fn read(hub: &Hub) -> Result<Operations, sqlx::Error> {
     tag = "Console"
 )]
 pub(crate) async fn operations(State(hub): State<Hub>) -> Response {
-    match read(&hub).await {
-        Ok(operations) => axum::Json(operations).into_response(),
-        Err(error) => ApiError::internal(&error).into_response(),
-    }
+    crate::rest::answer(read(&hub).await.map(Some))
 }
 
-/// The module a request names, if this process runs it.
-fn module(hub: &Hub, name: &str) -> Result<&'static str, ApiError> {
-    hub.queues
+/// What an operator does to a dead letter.
+#[derive(Debug, Clone, Copy)]
+enum Act {
+    Replay,
+    Discard,
+}
+
+/// Replays or discards the dead letter a request names, as `mallbots dlq` would.
+async fn act(
+    hub: &Hub,
+    (module, consumer, id): (String, String, String),
+    act: Act,
+) -> Result<axum::Json<host::Empty>, ApiError> {
+    let module = hub
+        .queues
         .modules()
         .into_iter()
-        .find(|known| *known == name)
-        .ok_or_else(|| ApiError::not_found(format!("no module {name:?} in this process")))
-}
-
-fn no_letter(consumer: &str, id: &str) -> ApiError {
-    ApiError::not_found(format!("no dead letter {id} of consumer {consumer}"))
+        .find(|known| *known == module)
+        .ok_or_else(|| ApiError::not_found(format!("no module {module:?} in this process")))?;
+    let found = match act {
+        Act::Replay => messaging::dlq::replay(&hub.db, module, &consumer, &id).await,
+        Act::Discard => messaging::dlq::discard(&hub.db, module, &consumer, &id).await,
+    };
+    if found.map_err(|error| ApiError::internal(&error))? {
+        tracing::info!(module, consumer, id, ?act, "console: dead letter");
+        Ok(axum::Json(host::Empty {}))
+    } else {
+        Err(ApiError::not_found(format!(
+            "no dead letter {id} of consumer {consumer}"
+        )))
+    }
 }
 
 /// `POST /api/console/dead-letters/{module}/{consumer}/{id}/replay`.
@@ -156,23 +173,9 @@ fn no_letter(consumer: &str, id: &str) -> ApiError {
 )]
 pub(crate) async fn replay(
     State(hub): State<Hub>,
-    Path((module_name, consumer, id)): Path<(String, String, String)>,
+    Path(letter): Path<(String, String, String)>,
 ) -> Result<axum::Json<host::Empty>, ApiError> {
-    let module = module(&hub, &module_name)?;
-    let found = messaging::dlq::replay(&hub.db, module, &consumer, &id)
-        .await
-        .map_err(|error| ApiError::internal(&error))?;
-    if found {
-        tracing::info!(
-            module,
-            consumer,
-            id,
-            "console: dead letter replay requested"
-        );
-        Ok(axum::Json(host::Empty {}))
-    } else {
-        Err(no_letter(&consumer, &id))
-    }
+    act(&hub, letter, Act::Replay).await
 }
 
 /// `DELETE /api/console/dead-letters/{module}/{consumer}/{id}`.
@@ -193,16 +196,7 @@ pub(crate) async fn replay(
 )]
 pub(crate) async fn discard(
     State(hub): State<Hub>,
-    Path((module_name, consumer, id)): Path<(String, String, String)>,
+    Path(letter): Path<(String, String, String)>,
 ) -> Result<axum::Json<host::Empty>, ApiError> {
-    let module = module(&hub, &module_name)?;
-    let found = messaging::dlq::discard(&hub.db, module, &consumer, &id)
-        .await
-        .map_err(|error| ApiError::internal(&error))?;
-    if found {
-        tracing::info!(module, consumer, id, "console: dead letter discarded");
-        Ok(axum::Json(host::Empty {}))
-    } else {
-        Err(no_letter(&consumer, &id))
-    }
+    act(&hub, letter, Act::Discard).await
 }

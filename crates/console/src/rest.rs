@@ -105,13 +105,19 @@ struct BoardJson {
 )]
 async fn board(State(hub): State<Hub>) -> Response {
     let read = async {
-        Ok::<_, sqlx::Error>(BoardJson {
+        Ok(Some(BoardJson {
             summary: crate::board::summary(&hub.db).await?,
             orders: crate::board::columns(&hub.db).await?,
-        })
+        }))
     };
-    match read.await {
-        Ok(board) => axum::Json(board).into_response(),
+    answer(read.await)
+}
+
+/// A read's answer: its JSON, 404 when there is nothing, the database's failure once mapped.
+pub(crate) fn answer<T: Serialize>(read: Result<Option<T>, sqlx::Error>) -> Response {
+    match read {
+        Ok(Some(found)) => axum::Json(found).into_response(),
+        Ok(None) => ApiError::not_found("order not found").into_response(),
         Err(error) => ApiError::internal(&error).into_response(),
     }
 }
@@ -160,11 +166,7 @@ struct TimelineJson {
     tag = "Console"
 )]
 async fn order_timeline(State(hub): State<Hub>, Path(id): Path<String>) -> Response {
-    match timeline(&hub, &id).await {
-        Ok(Some(timeline)) => axum::Json(timeline).into_response(),
-        Ok(None) => ApiError::not_found("order not found").into_response(),
-        Err(error) => ApiError::internal(&error).into_response(),
-    }
+    answer(timeline(&hub, &id).await)
 }
 
 async fn timeline(hub: &Hub, id: &str) -> Result<Option<TimelineJson>, sqlx::Error> {
