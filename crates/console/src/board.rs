@@ -145,13 +145,8 @@ pub(crate) async fn timeline(
     db: &db::Db,
     order: &str,
 ) -> Result<(Option<OrderRow>, Vec<Step>), sqlx::Error> {
-    let found = sqlx::query(db::AssertSqlSafe(format!(
-        "SELECT {ORDER_COLUMNS} FROM console.orders WHERE id = $1"
-    )))
-    .bind(order)
-    .fetch_optional(db.pool())
-    .await?;
-    let row = found.as_ref().map(order_row).transpose()?;
+    // Steps first, then the order: read apart, the order is then at least as far along as
+    // the last step shown.
     // Bounded: an order's saga sends a few dozen messages; a thousand is a runaway.
     let steps = sqlx::query(
         "SELECT order_id, id, name, kind, producer, subject, outcome, sent_at
@@ -160,6 +155,13 @@ pub(crate) async fn timeline(
     .bind(order)
     .fetch_all(db.pool())
     .await?;
+    let found = sqlx::query(db::AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} FROM console.orders WHERE id = $1"
+    )))
+    .bind(order)
+    .fetch_optional(db.pool())
+    .await?;
+    let row = found.as_ref().map(order_row).transpose()?;
     let steps = steps
         .iter()
         .map(|row| {

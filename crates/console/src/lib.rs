@@ -22,6 +22,9 @@ pub const SCHEMA: &str = "console";
 /// Its one durable consumer: every subject of the mall.
 pub const CONSUMER: &str = "console-stream";
 
+/// How long the console's consumer waits, once caught up, before reading again.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(200);
+
 const MIGRATIONS: db::Migrations = db::Migrations {
     component: "console",
     steps: &[db::Migration {
@@ -49,7 +52,13 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
     let hub = live::Hub::new(host.db().clone(), host.queues());
     host.rest(rest::router(hub.clone()), rest::openapi());
     host.subscribe(
-        Subscription::new(SCHEMA, CONSUMER, "mallbots.>").accept(&record::recorded()),
+        Subscription::new(SCHEMA, CONSUMER, "mallbots.>")
+            .accept(&record::recorded())
+            // Its rows ignore a second insert and its statuses never move back: no inbox.
+            .idempotent()
+            // A page can wait a fifth of a second; the mall then pays a few commits a second
+            // for its console, not one per message (ADR 21).
+            .linger(LINGER),
         record::Recorder {
             live: hub.live.clone(),
         },

@@ -24,10 +24,11 @@ pub const SCHEMA: &str = "broker";
 /// Installs the log in [`SCHEMA`].
 pub const MIGRATIONS: Migrations = Migrations {
     component: "embedded-broker",
-    steps: &[Migration {
-        version: 1,
-        description: "message log, consumers, deliveries",
-        sql: "
+    steps: &[
+        Migration {
+            version: 1,
+            description: "message log, consumers, deliveries",
+            sql: "
             CREATE TABLE {schema}.messages (
                 seq {serial},
                 stream TEXT NOT NULL,
@@ -53,7 +54,15 @@ pub const MIGRATIONS: Migrations = Migrations {
                 visible_at BIGINT NOT NULL,
                 PRIMARY KEY (stream, consumer, seq)
             );",
-    }],
+        },
+        Migration {
+            version: 2,
+            description: "a wildcard consumer reads from its cursor, not the whole stream",
+            // Without it a `prefix.>` consumer's reads (subject LIKE …) used only the stream's
+            // part of the subject index: every read scanned and sorted the whole log.
+            sql: "CREATE INDEX {index}messages_by_seq ON {on}messages (stream, seq);",
+        },
+    ],
 };
 
 /// How often an idle consumer looks for messages published by other processes.

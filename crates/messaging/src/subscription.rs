@@ -147,6 +147,15 @@ pub struct Subscription {
     pub batch: usize,
     /// How soon an unsettled, unrenewed delivery goes back to the broker.
     pub ack_wait: Duration,
+    /// After a read that emptied the consumer, how long to wait before reading again. Zero
+    /// (the default) for consumers others wait on; a consumer nobody waits on (a dashboard's
+    /// record) lingers so that it reads, and commits, many messages at a time.
+    pub linger: Duration,
+    /// The handler's effects are safe to apply twice (inserts that ignore a duplicate,
+    /// upserts that never move back): no inbox row and no savepoint per message — one
+    /// statement less each, two in a batch. A failure rolls the whole batch back and its
+    /// messages are handled one at a time.
+    pub idempotent: bool,
 }
 
 impl Subscription {
@@ -166,7 +175,24 @@ impl Subscription {
             concurrency: None,
             batch: DEFAULT_BATCH,
             ack_wait: DEFAULT_ACK_WAIT,
+            linger: Duration::ZERO,
+            idempotent: false,
         }
+    }
+
+    /// Declares the handler idempotent: see [`Subscription::idempotent`](field@Subscription::idempotent).
+    #[must_use]
+    pub fn idempotent(mut self) -> Subscription {
+        self.idempotent = true;
+        self
+    }
+
+    /// Waits `linger` after each read that found fewer than a batch: fewer, larger
+    /// transactions for a consumer whose readers can wait that long.
+    #[must_use]
+    pub fn linger(mut self, linger: Duration) -> Subscription {
+        self.linger = linger;
+        self
     }
 
     /// Handles only `names`.

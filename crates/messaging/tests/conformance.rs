@@ -33,6 +33,7 @@ use batches::{
     a_crash_between_commit_and_ack_loses_and_duplicates_nothing,
     a_poisoned_message_sinks_only_itself_in_its_batch,
     aggregates_are_handled_side_by_side_each_in_order,
+    an_idempotent_consumer_keeps_no_inbox_and_still_sets_a_poison_apart,
 };
 
 use leases::{
@@ -47,6 +48,7 @@ db::backend_tests!(
     a_consumer_made_by_an_older_version_takes_the_new_ack_wait,
     a_poisoned_message_sinks_only_itself_in_its_batch,
     aggregates_are_handled_side_by_side_each_in_order,
+    an_idempotent_consumer_keeps_no_inbox_and_still_sets_a_poison_apart,
     a_crash_between_commit_and_ack_loses_and_duplicates_nothing,
     published_messages_reach_the_handler,
     delivery_survives_a_consumer_restart,

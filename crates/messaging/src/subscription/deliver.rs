@@ -206,7 +206,9 @@ impl Runner {
         let mut tx = self.db.begin().await.map_err(|e| whole(e.into()))?;
         let mut results = Vec::with_capacity(items.len());
         let mut failed_keys: Vec<&str> = Vec::new();
-        let shared = items.len() > 1;
+        // An idempotent handler's batch has no savepoints: its failure is the batch's, which
+        // is then handled one message at a time.
+        let shared = items.len() > 1 && !self.subscription.idempotent;
         for item in items {
             if item.key().is_some_and(|key| failed_keys.contains(&key)) {
                 results.push(Done::Behind);
@@ -260,6 +262,9 @@ impl Runner {
         incoming: &Incoming,
     ) -> Result<Outcome, HandlerError> {
         let sub = &self.subscription;
+        if sub.idempotent {
+            return self.handled(tx, incoming).await;
+        }
         let inserted = sqlx::query(AssertSqlSafe(self.insert_inbox.clone()))
             .bind(&sub.consumer)
             .bind(incoming.id())
@@ -272,6 +277,15 @@ impl Runner {
             tracing::debug!(consumer = %sub.consumer, id = incoming.id(), "duplicate delivery; already handled");
             return Ok(Outcome::Duplicate);
         }
+        self.handled(tx, incoming).await
+    }
+
+    /// The handler's effects, inside `tx`.
+    async fn handled(
+        &self,
+        tx: &mut db::Conn,
+        incoming: &Incoming,
+    ) -> Result<Outcome, HandlerError> {
         // A panicking handler is a failure to retry, not a dead lane (its task would be gone).
         let handled = std::panic::AssertUnwindSafe(self.handler.handle(tx, incoming))
             .catch_unwind()

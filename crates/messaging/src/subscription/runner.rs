@@ -94,10 +94,17 @@ impl Runner {
                 };
                 match batch {
                     Ok(deliveries) => {
+                        let caught_up = deliveries.len() < sub.batch;
                         for delivery in deliveries {
                             if let Some(item) = self.route(delivery).await {
                                 lanes.send(item).await;
                             }
+                        }
+                        if caught_up
+                            && !sub.linger.is_zero()
+                            && sleep_or_stop(sub.linger, &stop).await
+                        {
+                            break 'connect;
                         }
                     }
                     Err(error) => {

@@ -72,6 +72,38 @@ pub(super) async fn a_poisoned_message_sinks_only_itself_in_its_batch(backend: B
     assert!(!rig.labels().await.contains(&"poison".to_owned()));
 }
 
+/// A consumer whose handler is idempotent writes no inbox rows and no savepoints: a poisoned
+/// message fails its batch as a whole, which is then handled one message at a time, so the
+/// others still commit (once each) and only the poison is dead-lettered.
+pub(super) async fn an_idempotent_consumer_keeps_no_inbox_and_still_sets_a_poison_apart(
+    backend: Backend,
+) {
+    let rig = Rig::new(backend).await;
+    let recorder = Recorder::default();
+    recorder.poisoned.lock().unwrap().insert("poison".into());
+    let mut messages: Vec<Message> = (0..4)
+        .map(|i| store_event(&format!("k{i}"), &format!("ok{i}")))
+        .collect();
+    messages.insert(2, store_event("p", "poison"));
+    rig.stage(messages).await;
+    rig.relay();
+    published(&rig).await;
+    let idempotent = subscription("shop-idempotent").parallel(1, 32).idempotent();
+    rig.subscribe(idempotent, recorder.clone());
+    eventually(
+        "the others are handled and the poison dead-lettered",
+        || async {
+            rig.effects().await.len() == 4
+                && rig.count("SELECT COUNT(*) FROM shop.dead_letters").await == 1
+        },
+    )
+    .await;
+    let mut labels = rig.labels().await;
+    labels.sort();
+    assert_eq!(labels, ["ok0", "ok1", "ok2", "ok3"], "each once");
+    assert_eq!(rig.count("SELECT COUNT(*) FROM shop.inbox").await, 0);
+}
+
 pub(super) async fn aggregates_are_handled_side_by_side_each_in_order(backend: Backend) {
     let rig = Rig::new(backend).await;
     const AGGREGATES: usize = 8;
