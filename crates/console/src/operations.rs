@@ -122,6 +122,18 @@ pub(crate) async fn operations(State(hub): State<Hub>) -> Response {
     crate::rest::answer(read(&hub).await.map(Some))
 }
 
+/// The dead letter a request names.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct Letter {
+    /// The module that dead-lettered it.
+    module: String,
+    /// Its consumer.
+    consumer: String,
+    /// The message id.
+    id: String,
+}
+
 /// What an operator does to a dead letter.
 #[derive(Debug, Clone, Copy)]
 enum Act {
@@ -132,7 +144,11 @@ enum Act {
 /// Replays or discards the dead letter a request names, as `mallbots dlq` would.
 async fn act(
     hub: &Hub,
-    (module, consumer, id): (String, String, String),
+    Letter {
+        module,
+        consumer,
+        id,
+    }: Letter,
     act: Act,
 ) -> Result<axum::Json<host::Empty>, ApiError> {
     let module = hub
@@ -160,11 +176,7 @@ async fn act(
     post,
     path = "/api/console/dead-letters/{module}/{consumer}/{id}/replay",
     operation_id = "replayDeadLetter",
-    params(
-        ("module" = String, Path, description = "The module that dead-lettered it"),
-        ("consumer" = String, Path, description = "Its consumer"),
-        ("id" = String, Path, description = "The message id"),
-    ),
+    params(Letter),
     responses(
         (status = 200, description = "Replay requested: the consumer handles it again within a second, once", body = host::Empty),
         (status = 404, description = "No such dead letter or module", body = host::ErrorBody),
@@ -173,7 +185,7 @@ async fn act(
 )]
 pub(crate) async fn replay(
     State(hub): State<Hub>,
-    Path(letter): Path<(String, String, String)>,
+    Path(letter): Path<Letter>,
 ) -> Result<axum::Json<host::Empty>, ApiError> {
     act(&hub, letter, Act::Replay).await
 }
@@ -183,11 +195,7 @@ pub(crate) async fn replay(
     delete,
     path = "/api/console/dead-letters/{module}/{consumer}/{id}",
     operation_id = "discardDeadLetter",
-    params(
-        ("module" = String, Path, description = "The module that dead-lettered it"),
-        ("consumer" = String, Path, description = "Its consumer"),
-        ("id" = String, Path, description = "The message id"),
-    ),
+    params(Letter),
     responses(
         (status = 200, description = "Discarded", body = host::Empty),
         (status = 404, description = "No such dead letter or module", body = host::ErrorBody),
@@ -196,7 +204,7 @@ pub(crate) async fn replay(
 )]
 pub(crate) async fn discard(
     State(hub): State<Hub>,
-    Path(letter): Path<(String, String, String)>,
+    Path(letter): Path<Letter>,
 ) -> Result<axum::Json<host::Empty>, ApiError> {
     act(&hub, letter, Act::Discard).await
 }
