@@ -71,12 +71,13 @@ pub(crate) struct Summary {
     pub(crate) completed_per_second: f64,
 }
 
-/// One thing to tell the open pages.
+/// One thing to tell the open pages. Shared, not copied, by every page's receiver; small
+/// itself, so the channel's slots cost little while nobody watches.
 #[derive(Debug, Clone)]
 pub(crate) enum Live {
-    Order(OrderRow),
-    Step(Step),
-    Summary(Summary),
+    Order(Arc<OrderRow>),
+    Step(Arc<Step>),
+    Summary(Arc<Summary>),
     Operations(Arc<Operations>),
 }
 
@@ -98,7 +99,7 @@ impl Hub {
             db,
             queues,
             // Room for a few seconds of a busy mall; a page further behind reads the board again.
-            live: broadcast::channel(4096).0,
+            live: broadcast::channel(2048).0,
             watching_queues: Arc::new(AtomicUsize::new(0)),
             stop: CancellationToken::new(),
         }
@@ -122,7 +123,7 @@ impl Hub {
             match crate::board::summary(&self.db).await {
                 Ok(summary) if last.as_ref() != Some(&summary) => {
                     last = Some(summary.clone());
-                    let _ = self.live.send(Live::Summary(summary));
+                    let _ = self.live.send(Live::Summary(Arc::new(summary)));
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "console: reading the counts failed"),
@@ -213,7 +214,7 @@ pub(crate) async fn stream(
     });
     // The first event: the counts now, so a page that (re)connects is right at once.
     let first = match crate::board::summary(&hub.db).await {
-        Ok(summary) => Some(Live::Summary(summary)),
+        Ok(summary) => Some(Live::Summary(Arc::new(summary))),
         Err(error) => {
             tracing::warn!(%error, "console: reading the counts failed");
             None
@@ -254,9 +255,9 @@ pub(crate) async fn stream(
 
 fn event(live: &Live) -> Event {
     let (name, data) = match live {
-        Live::Order(order) => ("order", serde_json::to_string(order)),
-        Live::Step(step) => ("step", serde_json::to_string(step)),
-        Live::Summary(summary) => ("summary", serde_json::to_string(summary)),
+        Live::Order(order) => ("order", serde_json::to_string(&**order)),
+        Live::Step(step) => ("step", serde_json::to_string(&**step)),
+        Live::Summary(summary) => ("summary", serde_json::to_string(&**summary)),
         Live::Operations(operations) => ("operations", serde_json::to_string(&**operations)),
     };
     // Plain data types: serialising them cannot fail.

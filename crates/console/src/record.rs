@@ -265,9 +265,9 @@ impl Handler for Recorder {
         }
         // Told before the commit: a batch rolled back is handled again and tells again, and
         // what it says (this order is in this status) is the same each time.
-        let _ = self.live.send(Live::Step(step));
+        let _ = self.live.send(Live::Step(std::sync::Arc::new(step)));
         if let Some(row) = changed {
-            let _ = self.live.send(Live::Order(row));
+            let _ = self.live.send(Live::Order(std::sync::Arc::new(row)));
         }
         Ok(())
     }
