@@ -7,6 +7,33 @@ use crate::{
     record::Status,
 };
 
+/// The board's orders (status only ever moving forward: `rank`) and every message about
+/// each (its timeline).
+pub(crate) const TABLES: &str = "
+    CREATE TABLE {schema}.orders (
+        id TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        rank INTEGER NOT NULL,
+        items BIGINT NOT NULL,
+        total_cents BIGINT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE INDEX {index}orders_status ON {on}orders (status, updated_at);
+    CREATE TABLE {schema}.steps (
+        seq {serial},
+        order_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        producer TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        outcome TEXT,
+        sent_at BIGINT NOT NULL,
+        UNIQUE (order_id, id)
+    );";
+
 /// Orders shown per column of the board.
 const PER_COLUMN: i64 = 12;
 
@@ -38,7 +65,7 @@ pub(crate) async fn move_order(
     tx: &mut db::Conn,
     row: &mut OrderRow,
     rank: i32,
-    total_cents: i64,
+    total: money::Cents,
 ) -> Result<bool, sqlx::Error> {
     let moved = sqlx::query(
         "INSERT INTO console.orders (id, customer_id, status, rank, items, total_cents, created_at, updated_at)
@@ -53,7 +80,7 @@ pub(crate) async fn move_order(
     .bind(row.status)
     .bind(rank)
     .bind(row.items)
-    .bind(total_cents)
+    .bind(total.count())
     .bind(row.updated_at)
     .fetch_optional(tx)
     .await?;
@@ -62,17 +89,14 @@ pub(crate) async fn move_order(
     };
     row.customer_id = moved.try_get(0)?;
     row.items = moved.try_get(1)?;
-    row.total = cents(moved.try_get(2)?);
+    row.total = amount(moved.try_get(2)?);
     row.created_at = moved.try_get(3)?;
     Ok(true)
 }
 
-#[allow(
-    clippy::cast_precision_loss,
-    reason = "totals are at most 10^15 cents: exact in a double"
-)]
-fn cents(count: i64) -> f64 {
-    count as f64 / 100.0
+/// A total as stored, as the wire writes it.
+fn amount(cents: i64) -> f64 {
+    money::Cents::from_count(cents).unwrap_or_default().amount()
 }
 
 fn order_row(row: &db::AnyRow) -> Result<OrderRow, sqlx::Error> {
@@ -85,7 +109,7 @@ fn order_row(row: &db::AnyRow) -> Result<OrderRow, sqlx::Error> {
             .find(|known| known.as_str() == status)
             .map_or("pending", |known| known.as_str()),
         items: row.try_get(3)?,
-        total: cents(row.try_get(4)?),
+        total: amount(row.try_get(4)?),
         created_at: row.try_get(5)?,
         updated_at: row.try_get(6)?,
     })

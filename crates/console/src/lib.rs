@@ -30,7 +30,7 @@ const MIGRATIONS: db::Migrations = db::Migrations {
     steps: &[db::Migration {
         version: 1,
         description: "the board's orders and their timelines",
-        sql: record::TABLES,
+        sql: board::TABLES,
     }],
 };
 

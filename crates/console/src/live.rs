@@ -16,7 +16,7 @@ use axum::{
     extract::{Query, State},
     response::sse::{Event, KeepAlive, Sse},
 };
-use futures::Stream;
+use futures::{Stream, StreamExt as _};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -220,13 +220,10 @@ pub(crate) async fn stream(
             None
         }
     };
-    let state = (receiver, watch, watching, first, hub.stop.clone());
-    let events = futures::stream::unfold(state, |mut state| async move {
-        let (receiver, watch, _, first, stop) = &mut state;
-        if let Some(live) = first.take() {
-            let event = event(&live);
-            return Some((Ok(event), state));
-        }
+    // The guard lives in the stream's state: the page counts as watching until it is gone.
+    let state = (receiver, watch, watching, hub.stop.clone());
+    let rest = futures::stream::unfold(state, |mut state| async move {
+        let (receiver, watch, _, stop) = &mut state;
         loop {
             let next = tokio::select! {
                 () = stop.cancelled() => return None,
@@ -250,6 +247,7 @@ pub(crate) async fn stream(
             }
         }
     });
+    let events = futures::stream::iter(first.map(|live| Ok(event(&live)))).chain(rest);
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 

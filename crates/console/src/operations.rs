@@ -62,25 +62,45 @@ pub(crate) struct Operations {
     dead_letters: Vec<DeadLetterJson>,
 }
 
+impl DeadLetterJson {
+    fn new(module: &'static str, dead: messaging::dlq::DeadLetter) -> DeadLetterJson {
+        DeadLetterJson {
+            module,
+            consumer: dead.consumer,
+            id: dead.id,
+            name: dead.name,
+            subject: dead.subject,
+            attempts: dead.attempts,
+            dead_at: dead.dead_at.timestamp_micros(),
+            error: dead.error,
+            replay_requested: dead.replay_requested,
+        }
+    }
+}
+
 /// Every module's dead letters (the first of each), oldest first.
-pub(crate) async fn dead_letters(hub: &Hub) -> Result<Vec<DeadLetterJson>, sqlx::Error> {
+async fn dead_letters(hub: &Hub) -> Result<Vec<DeadLetterJson>, sqlx::Error> {
     let mut letters = Vec::new();
     for module in hub.queues.modules() {
         for dead in messaging::dlq::list_first(&hub.db, module, DEAD_LETTERS_SHOWN).await? {
-            letters.push(DeadLetterJson {
-                module,
-                consumer: dead.consumer,
-                id: dead.id,
-                name: dead.name,
-                subject: dead.subject,
-                attempts: dead.attempts,
-                dead_at: dead.dead_at.timestamp_micros(),
-                error: dead.error,
-                replay_requested: dead.replay_requested,
-            });
+            letters.push(DeadLetterJson::new(module, dead));
         }
     }
     letters.sort_by_key(|letter| letter.dead_at);
+    Ok(letters)
+}
+
+/// The dead letters of the messages `ids`, in every module.
+pub(crate) async fn dead_letters_of(
+    hub: &Hub,
+    ids: &[String],
+) -> Result<Vec<DeadLetterJson>, sqlx::Error> {
+    let mut letters = Vec::new();
+    for module in hub.queues.modules() {
+        for dead in messaging::dlq::of_messages(&hub.db, module, ids).await? {
+            letters.push(DeadLetterJson::new(module, dead));
+        }
+    }
     Ok(letters)
 }
 

@@ -9,31 +9,6 @@ use tokio::sync::broadcast;
 
 use crate::live::{Live, OrderRow, Step};
 
-pub(crate) const TABLES: &str = "
-    CREATE TABLE {schema}.orders (
-        id TEXT PRIMARY KEY,
-        customer_id TEXT NOT NULL,
-        status TEXT NOT NULL,
-        rank INTEGER NOT NULL,
-        items BIGINT NOT NULL,
-        total_cents BIGINT NOT NULL,
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL
-    );
-    CREATE INDEX {index}orders_status ON {on}orders (status, updated_at);
-    CREATE TABLE {schema}.steps (
-        seq {serial},
-        order_id TEXT NOT NULL,
-        id TEXT NOT NULL,
-        name TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        producer TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        outcome TEXT,
-        sent_at BIGINT NOT NULL,
-        UNIQUE (order_id, id)
-    );";
-
 /// An order's place on the board; a later message never moves it back (`rank`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Status {
@@ -114,23 +89,25 @@ struct About {
 struct Placed {
     customer: String,
     items: i64,
-    total_cents: i64,
-    total: f64,
+    total: money::Cents,
 }
 
-fn placed(customer: String, lines: impl IntoIterator<Item = (f64, i32)>) -> Placed {
+/// A new order, pending, as the checkout or its creation names it.
+fn placed(order: String, customer: String, lines: impl IntoIterator<Item = (f64, i32)>) -> About {
     let lines: Vec<(f64, i64)> = lines
         .into_iter()
         .map(|(price, quantity)| (price, i64::from(quantity)))
         .collect();
     let items = lines.iter().map(|(_, quantity)| quantity).sum();
-    // An order the mall could not count is still shown; its total as 0.
-    let total = money::total(lines).ok();
-    Placed {
+    let placed = Placed {
         customer,
         items,
-        total_cents: total.map_or(0, money::Cents::count),
-        total: total.map_or(0.0, money::Cents::amount),
+        // An order the mall could not count is still shown; its total as 0.
+        total: money::total(lines).unwrap_or_default(),
+    };
+    About {
+        order,
+        status: Some((Status::Pending, placed)),
     }
 }
 
@@ -138,15 +115,7 @@ fn placed(customer: String, lines: impl IntoIterator<Item = (f64, i32)>) -> Plac
 /// id), the order's id on ordering's events and on the checkout (order id = basket id), the
 /// order the depot's and payments' events name.
 fn about(message: &Incoming) -> Result<Option<About>, HandlerError> {
-    let reply_saga = format!(
-        "{}{}",
-        proto::am::REPLY_HDR_PREFIX,
-        saga::SAGA_ID_HDR.trim_start_matches(proto::am::COMMAND_HDR_PREFIX)
-    );
-    if let Some(saga) = message
-        .metadata(saga::SAGA_ID_HDR)
-        .or_else(|| message.metadata(&reply_saga))
-    {
+    if let Some(saga) = saga::saga_of(message) {
         return Ok(Some(About {
             order: saga.to_owned(),
             status: None,
@@ -160,20 +129,12 @@ fn about(message: &Incoming) -> Result<Option<About>, HandlerError> {
         baskets::BASKET_CHECKED_OUT_EVENT => {
             let event: baskets::BasketCheckedOut = message.decode()?;
             let lines = event.items.iter().map(|i| (i.price, i.quantity));
-            let placed = placed(event.customer_id.clone(), lines);
-            About {
-                order: event.id,
-                status: Some((Status::Pending, placed)),
-            }
+            placed(event.id, event.customer_id, lines)
         }
         ordering::ORDER_CREATED_EVENT => {
             let event: ordering::OrderCreated = message.decode()?;
             let lines = event.items.iter().map(|i| (i.price, i.quantity));
-            let placed = placed(event.customer_id.clone(), lines);
-            About {
-                order: event.id,
-                status: Some((Status::Pending, placed)),
-            }
+            placed(event.id, event.customer_id, lines)
         }
         ordering::ORDER_APPROVED_EVENT => simple(
             message.decode::<ordering::OrderApproved>()?.id,
@@ -225,7 +186,7 @@ impl Handler for Recorder {
         let kind = match spec.map(|spec| spec.kind) {
             Some(proto::Kind::Command) => "command",
             Some(proto::Kind::Reply) => "reply",
-            _ => "event",
+            Some(proto::Kind::Event) | None => "event",
         };
         // The catalog's sender (cosec for commands); the subject's module for what it does not
         // know. A reply says only "a command handler": the page names it from the command.
@@ -255,11 +216,11 @@ impl Handler for Recorder {
                 customer_id: placed.customer,
                 status: status.as_str(),
                 items: placed.items,
-                total: placed.total,
+                total: placed.total.amount(),
                 created_at: sent_at,
                 updated_at: sent_at,
             };
-            if crate::board::move_order(tx, &mut row, status.rank(), placed.total_cents).await? {
+            if crate::board::move_order(tx, &mut row, status.rank(), placed.total).await? {
                 changed = Some(row);
             }
         }
@@ -320,8 +281,7 @@ mod tests {
                     Placed {
                         customer: "c-1".into(),
                         items: 3,
-                        total_cents: 30,
-                        total: 0.3,
+                        total: money::Cents::from_amount(0.3).unwrap(),
                     }
                 )),
             })

@@ -67,6 +67,28 @@ async fn an_order_has_a_timeline_and_a_place_on_the_board(backend: Backend) {
     let commands = steps.iter().filter(|s| s["kind"] == "command").count();
     assert_eq!(commands, 5, "{steps:#?}");
 
+    // A consumer that gave up on one of its messages: the step says so.
+    let created_id = created["id"].as_str().unwrap().to_owned();
+    sqlx::query(
+        "INSERT INTO search.dead_letters (consumer, id, name, subject, body, error, attempts, dead_at, replay_requested)
+         VALUES ('search-orders', $1, 'ordersapi.OrderCreated', 'mallbots.ordering.events.Order', $2, 'search is down', 5, 1, FALSE)",
+    )
+    .bind(&created_id)
+    .bind(vec![0_u8])
+    .execute(app.db.pool())
+    .await
+    .unwrap();
+    let (_, timeline) = app.json(Method::GET, &path, Value::Null).await;
+    let marked: Vec<&Value> = timeline["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["deadLetters"].as_array().is_some_and(|d| !d.is_empty()))
+        .collect();
+    assert_eq!(marked.len(), 1, "{timeline:#}");
+    assert_eq!(marked[0]["id"], created_id.as_str());
+    assert_eq!(marked[0]["deadLetters"][0]["error"], "search is down");
+
     let (status, board) = app
         .json(Method::GET, "/api/console/board", Value::Null)
         .await;

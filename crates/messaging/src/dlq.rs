@@ -75,6 +75,34 @@ pub async fn list_first(db: &Db, schema: &str, limit: i64) -> Result<Vec<DeadLet
         .collect()
 }
 
+/// The dead letters in `schema` of any of the messages `ids`, oldest first.
+///
+/// # Errors
+/// A database error.
+pub async fn of_messages(
+    db: &Db,
+    schema: &str,
+    ids: &[String],
+) -> Result<Vec<DeadLetter>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM {schema}.dead_letters WHERE id IN ({}) ORDER BY dead_at, consumer, id",
+        db::placeholders(1, ids.len())
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for id in ids {
+        query = query.bind(id.clone());
+    }
+    query
+        .fetch_all(db.pool())
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
 /// One dead letter.
 ///
 /// # Errors

@@ -34,17 +34,11 @@ pub async fn received(
     if consumers.is_empty() || ids.is_empty() {
         return Ok(Vec::new());
     }
-    let list = |from: usize, count: usize| {
-        (from..from + count)
-            .map(|n| format!("${n}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let sql = format!(
         "SELECT consumer, id, received_at FROM {schema}.inbox
          WHERE consumer IN ({}) AND id IN ({}) ORDER BY received_at",
-        list(1, consumers.len()),
-        list(1 + consumers.len(), ids.len()),
+        db::placeholders(1, consumers.len()),
+        db::placeholders(1 + consumers.len(), ids.len()),
     );
     let mut query = sqlx::query(AssertSqlSafe(sql));
     for value in consumers.iter().chain(ids) {

@@ -42,6 +42,12 @@ impl Cents {
         self.0
     }
 
+    /// `count` cents, as [`Cents::count`] gave them (stored, say); `None` beyond
+    /// [`MAX_AMOUNT`].
+    pub fn from_count(count: i64) -> Option<Cents> {
+        Cents::bounded(count)
+    }
+
     /// `quantity` times this; `None` beyond [`MAX_AMOUNT`].
     pub fn times(self, quantity: i64) -> Option<Cents> {
         Cents::bounded(self.0.checked_mul(quantity)?)
@@ -98,6 +104,13 @@ mod tests {
         assert_eq!(total(vec![(0.1, 1); 10]).map(Cents::amount), Ok(1.0));
         assert_eq!(total([(9.99, 3), (0.01, 1)]).map(Cents::count), Ok(2998));
         assert_eq!(total([]), Ok(Cents::default()));
+    }
+
+    #[test]
+    fn a_count_comes_back_as_it_was_stored() {
+        let total = Cents::from_amount(1234.56).unwrap();
+        assert_eq!(Cents::from_count(total.count()), Some(total));
+        assert_eq!(Cents::from_count(i64::MAX), None);
     }
 
     #[test]

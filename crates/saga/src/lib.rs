@@ -14,5 +14,5 @@ mod tests;
 pub use definition::{Command, Ignored, Instance, Next, OnReply, Reply, Saga, Status, Step};
 pub use orchestrator::{
     Entry, MIGRATIONS, Orchestrator, Record, SAGA_ID_HDR, SAGA_NAME_HDR, SAGA_STEP_HDR, SagaError,
-    Timing,
+    Timing, saga_of,
 };

@@ -30,6 +30,19 @@ pub const SAGA_NAME_HDR: &str = "COMMAND_SAGA_NAME";
 /// See [`SAGA_ID_HDR`].
 pub const SAGA_STEP_HDR: &str = "COMMAND_SAGA_STEP";
 
+/// The key a command handler echoes `key` (a `COMMAND_*` key) back under in its reply.
+fn echoed(key: &str) -> String {
+    key.replacen(am::COMMAND_HDR_PREFIX, am::REPLY_HDR_PREFIX, 1)
+}
+
+/// The saga a message belongs to: a command's `COMMAND_SAGA_ID`, or the `REPLY_SAGA_ID` its
+/// handler echoed in the reply. What an observer of the stream (the console) ties them by.
+pub fn saga_of(message: &Incoming) -> Option<&str> {
+    message
+        .metadata(SAGA_ID_HDR)
+        .or_else(|| message.metadata(&echoed(SAGA_ID_HDR)))
+}
+
 /// Installs `{schema}.sagas`.
 pub const MIGRATIONS: Migrations = Migrations {
     component: "saga",
@@ -224,11 +237,7 @@ impl<D: Serialize + DeserializeOwned + Send + Sync + 'static> Orchestrator<D> {
         tx: &mut db::Conn,
         message: &Incoming,
     ) -> Result<(), HandlerError> {
-        let reply_header = |key: &str| {
-            message
-                .metadata(&key.replacen(am::COMMAND_HDR_PREFIX, am::REPLY_HDR_PREFIX, 1))
-                .map(str::to_owned)
-        };
+        let reply_header = |key: &str| message.metadata(&echoed(key)).map(str::to_owned);
         let (Some(id), Some(name)) = (reply_header(SAGA_ID_HDR), reply_header(SAGA_NAME_HDR))
         else {
             tracing::debug!(
