@@ -78,29 +78,25 @@ impl DeadLetterJson {
     }
 }
 
-/// Every module's dead letters (the first of each), oldest first.
-async fn dead_letters(hub: &Hub) -> Result<Vec<DeadLetterJson>, sqlx::Error> {
-    let mut letters = Vec::new();
-    for module in hub.queues.modules() {
-        for dead in messaging::dlq::list_first(&hub.db, module, DEAD_LETTERS_SHOWN).await? {
-            letters.push(DeadLetterJson::new(module, dead));
-        }
-    }
-    letters.sort_by_key(|letter| letter.dead_at);
-    Ok(letters)
-}
-
-/// The dead letters of the messages `ids`, in every module.
-pub(crate) async fn dead_letters_of(
+/// Dead letters of every module of the process, oldest first: those of the messages `of`,
+/// or with none named, the first hundred of each module.
+pub(crate) async fn dead_letters(
     hub: &Hub,
-    ids: &[String],
+    of: Option<&[String]>,
 ) -> Result<Vec<DeadLetterJson>, sqlx::Error> {
     let mut letters = Vec::new();
     for module in hub.queues.modules() {
-        for dead in messaging::dlq::of_messages(&hub.db, module, ids).await? {
-            letters.push(DeadLetterJson::new(module, dead));
-        }
+        let found = match of {
+            Some(ids) => messaging::dlq::of_messages(&hub.db, module, ids).await?,
+            None => messaging::dlq::list_first(&hub.db, module, DEAD_LETTERS_SHOWN).await?,
+        };
+        letters.extend(
+            found
+                .into_iter()
+                .map(|dead| DeadLetterJson::new(module, dead)),
+        );
     }
+    letters.sort_by_key(|letter| letter.dead_at);
     Ok(letters)
 }
 
@@ -126,7 +122,7 @@ pub(crate) async fn read(hub: &Hub) -> Result<Operations, sqlx::Error> {
                 lag: consumer.lag,
             })
             .collect(),
-        dead_letters: dead_letters(hub).await?,
+        dead_letters: dead_letters(hub, None).await?,
     })
 }
 

@@ -188,7 +188,7 @@ async fn timeline(hub: &Hub, id: &str) -> Result<Option<TimelineJson>, sqlx::Err
             });
         }
     }
-    let letters = crate::operations::dead_letters_of(hub, &ids).await?;
+    let letters = crate::operations::dead_letters(hub, Some(&ids)).await?;
     let steps = steps
         .into_iter()
         .map(|step| {
