@@ -17,7 +17,9 @@ async fn published(rig: &Rig) {
     .await;
 }
 
-pub(super) async fn a_poisoned_message_sinks_only_itself_in_its_batch(backend: Backend) {
+/// A stream of four good messages with a poisoned one among them, then `after`, all published
+/// before anyone consumes, and the recorder that refuses the poison.
+async fn poisoned(backend: Backend, after: &[Message]) -> (Rig, Recorder) {
     let rig = Rig::new(backend).await;
     let recorder = Recorder::default();
     recorder.poisoned.lock().unwrap().insert("poison".into());
@@ -25,11 +27,16 @@ pub(super) async fn a_poisoned_message_sinks_only_itself_in_its_batch(backend: B
         .map(|i| store_event(&format!("k{i}"), &format!("ok{i}")))
         .collect();
     messages.insert(2, store_event("p", "poison"));
-    // Its aggregate's next message waits behind it, and is handled once it is dead.
-    messages.push(store_event("p", "after-poison"));
+    messages.extend_from_slice(after);
     rig.stage(messages).await;
     rig.relay();
     published(&rig).await;
+    (rig, recorder)
+}
+
+pub(super) async fn a_poisoned_message_sinks_only_itself_in_its_batch(backend: Backend) {
+    // Its aggregate's next message waits behind it, and is handled once it is dead.
+    let (rig, recorder) = poisoned(backend, &[store_event("p", "after-poison")]).await;
     // Everything is in the stream before the consumer starts: one lane takes it as one batch.
     rig.subscribe(subscription("shop-batch").parallel(1, 32), recorder.clone());
 
@@ -78,16 +85,7 @@ pub(super) async fn a_poisoned_message_sinks_only_itself_in_its_batch(backend: B
 pub(super) async fn an_idempotent_consumer_keeps_no_inbox_and_still_sets_a_poison_apart(
     backend: Backend,
 ) {
-    let rig = Rig::new(backend).await;
-    let recorder = Recorder::default();
-    recorder.poisoned.lock().unwrap().insert("poison".into());
-    let mut messages: Vec<Message> = (0..4)
-        .map(|i| store_event(&format!("k{i}"), &format!("ok{i}")))
-        .collect();
-    messages.insert(2, store_event("p", "poison"));
-    rig.stage(messages).await;
-    rig.relay();
-    published(&rig).await;
+    let (rig, recorder) = poisoned(backend, &[]).await;
     let idempotent = subscription("shop-idempotent").parallel(1, 32).idempotent();
     rig.subscribe(idempotent, recorder.clone());
     eventually(
