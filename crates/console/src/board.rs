@@ -40,58 +40,85 @@ const PER_COLUMN: i64 = 12;
 /// The window over which orders per second are counted.
 const RATE_WINDOW_MICROS: i64 = 10_000_000;
 
-pub(crate) async fn record_step(tx: &mut db::Conn, step: &Step) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO console.steps (order_id, id, name, kind, producer, subject, outcome, sent_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (order_id, id) DO NOTHING",
-    )
-    .bind(&step.order_id)
-    .bind(&step.id)
-    .bind(&step.name)
-    .bind(step.kind)
-    .bind(&step.producer)
-    .bind(&step.subject)
-    .bind(&step.outcome)
-    .bind(step.sent_at)
-    .execute(tx)
-    .await?;
+/// Rows per statement when a batch is written (8 parameters each, far under both backends'
+/// limits); fewer come in a few shapes ([`db::in_shapes`]).
+const ROWS_PER_STATEMENT: usize = 128;
+
+/// Adds `steps` to their orders' timelines (a step already there is left as it is).
+pub(crate) async fn record_steps(tx: &mut db::Conn, steps: &[Step]) -> Result<(), sqlx::Error> {
+    for chunk in db::in_shapes(steps, ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO console.steps (order_id, id, name, kind, producer, subject, outcome, sent_at)
+             VALUES {} ON CONFLICT (order_id, id) DO NOTHING",
+            rows_of(8, chunk.len())
+        );
+        let mut query = sqlx::query(db::AssertSqlSafe(sql));
+        for step in chunk {
+            query = query
+                .bind(step.order_id.clone())
+                .bind(step.id.clone())
+                .bind(step.name.clone())
+                .bind(step.kind)
+                .bind(step.producer.clone())
+                .bind(step.subject.clone())
+                .bind(step.outcome.clone())
+                .bind(step.sent_at);
+        }
+        query.execute(&mut *tx).await?;
+    }
     Ok(())
 }
 
-/// Puts the order in `row.status` unless it is there or further already; fills `row` with
-/// what the board knows of it. True when it moved.
-pub(crate) async fn move_order(
+/// An order's move as a batch of messages makes it: to `status` (of `rank`), with what the
+/// first message about it in the batch says (kept if the order is new).
+pub(crate) struct Move {
+    pub(crate) row: OrderRow,
+    pub(crate) rank: i32,
+    pub(crate) total: money::Cents,
+}
+
+/// Puts each order in its move's status unless it is there or further already (at most one
+/// move per order); the orders that moved, as the board now knows them.
+pub(crate) async fn move_orders(
     tx: &mut db::Conn,
-    row: &mut OrderRow,
-    rank: i32,
-    total: money::Cents,
-) -> Result<bool, sqlx::Error> {
-    let moved = sqlx::query(
-        "INSERT INTO console.orders (id, customer_id, status, rank, items, total_cents, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
-         ON CONFLICT (id) DO UPDATE SET status = excluded.status, rank = excluded.rank,
-             updated_at = excluded.updated_at
-         WHERE console.orders.rank < excluded.rank
-         RETURNING customer_id, items, total_cents, created_at",
-    )
-    .bind(&row.id)
-    .bind(&row.customer_id)
-    .bind(row.status)
-    .bind(rank)
-    .bind(row.items)
-    .bind(total.count())
-    .bind(row.updated_at)
-    .fetch_optional(tx)
-    .await?;
-    let Some(moved) = moved else {
-        return Ok(false);
-    };
-    row.customer_id = moved.try_get(0)?;
-    row.items = moved.try_get(1)?;
-    row.total = amount(moved.try_get(2)?);
-    row.created_at = moved.try_get(3)?;
-    Ok(true)
+    moves: &[Move],
+) -> Result<Vec<OrderRow>, sqlx::Error> {
+    let mut moved = Vec::new();
+    for chunk in db::in_shapes(moves, ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO console.orders (id, customer_id, status, rank, items, total_cents, created_at, updated_at)
+             VALUES {}
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, rank = excluded.rank,
+                 updated_at = excluded.updated_at
+             WHERE console.orders.rank < excluded.rank
+             RETURNING {ORDER_COLUMNS}",
+            rows_of(8, chunk.len())
+        );
+        let mut query = sqlx::query(db::AssertSqlSafe(sql));
+        for Move { row, rank, total } in chunk {
+            query = query
+                .bind(row.id.clone())
+                .bind(row.customer_id.clone())
+                .bind(row.status)
+                .bind(*rank)
+                .bind(row.items)
+                .bind(total.count())
+                .bind(row.created_at)
+                .bind(row.updated_at);
+        }
+        for row in query.fetch_all(&mut *tx).await? {
+            moved.push(order_row(&row)?);
+        }
+    }
+    Ok(moved)
+}
+
+/// `($1, …, $width), ($width+1, …)`: `rows` rows of `width` parameters.
+fn rows_of(width: usize, rows: usize) -> String {
+    (0..rows)
+        .map(|row| format!("({})", db::placeholders(1 + row * width, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A total as stored, as the wire writes it.

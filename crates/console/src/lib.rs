@@ -24,6 +24,8 @@ pub const CONSUMER: &str = "console-stream";
 
 /// How long the console's consumer waits, once caught up, before reading again.
 const LINGER: std::time::Duration = std::time::Duration::from_millis(200);
+/// Messages recorded per transaction at most.
+const BATCH: usize = 256;
 
 const MIGRATIONS: db::Migrations = db::Migrations {
     component: "console",
@@ -58,7 +60,9 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
             .idempotent()
             // A page can wait a fifth of a second; the mall then pays a few commits a second
             // for its console, not one per message (ADR 21).
-            .linger(LINGER),
+            .linger(LINGER)
+            // Two statements a batch however large (`Recorder::handle_batch`).
+            .batch(BATCH),
         record::Recorder {
             live: hub.live.clone(),
         },

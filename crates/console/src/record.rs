@@ -7,7 +7,10 @@ use messaging::{Handler, HandlerError, Incoming};
 use proto::{baskets, depot, ordering, payments};
 use tokio::sync::broadcast;
 
-use crate::live::{Live, OrderRow, Step};
+use crate::{
+    board::Move,
+    live::{Live, OrderRow, Step},
+};
 
 /// An order's place on the board; a later message never moves it back (`rank`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +172,71 @@ fn about(message: &Incoming) -> Result<Option<About>, HandlerError> {
     Ok(Some(about).filter(|about| !about.order.is_empty()))
 }
 
+/// What one message adds to the record: its step on the order's timeline, and the order's
+/// move when it names a status.
+fn entry(message: &Incoming) -> Result<Option<(Step, Option<Move>)>, HandlerError> {
+    let Some(about) = about(message)? else {
+        return Ok(None);
+    };
+    let spec = proto::CATALOG
+        .iter()
+        .find(|spec| spec.name == message.name());
+    let kind = match spec.map(|spec| spec.kind) {
+        Some(proto::Kind::Command) => "command",
+        Some(proto::Kind::Reply) => "reply",
+        Some(proto::Kind::Event) | None => "event",
+    };
+    // The catalog's sender (cosec for commands); the subject's module for what it does not
+    // know. A reply says only "a command handler": the page names it from the command.
+    let producer = spec
+        .map(|spec| spec.producer)
+        .or_else(|| message.subject.split('.').nth(1))
+        .unwrap_or("?")
+        .to_owned();
+    let sent_at = message.envelope.sent_at.timestamp_micros();
+    let step = Step {
+        order_id: about.order.clone(),
+        id: message.id().to_owned(),
+        name: message.name().to_owned(),
+        kind,
+        producer,
+        subject: message.subject.clone(),
+        outcome: message
+            .metadata(proto::am::REPLY_OUTCOME_HDR)
+            .map(str::to_owned),
+        sent_at,
+    };
+    let change = about.status.map(|(status, placed)| Move {
+        row: OrderRow {
+            id: about.order,
+            customer_id: placed.customer,
+            status: status.as_str(),
+            items: placed.items,
+            total: placed.total.amount(),
+            created_at: sent_at,
+            updated_at: sent_at,
+        },
+        rank: status.rank(),
+        total: placed.total,
+    });
+    Ok(Some((step, change)))
+}
+
+/// Folds `change` into a batch's moves, one per order, as if the batch's messages were applied
+/// one after another: a new order is inserted with what the first of them says, and the first
+/// to reach the highest rank puts it in its status.
+fn merge(moves: &mut Vec<Move>, change: Move) {
+    match moves.iter_mut().find(|known| known.row.id == change.row.id) {
+        None => moves.push(change),
+        Some(known) if change.rank > known.rank => {
+            known.rank = change.rank;
+            known.row.status = change.row.status;
+            known.row.updated_at = change.row.updated_at;
+        }
+        Some(_) => {}
+    }
+}
+
 /// Records each message about an order and tells the open consoles.
 pub(crate) struct Recorder {
     pub(crate) live: broadcast::Sender<Live>,
@@ -177,57 +245,33 @@ pub(crate) struct Recorder {
 #[async_trait]
 impl Handler for Recorder {
     async fn handle(&self, tx: &mut db::Conn, message: &Incoming) -> Result<(), HandlerError> {
-        let Some(about) = about(message)? else {
-            return Ok(());
-        };
-        let spec = proto::CATALOG
-            .iter()
-            .find(|spec| spec.name == message.name());
-        let kind = match spec.map(|spec| spec.kind) {
-            Some(proto::Kind::Command) => "command",
-            Some(proto::Kind::Reply) => "reply",
-            Some(proto::Kind::Event) | None => "event",
-        };
-        // The catalog's sender (cosec for commands); the subject's module for what it does not
-        // know. A reply says only "a command handler": the page names it from the command.
-        let producer = spec
-            .map(|spec| spec.producer)
-            .or_else(|| message.subject.split('.').nth(1))
-            .unwrap_or("?")
-            .to_owned();
-        let sent_at = message.envelope.sent_at.timestamp_micros();
-        let step = Step {
-            order_id: about.order.clone(),
-            id: message.id().to_owned(),
-            name: message.name().to_owned(),
-            kind,
-            producer,
-            subject: message.subject.clone(),
-            outcome: message
-                .metadata(proto::am::REPLY_OUTCOME_HDR)
-                .map(str::to_owned),
-            sent_at,
-        };
-        crate::board::record_step(tx, &step).await?;
-        let mut changed = None;
-        if let Some((status, placed)) = about.status {
-            let mut row = OrderRow {
-                id: about.order,
-                customer_id: placed.customer,
-                status: status.as_str(),
-                items: placed.items,
-                total: placed.total.amount(),
-                created_at: sent_at,
-                updated_at: sent_at,
+        self.handle_batch(tx, &[message]).await
+    }
+
+    /// A batch in two statements, however many messages: its steps, and its orders' moves.
+    async fn handle_batch(
+        &self,
+        tx: &mut db::Conn,
+        messages: &[&Incoming],
+    ) -> Result<(), HandlerError> {
+        let (mut steps, mut moves) = (Vec::new(), Vec::new());
+        for message in messages {
+            let Some((step, change)) = entry(message)? else {
+                continue;
             };
-            if crate::board::move_order(tx, &mut row, status.rank(), placed.total).await? {
-                changed = Some(row);
+            steps.push(step);
+            if let Some(change) = change {
+                merge(&mut moves, change);
             }
         }
+        crate::board::record_steps(tx, &steps).await?;
+        let moved = crate::board::move_orders(tx, &moves).await?;
         // Told before the commit: a batch rolled back is handled again and tells again, and
         // what it says (this order is in this status) is the same each time.
-        let _ = self.live.send(Live::Step(std::sync::Arc::new(step)));
-        if let Some(row) = changed {
+        for step in steps {
+            let _ = self.live.send(Live::Step(std::sync::Arc::new(step)));
+        }
+        for row in moved {
             let _ = self.live.send(Live::Order(std::sync::Arc::new(row)));
         }
         Ok(())
@@ -306,6 +350,58 @@ mod tests {
         .with_metadata("REPLY_SAGA_ID", "o-2");
         let about_reply = about(&incoming(reply)).unwrap();
         assert_eq!(about_reply.map(|a| a.order).as_deref(), Some("o-2"));
+    }
+
+    fn change(order: &str, status: Status, customer: &str, at: i64) -> Move {
+        Move {
+            row: OrderRow {
+                id: order.into(),
+                customer_id: customer.into(),
+                status: status.as_str(),
+                items: 1,
+                total: 0.0,
+                created_at: at,
+                updated_at: at,
+            },
+            rank: status.rank(),
+            total: money::Cents::default(),
+        }
+    }
+
+    #[test]
+    fn a_batch_moves_each_order_once_as_its_messages_would_one_by_one() {
+        let mut moves = Vec::new();
+        for change in [
+            change("o-1", Status::Pending, "c-1", 1),
+            change("o-2", Status::Approved, "", 2),
+            change("o-1", Status::Approved, "", 3),
+            change("o-2", Status::Pending, "c-2", 4),
+            change("o-1", Status::Completed, "", 5),
+            change("o-1", Status::Cancelled, "", 6),
+        ] {
+            merge(&mut moves, change);
+        }
+        let seen: Vec<_> = moves
+            .iter()
+            .map(|m| {
+                (
+                    m.row.id.as_str(),
+                    m.row.status,
+                    m.row.customer_id.as_str(),
+                    m.row.created_at,
+                    m.row.updated_at,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                // Inserted as the checkout says; the first final status wins.
+                ("o-1", "completed", "c-1", 1, 5),
+                // A later message never moves an order back.
+                ("o-2", "approved", "", 2, 2),
+            ]
+        );
     }
 
     #[test]

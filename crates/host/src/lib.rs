@@ -226,7 +226,8 @@ impl Host {
             names: subscription.names.clone(),
         });
         let mut subscription = subscription;
-        subscription.batch = self.config.consumer_batch;
+        // A module's own batch size wins: it knows what a batch of its handler costs.
+        subscription.batch = subscription.batch.or(Some(self.config.consumer_batch));
         subscription.ack_wait = self.config.consumer_ack_wait;
         subscription.concurrency = self
             .config

@@ -63,6 +63,22 @@ pub trait Handler: Send + Sync + 'static {
     /// Applies `message`'s effects through `tx`.
     async fn handle(&self, tx: &mut db::Conn, message: &Incoming) -> Result<(), HandlerError>;
 
+    /// Applies a batch's `messages`, in order, through `tx`: called instead of
+    /// [`Handler::handle`] for each when the subscription is
+    /// [`idempotent`](field@Subscription::idempotent) and more than one message is ready, so a
+    /// handler may write them with one statement instead of one each. A failure fails the
+    /// batch, whose messages are then handled one at a time through [`Handler::handle`].
+    async fn handle_batch(
+        &self,
+        tx: &mut db::Conn,
+        messages: &[&Incoming],
+    ) -> Result<(), HandlerError> {
+        for message in messages {
+            self.handle(tx, message).await?;
+        }
+        Ok(())
+    }
+
     /// Empties what this handler built from `consumer`'s messages, so that a rewound consumer
     /// ([`crate::rewind`]) rebuilds it from the start of the stream. True when done; false
     /// (the default) for handlers whose effects must not happen twice (commands, notifications):
@@ -143,8 +159,9 @@ pub struct Subscription {
     pub inbox_retention: Duration,
     /// Lanes handling different aggregates at the same time; `None`: [`DEFAULT_CONCURRENCY`].
     pub concurrency: Option<usize>,
-    /// Most messages handled in one transaction (at least 1).
-    pub batch: usize,
+    /// Most messages handled in one transaction (at least 1); `None`: the process's setting
+    /// (`CONSUMER_BATCH`), else [`DEFAULT_BATCH`].
+    pub batch: Option<usize>,
     /// How soon an unsettled, unrenewed delivery goes back to the broker.
     pub ack_wait: Duration,
     /// After a read that emptied the consumer, how long to wait before reading again. Zero
@@ -173,7 +190,7 @@ impl Subscription {
             retry: RetryPolicy::default(),
             inbox_retention: Duration::from_secs(24 * 3600),
             concurrency: None,
-            batch: DEFAULT_BATCH,
+            batch: None,
             ack_wait: DEFAULT_ACK_WAIT,
             linger: Duration::ZERO,
             idempotent: false,
@@ -213,8 +230,22 @@ impl Subscription {
     #[must_use]
     pub fn parallel(mut self, lanes: usize, batch: usize) -> Subscription {
         self.concurrency = Some(lanes.max(1));
-        self.batch = batch.max(1);
+        self.batch = Some(batch.max(1));
         self
+    }
+
+    /// Handles up to `batch` messages per transaction, whatever the process's setting: for a
+    /// consumer whose batches cost a few statements however large (an idempotent
+    /// [`Handler::handle_batch`]).
+    #[must_use]
+    pub fn batch(mut self, batch: usize) -> Subscription {
+        self.batch = Some(batch.max(1));
+        self
+    }
+
+    /// Most messages per transaction.
+    fn most(&self) -> usize {
+        self.batch.unwrap_or(DEFAULT_BATCH).max(1)
     }
 
     /// The lanes it runs.

@@ -33,6 +33,7 @@ use batches::{
     a_crash_between_commit_and_ack_loses_and_duplicates_nothing,
     a_poisoned_message_sinks_only_itself_in_its_batch,
     aggregates_are_handled_side_by_side_each_in_order,
+    an_idempotent_consumer_is_handed_its_batch_whole,
     an_idempotent_consumer_keeps_no_inbox_and_still_sets_a_poison_apart,
 };
 
@@ -49,6 +50,7 @@ db::backend_tests!(
     a_poisoned_message_sinks_only_itself_in_its_batch,
     aggregates_are_handled_side_by_side_each_in_order,
     an_idempotent_consumer_keeps_no_inbox_and_still_sets_a_poison_apart,
+    an_idempotent_consumer_is_handed_its_batch_whole,
     a_crash_between_commit_and_ack_loses_and_duplicates_nothing,
     published_messages_reach_the_handler,
     delivery_survives_a_consumer_restart,
@@ -268,6 +270,8 @@ struct Recorder {
     pause: Duration,
     /// Whether its effects can be emptied for a rewind.
     rebuildable: bool,
+    /// The size of each batch handed over whole ([`Handler::handle_batch`]).
+    batches: Arc<Mutex<Vec<usize>>>,
     /// Handlers running now, and the most that ever ran at once.
     running: Arc<(
         std::sync::atomic::AtomicUsize,
@@ -296,6 +300,18 @@ impl Handler for Recorder {
                 .await?;
         }
         Ok(self.rebuildable)
+    }
+
+    async fn handle_batch(
+        &self,
+        tx: &mut db::Conn,
+        messages: &[&Incoming],
+    ) -> Result<(), HandlerError> {
+        self.batches.lock().unwrap().push(messages.len());
+        for message in messages {
+            self.handle(tx, message).await?;
+        }
+        Ok(())
     }
 
     async fn handle(&self, tx: &mut db::Conn, message: &Incoming) -> Result<(), HandlerError> {
@@ -682,6 +698,11 @@ async fn names_the_subscription_does_not_handle_are_skipped(backend: Backend) {
     .await;
     assert_eq!(recorder.attempts.lock().unwrap().len(), 1);
     assert_eq!(rig.count("SELECT COUNT(*) FROM shop.dead_letters").await, 0);
+    // The skipped ones are acknowledged too (together, on the embedded log), not redelivered.
+    eventually("nothing is left unacknowledged", || async {
+        rig.broker().lag("shop-stores").await.unwrap() == Some(0)
+    })
+    .await;
 }
 
 async fn a_replayed_dead_letter_takes_effect_once(backend: Backend) {

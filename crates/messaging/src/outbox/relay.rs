@@ -51,7 +51,7 @@ impl Default for RelayConfig {
 struct Unmarked {
     seqs: Vec<i64>,
     since: Option<Instant>,
-    /// As many as a batch: marked at once.
+    /// As many as a few batches: marked at once.
     most: usize,
     every: Duration,
 }
@@ -107,7 +107,7 @@ pub async fn relay(
     let mut unmarked = Unmarked {
         seqs: Vec::new(),
         since: None,
-        most: usize::try_from(config.batch).unwrap_or(256),
+        most: BATCHES_PER_MARK * usize::try_from(config.batch).unwrap_or(256),
         every: config.mark_every,
     };
     let relay = Relay {
@@ -247,7 +247,14 @@ impl Relay<'_> {
             published.1?;
             rows = next?;
         }
-        unmarked.mark_if_due(conn, self.outbox).await?;
+        if total as i64 >= self.batch {
+            // A backlog just drained: nothing else is coming to share its mark with, so its
+            // rows are marked now rather than after `mark_every`.
+            mark(conn, self.outbox, &unmarked.seqs).await?;
+            unmarked.clear();
+        } else {
+            unmarked.mark_if_due(conn, self.outbox).await?;
+        }
         Ok(total)
     }
 
@@ -298,8 +305,14 @@ impl Relay<'_> {
         let spans = publish_spans(self.outbox.schema, &rows);
         let outgoing = outgoing(&rows);
         log.append_in(&mut tx, &outgoing).await?;
-        let seqs: Vec<i64> = rows.iter().map(|row| row.seq).collect();
-        mark(&mut tx, self.outbox, &seqs).await?;
+        // Read in this write transaction, the rows are every unpublished one up to the last:
+        // one statement of one shape marks them.
+        let last = rows.iter().map(|row| row.seq).max().unwrap_or(0);
+        sqlx::query(AssertSqlSafe(self.outbox.mark_through.clone()))
+            .bind(db::now_micros())
+            .bind(last)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         log.published(&outgoing);
         count_published(self.outbox.schema, &rows);
@@ -321,21 +334,29 @@ async fn mark_now(db: &Db, outbox: &Outbox, unmarked: &mut Unmarked) -> Result<(
 }
 
 async fn mark(tx: &mut db::Conn, outbox: &Outbox, seqs: &[i64]) -> Result<(), sqlx::Error> {
-    if seqs.is_empty() {
-        return Ok(());
+    let now = db::now_micros();
+    for chunk in seqs.chunks(MARKED_PER_STATEMENT) {
+        let seqs = db::padded(chunk);
+        let update = format!(
+            "UPDATE {}.outbox SET published_at = $1 WHERE seq IN ({})",
+            outbox.schema,
+            db::placeholders(2, seqs.len())
+        );
+        let mut query = sqlx::query(AssertSqlSafe(update)).bind(now);
+        for seq in seqs {
+            query = query.bind(*seq);
+        }
+        query.execute(&mut *tx).await?;
     }
-    let update = format!(
-        "UPDATE {}.outbox SET published_at = $1 WHERE seq IN ({})",
-        outbox.schema,
-        db::placeholders(2, seqs.len())
-    );
-    let mut query = sqlx::query(AssertSqlSafe(update)).bind(db::now_micros());
-    for seq in seqs {
-        query = query.bind(*seq);
-    }
-    query.execute(&mut *tx).await?;
     Ok(())
 }
+
+/// Rows marked per statement at most.
+const MARKED_PER_STATEMENT: usize = 1024;
+
+/// Batches published per mark while a backlog drains: the mark is the leader connection's
+/// longest statement, and a draining relay publishes at the pace of the slower of the two.
+const BATCHES_PER_MARK: usize = 4;
 
 async fn purge(db: &Db, outbox: &Outbox, retention: Duration) -> Result<(), sqlx::Error> {
     let cutoff = db::now_micros() - i64::try_from(retention.as_micros()).unwrap_or(i64::MAX);

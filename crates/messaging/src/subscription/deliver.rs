@@ -204,42 +204,11 @@ impl Runner {
             took: started.elapsed(),
         };
         let mut tx = self.db.begin().await.map_err(|e| whole(e.into()))?;
-        let mut results = Vec::with_capacity(items.len());
-        let mut failed_keys: Vec<&str> = Vec::new();
-        // An idempotent handler's batch has no savepoints: its failure is the batch's, which
-        // is then handled one message at a time.
-        let shared = items.len() > 1 && !self.subscription.idempotent;
-        for item in items {
-            if item.key().is_some_and(|key| failed_keys.contains(&key)) {
-                results.push(Done::Behind);
-                continue;
-            }
-            let started = Instant::now();
-            if shared {
-                // Never released (the commit releases them all): one round trip per message.
-                sqlx::query("SAVEPOINT message")
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| whole(e.into()))?;
-            }
-            let handled = self
-                .handle_in(&mut tx, &item.incoming)
-                .instrument(item.span.clone())
-                .await;
-            match handled {
-                Ok(outcome) => results.push(Done::Handled((outcome, started.elapsed()))),
-                // Alone, its failure is the transaction's.
-                Err(error) if !shared => return Err(whole(error)),
-                Err(error) => {
-                    sqlx::query("ROLLBACK TO SAVEPOINT message")
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| whole(e.into()))?;
-                    failed_keys.extend(item.key());
-                    results.push(Done::Failed(error, started.elapsed()));
-                }
-            }
-        }
+        let results = if self.subscription.idempotent && items.len() > 1 {
+            self.handle_together(&mut tx, items).await.map_err(whole)?
+        } else {
+            self.handle_each(&mut tx, items).await.map_err(whole)?
+        };
         if let Some(log) = &self.log {
             let positions: Vec<i64> = items
                 .iter()
@@ -252,6 +221,68 @@ impl Runner {
                 .map_err(|e| whole(e.into()))?;
         }
         tx.commit().await.map_err(|e| whole(e.into()))?;
+        Ok(results)
+    }
+
+    /// An idempotent handler's batch in one call ([`super::Handler::handle_batch`]): no inbox
+    /// rows, no savepoints; its failure is the batch's, which is then handled one at a time.
+    async fn handle_together(
+        &self,
+        tx: &mut db::Conn,
+        items: &[Item],
+    ) -> Result<Vec<Done>, HandlerError> {
+        let started = Instant::now();
+        let messages: Vec<&Incoming> = items.iter().map(|item| &item.incoming).collect();
+        let handled = std::panic::AssertUnwindSafe(self.handler.handle_batch(tx, &messages))
+            .catch_unwind()
+            .await;
+        handled.unwrap_or_else(|panic| Err(panicked(panic)))?;
+        // Each message's share of the batch's time.
+        let each = started.elapsed() / u32::try_from(items.len()).unwrap_or(u32::MAX);
+        Ok(items
+            .iter()
+            .map(|_| Done::Handled((Outcome::Handled, each)))
+            .collect())
+    }
+
+    /// Each item's inbox row and effects, a savepoint apiece when there are several: a failing
+    /// item is rolled back to its savepoint and the others go on. Alone, a failing item fails
+    /// the transaction.
+    async fn handle_each(
+        &self,
+        tx: &mut db::Conn,
+        items: &[Item],
+    ) -> Result<Vec<Done>, HandlerError> {
+        let mut results = Vec::with_capacity(items.len());
+        let mut failed_keys: Vec<&str> = Vec::new();
+        let shared = items.len() > 1;
+        for item in items {
+            if item.key().is_some_and(|key| failed_keys.contains(&key)) {
+                results.push(Done::Behind);
+                continue;
+            }
+            let started = Instant::now();
+            if shared {
+                // Never released (the commit releases them all): one round trip per message.
+                sqlx::query("SAVEPOINT message").execute(&mut *tx).await?;
+            }
+            let handled = self
+                .handle_in(tx, &item.incoming)
+                .instrument(item.span.clone())
+                .await;
+            match handled {
+                Ok(outcome) => results.push(Done::Handled((outcome, started.elapsed()))),
+                // Alone, its failure is the transaction's.
+                Err(error) if !shared => return Err(error),
+                Err(error) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT message")
+                        .execute(&mut *tx)
+                        .await?;
+                    failed_keys.extend(item.key());
+                    results.push(Done::Failed(error, started.elapsed()));
+                }
+            }
+        }
         Ok(results)
     }
 
@@ -290,21 +321,19 @@ impl Runner {
         let handled = std::panic::AssertUnwindSafe(self.handler.handle(tx, incoming))
             .catch_unwind()
             .await;
-        match handled {
-            Ok(result) => result?,
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                return Err(HandlerError::Transient(anyhow::anyhow!(
-                    "the handler panicked: {what}"
-                )));
-            }
-        }
+        handled.unwrap_or_else(|panic| Err(panicked(panic)))?;
         Ok(Outcome::Handled)
     }
+}
+
+/// A handler's panic, as a failure to retry.
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> HandlerError {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    HandlerError::Transient(anyhow::anyhow!("the handler panicked: {what}"))
 }
 
 /// Forgets `item` as a blocker and as deferred.

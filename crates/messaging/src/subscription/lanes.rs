@@ -55,7 +55,7 @@ impl Lanes {
         let (senders, tasks) = (0..sub.lanes())
             .map(|_| {
                 // Room for two batches: the lane reads the next while one is handled.
-                let (sender, receiver) = mpsc::channel(sub.batch.max(1) * 2);
+                let (sender, receiver) = mpsc::channel(sub.most() * 2);
                 let task = tokio::spawn(lane(runner.clone(), receiver, stop.clone()));
                 (sender, task)
             })
@@ -88,7 +88,7 @@ impl Lanes {
 /// when it wakes, up to a batch, in one go.
 async fn lane(runner: Arc<Runner>, mut queue: mpsc::Receiver<Item>, stop: CancellationToken) {
     let mut order = Order::default();
-    let most = runner.subscription.batch.max(1);
+    let most = runner.subscription.most();
     loop {
         let first = tokio::select! {
             biased;

@@ -102,6 +102,47 @@ pub(super) async fn an_idempotent_consumer_keeps_no_inbox_and_still_sets_a_poiso
     assert_eq!(rig.count("SELECT COUNT(*) FROM shop.inbox").await, 0);
 }
 
+/// An idempotent handler that writes a batch at once ([`Handler::handle_batch`]) is handed
+/// what is ready as one call, in stream order, and each message takes effect once.
+pub(super) async fn an_idempotent_consumer_is_handed_its_batch_whole(backend: Backend) {
+    let rig = Rig::new(backend).await;
+    let recorder = Recorder::default();
+    let messages: Vec<Message> = (0..6)
+        .map(|i| store_event(&format!("k{}", i % 2), &format!("m{i}")))
+        .collect();
+    rig.stage(messages).await;
+    rig.relay();
+    published(&rig).await;
+    // Everything is in the stream before the consumer starts: one read.
+    rig.subscribe(
+        subscription("shop-whole").idempotent().batch(32),
+        recorder.clone(),
+    );
+    eventually("all are handled", || async {
+        rig.effects().await.len() == 6
+    })
+    .await;
+    // The lane may wake before the read is all queued: then a first message goes alone.
+    let batches = recorder.batches.lock().unwrap().clone();
+    assert!(
+        batches.iter().sum::<usize>() >= 5 && batches.iter().all(|size| *size > 1),
+        "handed over in batches, not message by message: {batches:?}"
+    );
+    let order: Vec<String> = recorder
+        .attempts
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(label, _)| label.clone())
+        .collect();
+    assert_eq!(
+        order,
+        ["m0", "m1", "m2", "m3", "m4", "m5"],
+        "in stream order, once each"
+    );
+    assert_eq!(rig.count("SELECT COUNT(*) FROM shop.inbox").await, 0);
+}
+
 pub(super) async fn aggregates_are_handled_side_by_side_each_in_order(backend: Backend) {
     let rig = Rig::new(backend).await;
     const AGGREGATES: usize = 8;
