@@ -156,7 +156,6 @@ impl Embedded {
         if positions.is_empty() {
             return Ok(());
         }
-        let positions = db::padded(positions);
         let mut delete = sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM broker.deliveries WHERE stream = $1 AND consumer = $2 AND seq IN ({})",
             placeholders(3, positions.len())
@@ -178,7 +177,6 @@ impl Embedded {
         positions: &[i64],
         ack_wait: Duration,
     ) -> Result<(), sqlx::Error> {
-        let positions = db::padded(positions);
         let mut update = sqlx::query(AssertSqlSafe(format!(
             "UPDATE broker.deliveries SET visible_at = $3 WHERE stream = $1 AND consumer = $2 AND seq IN ({})",
             placeholders(4, positions.len())

@@ -34,8 +34,6 @@ pub struct Outbox {
     insert_and_notify: Arc<str>,
     /// The relay's read: unpublished rows after `$1`, at most `$2`.
     select: Arc<str>,
-    /// Marks every unpublished row up to `$2` published at `$1`.
-    mark_through: Arc<str>,
     channel: Arc<str>,
     staged: Arc<Notify>,
 }
@@ -56,9 +54,6 @@ impl Outbox {
             select: Arc::from(format!(
                 "SELECT seq, id, name, subject, body, traceparent FROM {schema}.outbox
                  WHERE published_at IS NULL AND seq > $1 ORDER BY seq LIMIT $2"
-            )),
-            mark_through: Arc::from(format!(
-                "UPDATE {schema}.outbox SET published_at = $1 WHERE published_at IS NULL AND seq <= $2"
             )),
             channel: Arc::from(format!("mallbots_outbox_{schema}")),
             staged: Arc::new(Notify::new()),

@@ -4,7 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use db::{AssertSqlSafe, Backend, Row as _, RowExt as _, placeholders};
+use db::{AssertSqlSafe, Backend, Row as _, placeholders};
 
 use super::{Embedded, POLL};
 use crate::{
@@ -18,9 +18,6 @@ pub(super) struct EmbeddedConsumer {
     /// Every delivery not yet settled (by its log position), renewed while it is worked on.
     leases: Arc<Leases<i64>>,
 }
-
-/// Delivery rows per `INSERT` at most; fewer come in a few shapes ([`db::in_shapes`]).
-const DELIVERIES_PER_INSERT: usize = 64;
 
 pub(super) fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
@@ -45,67 +42,33 @@ impl EmbeddedConsumer {
         }
     }
 
-    /// What is there to claim, read in one statement without taking the write lock (so idle
+    /// Whether anything is there to claim, read without taking the write lock (so idle
     /// consumers woken by a publish on SQLite do not queue for it).
-    async fn due(&self) -> Result<Due, sqlx::Error> {
+    async fn anything_due(&self) -> Result<bool, sqlx::Error> {
         let (filter, pattern) = subject_filter(&self.spec.subject);
         let sql = format!(
-            "SELECT (SELECT MIN(visible_at) FROM broker.deliveries WHERE stream = $1 AND consumer = $2),
-                    EXISTS (SELECT 1 FROM broker.messages WHERE stream = $1 AND subject {filter}
-                      AND seq > (SELECT cursor FROM broker.consumers WHERE stream = $1 AND name = $2))"
+            "SELECT 1 FROM broker.deliveries WHERE stream = $1 AND consumer = $2 AND visible_at <= $4
+             UNION ALL
+             SELECT 1 FROM broker.messages WHERE stream = $1 AND subject {filter}
+               AND seq > (SELECT cursor FROM broker.consumers WHERE stream = $1 AND name = $2)
+             LIMIT 1"
         );
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(&*self.broker.stream)
             .bind(&self.spec.durable)
             .bind(pattern)
-            .fetch_one(self.broker.db.pool())
+            .bind(db::now_micros())
+            .fetch_optional(self.broker.db.pool())
             .await?;
-        Ok(Due {
-            earliest: row.try_get(0)?,
-            fresh: row.flag(1)?,
-        })
+        Ok(row.is_some())
     }
 
     /// Claims up to `max` deliveries in one transaction: redeliveries that are due first, then
     /// new messages after the cursor, each in log order.
-    async fn claim(&self, max: usize, due: &Due) -> Result<Vec<EmbeddedDelivery>, sqlx::Error> {
-        let broker = &self.broker;
-        let now = db::now_micros();
-        let visible_at = now + micros(self.spec.ack_wait);
-        let mut tx = broker.db.begin().await?;
-        let mut claimed = Vec::new();
-        if due.redelivery_at(now) {
-            claimed = self.claim_again(&mut tx, max, now, visible_at).await?;
+    async fn claim(&self, max: usize) -> Result<Vec<EmbeddedDelivery>, sqlx::Error> {
+        if !self.anything_due().await? {
+            return Ok(Vec::new());
         }
-        let room = max.saturating_sub(claimed.len());
-        if room > 0 && due.fresh {
-            claimed.extend(self.claim_new(&mut tx, room, visible_at).await?);
-        }
-        tx.commit().await?;
-        Ok(claimed
-            .into_iter()
-            .map(|(seq, attempt, subject, body)| EmbeddedDelivery {
-                lease: self.leases.take(seq),
-                broker: broker.clone(),
-                consumer: self.spec.durable.clone(),
-                ack_wait: self.spec.ack_wait,
-                seq,
-                subject,
-                body,
-                attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
-            })
-            .collect())
-    }
-
-    /// Takes the deliveries whose lease ran out (a nak's delay, or a holder that died), with
-    /// their messages.
-    async fn claim_again(
-        &self,
-        tx: &mut db::Conn,
-        max: usize,
-        now: i64,
-        visible_at: i64,
-    ) -> Result<Vec<Claimed>, sqlx::Error> {
         let broker = &self.broker;
         let (stream, name) = (&*broker.stream, self.spec.durable.as_str());
         // On PostgreSQL replicas of one consumer may race; SQLite has one writer at a time.
@@ -113,40 +76,49 @@ impl EmbeddedConsumer {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        let due: Vec<(i64, i32)> = sqlx::query(AssertSqlSafe(format!(
+        let now = db::now_micros();
+        let visible_at = now + micros(self.spec.ack_wait);
+        let mut tx = broker.db.begin().await?;
+
+        let mut claimed: Vec<(i64, i32)> = sqlx::query(AssertSqlSafe(format!(
             "SELECT seq, attempts + 1 FROM broker.deliveries
-             WHERE stream = $1 AND consumer = $2 AND visible_at <= $3 ORDER BY seq LIMIT $4{lock}"
+             WHERE stream = $1 AND consumer = $2 AND visible_at <= $3 ORDER BY seq LIMIT {max}{lock}"
         )))
         .bind(stream)
         .bind(name)
         .bind(now)
-        .bind(i64::try_from(max).unwrap_or(i64::MAX))
         .fetch_all(&mut *tx)
         .await?
         .iter()
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
         .collect::<Result<_, sqlx::Error>>()?;
-        if due.is_empty() {
+        if !claimed.is_empty() {
+            let mut update = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE broker.deliveries SET attempts = attempts + 1, visible_at = $3
+                 WHERE stream = $1 AND consumer = $2 AND seq IN ({})",
+                placeholders(4, claimed.len())
+            )))
+            .bind(stream)
+            .bind(name)
+            .bind(visible_at);
+            for (seq, _) in &claimed {
+                update = update.bind(*seq);
+            }
+            update.execute(&mut *tx).await?;
+        }
+        let room = max.saturating_sub(claimed.len());
+        if room > 0 {
+            let fresh = self.claim_new(&mut tx, room, visible_at).await?;
+            claimed.extend(fresh.into_iter().map(|seq| (seq, 1)));
+        }
+        if claimed.is_empty() {
             return Ok(Vec::new());
         }
-        let seqs = db::padded(&due);
-        let mut update = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE broker.deliveries SET attempts = attempts + 1, visible_at = $3
-             WHERE stream = $1 AND consumer = $2 AND seq IN ({})",
-            placeholders(4, seqs.len())
-        )))
-        .bind(stream)
-        .bind(name)
-        .bind(visible_at);
-        for (seq, _) in &seqs {
-            update = update.bind(*seq);
-        }
-        update.execute(&mut *tx).await?;
         let mut select = sqlx::query(AssertSqlSafe(format!(
             "SELECT seq, subject, body FROM broker.messages WHERE seq IN ({})",
-            placeholders(1, seqs.len())
+            placeholders(1, claimed.len())
         )));
-        for (seq, _) in seqs {
+        for (seq, _) in &claimed {
             select = select.bind(*seq);
         }
         let mut messages: std::collections::HashMap<i64, (String, Vec<u8>)> = select
@@ -155,106 +127,92 @@ impl EmbeddedConsumer {
             .iter()
             .map(|row| Ok((row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?))))
             .collect::<Result<_, sqlx::Error>>()?;
-        // A message purged under a stale delivery row has nothing left to deliver.
-        Ok(due
+        tx.commit().await?;
+        Ok(claimed
             .into_iter()
             .filter_map(|(seq, attempt)| {
+                // A message purged under a stale delivery row has nothing left to deliver.
                 let (subject, body) = messages.remove(&seq)?;
-                Some((seq, attempt, subject, body))
+                Some(EmbeddedDelivery {
+                    lease: self.leases.take(seq),
+                    broker: broker.clone(),
+                    consumer: self.spec.durable.clone(),
+                    ack_wait: self.spec.ack_wait,
+                    seq,
+                    subject,
+                    body,
+                    attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+                })
             })
             .collect())
     }
 
-    /// Reads up to `room` new messages after the cursor, moves the cursor over them and
-    /// records a delivery for each.
+    /// Moves the cursor over up to `room` new messages and records a delivery for each.
     async fn claim_new(
         &self,
         tx: &mut db::Conn,
         room: usize,
         visible_at: i64,
-    ) -> Result<Vec<Claimed>, sqlx::Error> {
+    ) -> Result<Vec<i64>, sqlx::Error> {
         let broker = &self.broker;
         let (stream, name) = (&*broker.stream, self.spec.durable.as_str());
-        if broker.db.backend() == Backend::Postgres {
-            // Replicas of one consumer take turns at its cursor.
-            sqlx::query(
-                "SELECT cursor FROM broker.consumers WHERE stream = $1 AND name = $2 FOR UPDATE",
-            )
-            .bind(stream)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let (filter, pattern) = subject_filter(&self.spec.subject);
-        let fresh: Vec<Claimed> = sqlx::query(AssertSqlSafe(format!(
-            "SELECT seq, subject, body FROM broker.messages WHERE stream = $1 AND subject {filter}
-               AND seq > (SELECT cursor FROM broker.consumers WHERE stream = $1 AND name = $2)
-             ORDER BY seq LIMIT $4"
+        let cursor_lock = broker.db.backend().row_lock();
+        let cursor: i64 = sqlx::query(AssertSqlSafe(format!(
+            "SELECT cursor FROM broker.consumers WHERE stream = $1 AND name = $2{cursor_lock}"
         )))
         .bind(stream)
         .bind(name)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        let (filter, pattern) = subject_filter(&self.spec.subject);
+        let fresh: Vec<i64> = sqlx::query(AssertSqlSafe(format!(
+            "SELECT seq FROM broker.messages WHERE stream = $1 AND seq > $2 AND subject {filter} ORDER BY seq LIMIT {room}"
+        )))
+        .bind(stream)
+        .bind(cursor)
         .bind(pattern)
-        .bind(i64::try_from(room).unwrap_or(i64::MAX))
         .fetch_all(&mut *tx)
         .await?
         .iter()
-        .map(|row| Ok((row.try_get(0)?, 1, row.try_get(1)?, row.try_get(2)?)))
+        .map(|row| row.try_get(0))
         .collect::<Result<_, sqlx::Error>>()?;
-        let Some(last) = fresh.last().map(|claimed| claimed.0) else {
+        let Some(last) = fresh.last() else {
             return Ok(fresh);
         };
         sqlx::query("UPDATE broker.consumers SET cursor = $3 WHERE stream = $1 AND name = $2")
             .bind(stream)
             .bind(name)
-            .bind(last)
+            .bind(*last)
             .execute(&mut *tx)
             .await?;
-        let seqs: Vec<i64> = fresh.iter().map(|claimed| claimed.0).collect();
-        for chunk in db::in_shapes(&seqs, DELIVERIES_PER_INSERT) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|i| format!("($1, $2, ${}, 1, $3)", i + 4))
-                .collect();
-            let mut insert = sqlx::query(AssertSqlSafe(format!(
-                "INSERT INTO broker.deliveries (stream, consumer, seq, attempts, visible_at) VALUES {}",
-                values.join(", ")
-            )))
-            .bind(stream)
-            .bind(name)
-            .bind(visible_at);
-            for seq in chunk {
-                insert = insert.bind(*seq);
-            }
-            insert.execute(&mut *tx).await?;
+        let values: Vec<String> = (0..fresh.len())
+            .map(|i| format!("($1, $2, ${}, 1, $3)", i + 4))
+            .collect();
+        let mut insert = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO broker.deliveries (stream, consumer, seq, attempts, visible_at) VALUES {}",
+            values.join(", ")
+        )))
+        .bind(stream)
+        .bind(name)
+        .bind(visible_at);
+        for seq in &fresh {
+            insert = insert.bind(*seq);
         }
+        insert.execute(&mut *tx).await?;
         Ok(fresh)
     }
-}
 
-/// A claimed delivery: log position, attempt, subject and body.
-type Claimed = (i64, i32, String, Vec<u8>);
-
-/// What a consumer has waiting: when its earliest unsettled delivery's lease ends (due for
-/// redelivery from then), and whether new messages follow its cursor.
-struct Due {
-    earliest: Option<i64>,
-    fresh: bool,
-}
-
-impl Due {
-    fn redelivery_at(&self, now: i64) -> bool {
-        self.earliest.is_some_and(|at| at <= now)
-    }
-
-    /// Anything to claim now.
-    fn any(&self, now: i64) -> bool {
-        self.fresh || self.redelivery_at(now)
-    }
-
-    /// How long to wait for the next redelivery, at most `most`.
-    fn wait(&self, now: i64, most: Duration) -> Duration {
-        self.earliest.map_or(most, |at| {
-            Duration::from_micros(u64::try_from(at - now).unwrap_or(0)).min(most)
-        })
+    /// When the earliest pending redelivery of this consumer becomes due, if any.
+    async fn next_due(&self) -> Result<Option<i64>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT MIN(visible_at) FROM broker.deliveries WHERE stream = $1 AND consumer = $2",
+        )
+        .bind(&*self.broker.stream)
+        .bind(&self.spec.durable)
+        .fetch_one(self.broker.db.pool())
+        .await?;
+        row.try_get::<Option<i64>, _>(0)
     }
 }
 
@@ -284,20 +242,23 @@ impl Consumer for EmbeddedConsumer {
             let published = wake.notified();
             tokio::pin!(published);
             published.as_mut().enable();
-            let due = self.due().await?;
-            let now = db::now_micros();
-            if due.any(now) {
-                let claimed = self.claim(max.max(1), &due).await?;
-                if !claimed.is_empty() {
-                    return Ok(claimed
-                        .into_iter()
-                        .map(|delivery| Box::new(delivery) as Box<dyn Delivery>)
-                        .collect());
-                }
+            let claimed = self.claim(max.max(1)).await?;
+            if !claimed.is_empty() {
+                return Ok(claimed
+                    .into_iter()
+                    .map(|delivery| Box::new(delivery) as Box<dyn Delivery>)
+                    .collect());
             }
+            let wait = match self.next_due().await? {
+                Some(due) => {
+                    Duration::from_micros(u64::try_from(due - db::now_micros()).unwrap_or(0))
+                        .min(POLL)
+                }
+                None => POLL,
+            };
             tokio::select! {
                 () = published => {}
-                () = tokio::time::sleep(due.wait(now, POLL)) => {}
+                () = tokio::time::sleep(wait) => {}
             }
         }
     }

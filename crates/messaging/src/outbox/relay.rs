@@ -305,14 +305,8 @@ impl Relay<'_> {
         let spans = publish_spans(self.outbox.schema, &rows);
         let outgoing = outgoing(&rows);
         log.append_in(&mut tx, &outgoing).await?;
-        // Read in this write transaction, the rows are every unpublished one up to the last:
-        // one statement of one shape marks them.
-        let last = rows.iter().map(|row| row.seq).max().unwrap_or(0);
-        sqlx::query(AssertSqlSafe(self.outbox.mark_through.clone()))
-            .bind(db::now_micros())
-            .bind(last)
-            .execute(&mut *tx)
-            .await?;
+        let seqs: Vec<i64> = rows.iter().map(|row| row.seq).collect();
+        mark(&mut tx, self.outbox, &seqs).await?;
         tx.commit().await?;
         log.published(&outgoing);
         count_published(self.outbox.schema, &rows);

@@ -95,15 +95,11 @@ impl Runner {
                 match batch {
                     Ok(deliveries) => {
                         let caught_up = deliveries.len() < sub.most();
-                        let mut skipped = Vec::new();
                         for delivery in deliveries {
-                            match self.route(delivery).await {
-                                Routed::Handle(item) => lanes.send(*item).await,
-                                Routed::Skip(delivery) => skipped.push(delivery),
-                                Routed::Settled => {}
+                            if let Some(item) = self.route(delivery).await {
+                                lanes.send(item).await;
                             }
                         }
-                        self.skip(skipped).await;
                         if caught_up
                             && !sub.linger.is_zero()
                             && sleep_or_stop(sub.linger, &stop).await
@@ -124,37 +120,9 @@ impl Runner {
         lanes.finish().await;
     }
 
-    /// Acks deliveries of names this subscription does not handle: on the embedded log in the
-    /// same database all in one write (a subscription to many names, such as the console's,
-    /// would otherwise take the single SQLite writer once for each), elsewhere one by one.
-    async fn skip(&self, deliveries: Vec<Box<dyn Delivery>>) {
-        if deliveries.is_empty() {
-            return;
-        }
-        let consumer = &self.subscription.consumer;
-        if let Some(log) = &self.log {
-            let positions: Vec<i64> = deliveries.iter().filter_map(|d| d.log_position()).collect();
-            let acked = async {
-                let mut tx = self.db.begin().await?;
-                log.ack_in(&mut tx, consumer, &positions).await?;
-                tx.commit().await
-            };
-            match acked.await {
-                // Dropped, their leases end.
-                Ok(()) => return,
-                Err(error) => {
-                    tracing::debug!(consumer, %error, "acking skipped deliveries together failed; one by one");
-                }
-            }
-        }
-        for delivery in deliveries {
-            super::deliver::settle(delivery.ack().await, consumer);
-        }
-    }
-
-    /// Decodes a delivery: one for this subscription becomes a lane's item, one of a name it
-    /// does not handle is to be skipped; bad bytes are dead-lettered here.
-    async fn route(&self, delivery: Box<dyn Delivery>) -> Routed {
+    /// Decodes a delivery: one for this subscription becomes a lane's item; bad bytes are
+    /// dead-lettered and names it does not handle acked, here.
+    async fn route(&self, delivery: Box<dyn Delivery>) -> Option<Item> {
         let sub = &self.subscription;
         let envelope = match Envelope::decode(delivery.body()) {
             Ok(envelope) => envelope,
@@ -169,14 +137,15 @@ impl Runner {
                     attempts: delivery.attempt(),
                 };
                 self.dead_letter(delivery.as_ref(), dead).await;
-                return Routed::Settled;
+                return None;
             }
         };
         if !sub.accepts(&envelope.name) {
             if proto::spec(&envelope.name).is_none() {
                 tracing::warn!(consumer = %sub.consumer, name = %envelope.name, id = %envelope.id, "unknown message name; skipped");
             }
-            return Routed::Skip(delivery);
+            super::deliver::settle(delivery.ack().await, &sub.consumer);
+            return None;
         }
         let incoming = Incoming {
             subject: delivery.subject().to_owned(),
@@ -189,21 +158,11 @@ impl Runner {
         telemetry::adopt(&span, &telemetry::MapRef(&incoming.envelope.metadata));
         let counted = Counted::new(sub, incoming.name());
         counted.count("messages_received_total");
-        Routed::Handle(Box::new(Item {
+        Some(Item {
             delivery,
             incoming,
             span,
             counted,
-        }))
+        })
     }
-}
-
-/// What becomes of a delivery read.
-enum Routed {
-    /// A lane handles it.
-    Handle(Box<Item>),
-    /// Not one of the subscription's names: acked unread.
-    Skip(Box<dyn Delivery>),
-    /// Already settled (dead-lettered).
-    Settled,
 }
