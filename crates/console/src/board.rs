@@ -50,18 +50,18 @@ pub(crate) async fn record_steps(tx: &mut db::Conn, steps: &[Step]) -> Result<()
         let sql = format!(
             "INSERT INTO console.steps (order_id, id, name, kind, producer, subject, outcome, sent_at)
              VALUES {} ON CONFLICT (order_id, id) DO NOTHING",
-            rows_of(8, chunk.len())
+            db::rows(1, 8, chunk.len())
         );
         let mut query = sqlx::query(db::AssertSqlSafe(sql));
         for step in chunk {
             query = query
-                .bind(step.order_id.clone())
-                .bind(step.id.clone())
-                .bind(step.name.clone())
+                .bind(&step.order_id)
+                .bind(&step.id)
+                .bind(&step.name)
                 .bind(step.kind)
-                .bind(step.producer.clone())
-                .bind(step.subject.clone())
-                .bind(step.outcome.clone())
+                .bind(&step.producer)
+                .bind(&step.subject)
+                .bind(&step.outcome)
                 .bind(step.sent_at);
         }
         query.execute(&mut *tx).await?;
@@ -69,12 +69,16 @@ pub(crate) async fn record_steps(tx: &mut db::Conn, steps: &[Step]) -> Result<()
     Ok(())
 }
 
-/// An order's move as a batch of messages makes it: to `status` (of `rank`), with what the
-/// first message about it in the batch says (kept if the order is new).
+/// An order's move as a batch of messages makes it: to `status`, with what the first message
+/// about it in the batch says (kept if the order is new).
 pub(crate) struct Move {
-    pub(crate) row: OrderRow,
-    pub(crate) rank: i32,
+    pub(crate) id: String,
+    pub(crate) customer_id: String,
+    pub(crate) status: Status,
+    pub(crate) items: i64,
     pub(crate) total: money::Cents,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
 }
 
 /// Puts each order in its move's status unless it is there or further already (at most one
@@ -92,33 +96,25 @@ pub(crate) async fn move_orders(
                  updated_at = excluded.updated_at
              WHERE console.orders.rank < excluded.rank
              RETURNING {ORDER_COLUMNS}",
-            rows_of(8, chunk.len())
+            db::rows(1, 8, chunk.len())
         );
         let mut query = sqlx::query(db::AssertSqlSafe(sql));
-        for Move { row, rank, total } in chunk {
+        for change in chunk {
             query = query
-                .bind(row.id.clone())
-                .bind(row.customer_id.clone())
-                .bind(row.status)
-                .bind(*rank)
-                .bind(row.items)
-                .bind(total.count())
-                .bind(row.created_at)
-                .bind(row.updated_at);
+                .bind(&change.id)
+                .bind(&change.customer_id)
+                .bind(change.status.as_str())
+                .bind(change.status.rank())
+                .bind(change.items)
+                .bind(change.total.count())
+                .bind(change.created_at)
+                .bind(change.updated_at);
         }
         for row in query.fetch_all(&mut *tx).await? {
             moved.push(order_row(&row)?);
         }
     }
     Ok(moved)
-}
-
-/// `($1, …, $width), ($width+1, …)`: `rows` rows of `width` parameters.
-fn rows_of(width: usize, rows: usize) -> String {
-    (0..rows)
-        .map(|row| format!("({})", db::placeholders(1 + row * width, width)))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// A total as stored, as the wire writes it.

@@ -9,7 +9,7 @@ use tokio::sync::broadcast;
 
 use crate::{
     board::Move,
-    live::{Live, OrderRow, Step},
+    live::{Live, Step},
 };
 
 /// An order's place on the board; a later message never moves it back (`rank`).
@@ -45,7 +45,8 @@ impl Status {
         }
     }
 
-    fn rank(self) -> i32 {
+    /// Its place in an order's life: a move to a lower rank never happens.
+    pub(crate) fn rank(self) -> i32 {
         match self {
             Status::Pending => 1,
             Status::Approved => 2,
@@ -178,9 +179,7 @@ fn entry(message: &Incoming) -> Result<Option<(Step, Option<Move>)>, HandlerErro
     let Some(about) = about(message)? else {
         return Ok(None);
     };
-    let spec = proto::CATALOG
-        .iter()
-        .find(|spec| spec.name == message.name());
+    let spec = proto::spec(message.name());
     let kind = match spec.map(|spec| spec.kind) {
         Some(proto::Kind::Command) => "command",
         Some(proto::Kind::Reply) => "reply",
@@ -207,17 +206,13 @@ fn entry(message: &Incoming) -> Result<Option<(Step, Option<Move>)>, HandlerErro
         sent_at,
     };
     let change = about.status.map(|(status, placed)| Move {
-        row: OrderRow {
-            id: about.order,
-            customer_id: placed.customer,
-            status: status.as_str(),
-            items: placed.items,
-            total: placed.total.amount(),
-            created_at: sent_at,
-            updated_at: sent_at,
-        },
-        rank: status.rank(),
+        id: about.order,
+        customer_id: placed.customer,
+        status,
+        items: placed.items,
         total: placed.total,
+        created_at: sent_at,
+        updated_at: sent_at,
     });
     Ok(Some((step, change)))
 }
@@ -226,12 +221,11 @@ fn entry(message: &Incoming) -> Result<Option<(Step, Option<Move>)>, HandlerErro
 /// one after another: a new order is inserted with what the first of them says, and the first
 /// to reach the highest rank puts it in its status.
 fn merge(moves: &mut Vec<Move>, change: Move) {
-    match moves.iter_mut().find(|known| known.row.id == change.row.id) {
+    match moves.iter_mut().find(|known| known.id == change.id) {
         None => moves.push(change),
-        Some(known) if change.rank > known.rank => {
-            known.rank = change.rank;
-            known.row.status = change.row.status;
-            known.row.updated_at = change.row.updated_at;
+        Some(known) if change.status.rank() > known.status.rank() => {
+            known.status = change.status;
+            known.updated_at = change.updated_at;
         }
         Some(_) => {}
     }
@@ -354,17 +348,13 @@ mod tests {
 
     fn change(order: &str, status: Status, customer: &str, at: i64) -> Move {
         Move {
-            row: OrderRow {
-                id: order.into(),
-                customer_id: customer.into(),
-                status: status.as_str(),
-                items: 1,
-                total: 0.0,
-                created_at: at,
-                updated_at: at,
-            },
-            rank: status.rank(),
+            id: order.into(),
+            customer_id: customer.into(),
+            status,
+            items: 1,
             total: money::Cents::default(),
+            created_at: at,
+            updated_at: at,
         }
     }
 
@@ -385,11 +375,11 @@ mod tests {
             .iter()
             .map(|m| {
                 (
-                    m.row.id.as_str(),
-                    m.row.status,
-                    m.row.customer_id.as_str(),
-                    m.row.created_at,
-                    m.row.updated_at,
+                    m.id.as_str(),
+                    m.status.as_str(),
+                    m.customer_id.as_str(),
+                    m.created_at,
+                    m.updated_at,
                 )
             })
             .collect();

@@ -11,6 +11,7 @@
 
 mod connect;
 mod migrate;
+mod sql;
 pub mod testing;
 mod unavailable;
 
@@ -18,6 +19,7 @@ use std::{fmt, path::PathBuf, sync::Arc, time::Duration};
 
 pub use connect::ConnectError;
 pub use migrate::{Migration, MigrationError, Migrations};
+pub use sql::{in_shapes, padded, placeholders, rows};
 pub use sqlx::{AssertSqlSafe, Row};
 use unavailable::broken;
 pub use unavailable::unavailable;
@@ -345,46 +347,6 @@ impl RowExt for AnyRow {
     }
 }
 
-/// `$first, $first+1, …`: the placeholders of `count` values bound in a row (an `IN` list, a
-/// `VALUES` tuple), numbered from `first`.
-pub fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `items` in chunks whose sizes are powers of two, none over `most`, largest first: a
-/// statement written over each chunk (an `IN` list, rows of `VALUES`) then comes in a few
-/// shapes rather than one per count, so each shape is prepared once per connection instead of
-/// each new count costing a prepare and evicting a module's statement from the cache.
-pub fn in_shapes<T>(items: &[T], most: usize) -> impl Iterator<Item = &[T]> {
-    let most = most.max(1);
-    let mut rest = items;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let size = most.min(1 << rest.len().ilog2());
-        let (chunk, after) = rest.split_at(size);
-        rest = after;
-        Some(chunk)
-    })
-}
-
-/// `values` padded to the next power of two by repeating the last, for an `IN` list (where a
-/// repeat changes nothing): one statement, in one of a few shapes ([`in_shapes`]).
-pub fn padded<T>(values: &[T]) -> Vec<&T> {
-    let Some(last) = values.last() else {
-        return Vec::new();
-    };
-    let width = values.len().next_power_of_two();
-    values
-        .iter()
-        .chain(std::iter::repeat_n(last, width - values.len()))
-        .collect()
-}
-
 /// True when `error` is a unique or primary-key violation, on either backend.
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
@@ -409,30 +371,4 @@ pub fn now_micros() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn chunks_come_in_powers_of_two_largest_first() {
-        let items: Vec<u32> = (0..23).collect();
-        let sizes: Vec<usize> = super::in_shapes(&items, 8).map(<[u32]>::len).collect();
-        assert_eq!(sizes, [8, 8, 4, 2, 1]);
-        let again: Vec<u32> = super::in_shapes(&items, 8).flatten().copied().collect();
-        assert_eq!(again, items, "every item once, in order");
-        assert_eq!(super::in_shapes(&items[..0], 8).count(), 0);
-        assert_eq!(
-            super::in_shapes(&items[..3], 0)
-                .map(<[u32]>::len)
-                .collect::<Vec<_>>(),
-            [1, 1, 1]
-        );
-    }
-
-    #[test]
-    fn an_in_list_is_padded_with_its_last_value() {
-        assert_eq!(super::padded(&[1, 2, 3]), [&1, &2, &3, &3]);
-        assert_eq!(super::padded(&[1, 2]), [&1, &2]);
-        assert!(super::padded::<u8>(&[]).is_empty());
-    }
 }

@@ -40,8 +40,12 @@ fn echoed(key: &str) -> String {
 pub fn saga_of(message: &Incoming) -> Option<&str> {
     message
         .metadata(SAGA_ID_HDR)
-        .or_else(|| message.metadata(&echoed(SAGA_ID_HDR)))
+        .or_else(|| message.metadata(REPLY_SAGA_ID_HDR))
 }
+
+/// [`SAGA_ID_HDR`] as a reply echoes it, spelled out: [`saga_of`] reads it for every message
+/// an observer sees.
+const REPLY_SAGA_ID_HDR: &str = "REPLY_SAGA_ID";
 
 /// Installs `{schema}.sagas`.
 pub const MIGRATIONS: Migrations = Migrations {

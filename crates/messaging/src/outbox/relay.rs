@@ -77,13 +77,14 @@ impl Unmarked {
         self.since = None;
     }
 
-    /// Marks them through `conn` if they are due, and forgets them once marked.
+    /// Marks them through `conn` if they are due (or `now`), and forgets them once marked.
     async fn mark_if_due(
         &mut self,
         conn: &mut db::Conn,
         outbox: &Outbox,
+        now: bool,
     ) -> Result<(), sqlx::Error> {
-        if self.due() {
+        if now || self.due() {
             mark(conn, outbox, &self.seqs).await?;
             self.clear();
         }
@@ -225,14 +226,14 @@ impl Relay<'_> {
             unmarked.clear();
             return Ok(0);
         };
-        unmarked.mark_if_due(conn, self.outbox).await?;
+        unmarked.mark_if_due(conn, self.outbox, false).await?;
         let mut rows = self.read(conn, None, &unmarked.seqs).await?;
         let mut total = 0;
         while !rows.is_empty() {
             let full = rows.len() as i64 == self.batch;
             let (published, next) =
                 tokio::join!(publish(self.broker, self.outbox.schema, &rows), async {
-                    unmarked.mark_if_due(conn, self.outbox).await?;
+                    unmarked.mark_if_due(conn, self.outbox, false).await?;
                     if !full {
                         // Caught up: the next rows come with the next wake-up.
                         return Ok(Vec::new());
@@ -247,14 +248,10 @@ impl Relay<'_> {
             published.1?;
             rows = next?;
         }
-        if total as i64 >= self.batch {
-            // A backlog just drained: nothing else is coming to share its mark with, so its
-            // rows are marked now rather than after `mark_every`.
-            mark(conn, self.outbox, &unmarked.seqs).await?;
-            unmarked.clear();
-        } else {
-            unmarked.mark_if_due(conn, self.outbox).await?;
-        }
+        // A backlog just drained: nothing else is coming to share its mark with, so its rows
+        // are marked now rather than after `mark_every`.
+        let drained = total as i64 >= self.batch;
+        unmarked.mark_if_due(conn, self.outbox, drained).await?;
         Ok(total)
     }
 

@@ -415,3 +415,8 @@ async fn the_saga_runs_end_to_end_over_the_broker(backend: Backend) {
         stop.cancel();
     }
 }
+
+#[test]
+fn the_reply_saga_key_is_the_command_key_echoed() {
+    assert_eq!(super::REPLY_SAGA_ID_HDR, super::echoed(super::SAGA_ID_HDR));
+}
