@@ -6,7 +6,8 @@ use std::{collections::BTreeMap, net::IpAddr, path::PathBuf, time::Duration};
 
 pub use parse::parse_duration;
 use parse::{
-    parse_ack_wait, parse_count, parse_log_level, parse_port, parse_rpc_services, parse_stream,
+    parse_ack_wait, parse_count, parse_lease, parse_log_level, parse_port, parse_rpc_services,
+    parse_stream,
 };
 
 /// How the process is configured. Every field has a flag and an environment variable.
@@ -71,6 +72,11 @@ pub struct Config {
     /// Most bytes the stream keeps (`0`: no limit, as in the book).
     #[arg(long, env = "NATS_STREAM_MAX_BYTES", default_value = "0")]
     pub nats_stream_max_bytes: i64,
+    /// Copies of the stream a JetStream cluster keeps (3 survives the loss of a node; 1 on a
+    /// single server). Applied to an existing stream when it differs.
+    #[arg(long, env = "NATS_STREAM_REPLICAS", default_value_t = 1,
+        value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub nats_stream_replicas: u8,
     /// URL notifications are also POSTed to as JSON (retried until delivered); unset: the log only.
     #[arg(long, env = "NOTIFICATIONS_WEBHOOK")]
     pub notifications_webhook: Option<String>,
@@ -104,6 +110,17 @@ pub struct Config {
     /// delivered again; a live process renews what it holds every third of it.
     #[arg(long, env = "CONSUMER_ACK_WAIT", default_value = "3s", value_parser = parse_ack_wait)]
     pub consumer_ack_wait: Duration,
+    /// Parts each subscription is split into by aggregate key on PostgreSQL, where replicas of
+    /// a module may share its consumers: each part is handled by one replica at a time, in
+    /// stream order, and replicas take their fair share of the parts (default 1: one replica
+    /// handles a subscription, the others stand by). Every replica of a module must agree.
+    #[arg(long, env = "CONSUMER_PARTITIONS", default_value_t = 1,
+        value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub consumer_partitions: u32,
+    /// How long a replica's hold on a part lasts without renewal (renewed every quarter of
+    /// it): a dead replica's parts are taken over this soon.
+    #[arg(long, env = "CONSUMER_LEASE", default_value = "4s", value_parser = parse_lease)]
+    pub consumer_lease: Duration,
     /// Log filter: TRACE, DEBUG, INFO, WARN, ERROR, or `tracing` directives (`info,sqlx=warn`).
     #[arg(long, env = "LOG_LEVEL", default_value = "INFO", value_parser = parse_log_level)]
     pub log_level: String,
@@ -219,6 +236,7 @@ impl Config {
             nats_stream: "mallbots".into(),
             nats_stream_max_age: Duration::ZERO,
             nats_stream_max_bytes: 0,
+            nats_stream_replicas: 1,
             notifications_webhook: None,
             notifications_webhook_secret: None,
             notifications_webhook_ca: None,
@@ -230,6 +248,8 @@ impl Config {
             consumer_concurrency: None,
             consumer_batch: messaging::subscription::DEFAULT_BATCH,
             consumer_ack_wait: messaging::subscription::DEFAULT_ACK_WAIT,
+            consumer_partitions: 1,
+            consumer_lease: messaging::ownership::DEFAULT_LEASE,
             log_level: "INFO".into(),
             log_format: LogFormat::Pretty,
             shutdown_timeout: Duration::from_secs(10),

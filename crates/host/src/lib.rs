@@ -73,6 +73,13 @@ pub struct Host {
     outboxes: Vec<&'static str>,
     /// Filled when the process runs, for operators' views mounted before the last module.
     queues: QueueWatch,
+    /// (module, durable consumer) of every part of every subscription: their lag is watched.
+    durables: Vec<(&'static str, String)>,
+    /// Per module, who handles which part of its consumers (on PostgreSQL, where replicas
+    /// may share them).
+    owners: std::collections::HashMap<&'static str, messaging::Owners>,
+    /// This process among the replicas.
+    member: String,
 }
 
 impl Host {
@@ -103,6 +110,7 @@ impl Host {
                 let limits = messaging::StreamLimits {
                     max_age: config.nats_stream_max_age,
                     max_bytes: config.nats_stream_max_bytes,
+                    replicas: usize::from(config.nats_stream_replicas),
                 };
                 let auth = config.nats_auth()?;
                 Arc::new(
@@ -133,6 +141,9 @@ impl Host {
             receivers: Vec::new(),
             outboxes: Vec::new(),
             queues: QueueWatch::default(),
+            durables: Vec::new(),
+            owners: std::collections::HashMap::new(),
+            member: messaging::Owners::unique_member(),
             openapi: http::openapi(),
             grpc: tonic::service::RoutesBuilder::default(),
             grpc_names: Vec::new(),
@@ -226,6 +237,7 @@ impl Host {
             names: subscription.names.clone(),
         });
         let mut subscription = subscription;
+        subscription.parts = self.config.consumer_partitions;
         // A module's own batch size wins: it knows what a batch of its handler costs.
         subscription.batch = subscription.batch.or(Some(self.config.consumer_batch));
         subscription.ack_wait = self.config.consumer_ack_wait;
@@ -234,10 +246,46 @@ impl Host {
             .consumer_concurrency
             .or(subscription.concurrency);
         let (db, broker, handler) = (self.db.clone(), self.broker.clone(), Arc::new(handler));
+        let module = subscription.schema;
+        // SQLite files belong to one process: nothing to share. PostgreSQL may be shared by
+        // replicas, which then split each consumer's parts between them (ADR 23).
+        if db.backend() == db::Backend::Sqlite {
+            subscription.parts = 1;
+            self.durables.push((module, subscription.consumer.clone()));
+            self.spawn("subscription", move |stop| async move {
+                messaging::subscription::run(db, broker, subscription, handler, stop).await;
+                Ok(())
+            });
+            return;
+        }
+        self.durables
+            .extend(subscription.durables().into_iter().map(|d| (module, d)));
+        let owners = self.owners(module);
         self.spawn("subscription", move |stop| async move {
-            messaging::subscription::run(db, broker, subscription, handler, stop).await;
+            messaging::subscription::run_shared(db, broker, subscription, handler, owners, stop)
+                .await;
             Ok(())
         });
+    }
+
+    /// The owner keeper of `module`'s consumers, started with its first subscription.
+    fn owners(&mut self, module: &'static str) -> messaging::Owners {
+        if let Some(owners) = self.owners.get(module) {
+            return owners.clone();
+        }
+        let owners = messaging::Owners::new(
+            self.db.clone(),
+            module,
+            self.member.clone(),
+            self.config.consumer_lease,
+        );
+        self.owners.insert(module, owners.clone());
+        let keeper = owners.clone();
+        self.spawn("consumer owners", move |stop| async move {
+            keeper.keep(stop).await;
+            Ok(())
+        });
+        owners
     }
 
     /// Adds REST routes (absolute paths, e.g. `/api/stores`) and their OpenAPI description,

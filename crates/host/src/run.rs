@@ -22,11 +22,7 @@ impl Host {
             db: self.db.clone(),
             broker: self.broker.clone(),
             outboxes: self.outboxes,
-            consumers: self
-                .receivers
-                .iter()
-                .map(|receiver| (receiver.module, receiver.consumer.clone()))
-                .collect(),
+            consumers: self.durables,
         });
         // Set once, here: a second run of one host is impossible (`run` takes it by value).
         let _ = self.queues.0.set(queues.clone());

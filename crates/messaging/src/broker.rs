@@ -75,6 +75,13 @@ pub trait Broker: Send + Sync + 'static {
         None
     }
 
+    /// Readies the durable consumer `spec` for a new owner (ADR 23): everything it has not
+    /// acknowledged — what a previous owner still held included — is delivered again at once,
+    /// in stream order, before anything newer. A consumer that does not exist yet starts after
+    /// what its subscription's other consumers (the same split another way) have all acknowledged; one that
+    /// exists starts after the furthest of that and its own acknowledged floor.
+    async fn take_over(&self, spec: &ConsumerSpec) -> Result<(), BrokerError>;
+
     /// Moves the durable consumer `durable` back to the start of the stream: everything the
     /// stream still holds on its subject is delivered again (to rebuild a read model). The
     /// caller reopens the consumer afterwards.
@@ -115,5 +122,64 @@ pub trait Delivery: Send + Sync {
     /// transaction ([`crate::Embedded::ack_in`]); `None` for other brokers.
     fn log_position(&self) -> Option<i64> {
         None
+    }
+}
+
+/// The consumers among `names` that hold `durable`'s subscription split another way: the
+/// subscription's base name (`orders`) and its parts under another count (`orders-0of4`), when
+/// `durable` is one of them.
+pub(crate) fn siblings<'a>(durable: &str, names: &'a [String]) -> Vec<&'a str> {
+    let (base, own_split) = split(durable);
+    names
+        .iter()
+        .map(String::as_str)
+        .filter(|name| *name != durable)
+        .filter(|name| {
+            let (other_base, split) = split(name);
+            other_base == base && (split.is_none() || split != own_split)
+        })
+        .collect()
+}
+
+/// `orders-1of4` → (`orders`, Some(4)); `orders` → (`orders`, None).
+fn split(name: &str) -> (&str, Option<&str>) {
+    if let Some((base, suffix)) = name.rsplit_once('-')
+        && let Some((part, parts)) = suffix.split_once("of")
+        && !part.is_empty()
+        && part.bytes().all(|b| b.is_ascii_digit())
+        && !parts.is_empty()
+        && parts.bytes().all(|b| b.is_ascii_digit())
+    {
+        return (base, Some(parts));
+    }
+    (name, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::siblings;
+
+    #[test]
+    fn siblings_are_the_base_and_the_parts_of_other_splits() {
+        let names: Vec<String> = [
+            "orders",
+            "orders-0of2",
+            "orders-1of2",
+            "orders-0of4",
+            "orders-3of4",
+            "other",
+            "other-0of2",
+            "ordersx-0of2",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            siblings("orders-1of4", &names),
+            ["orders", "orders-0of2", "orders-1of2"]
+        );
+        assert_eq!(
+            siblings("orders", &names),
+            ["orders-0of2", "orders-1of2", "orders-0of4", "orders-3of4"]
+        );
     }
 }

@@ -280,6 +280,70 @@ impl Broker for Embedded {
         Ok(Box::new(EmbeddedConsumer::new(self.clone(), spec.clone())))
     }
 
+    async fn take_over(&self, spec: &ConsumerSpec) -> Result<(), BrokerError> {
+        let mut tx = self.db.begin().await?;
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM broker.consumers WHERE stream = $1")
+                .bind(&*self.stream)
+                .fetch_all(&mut *tx)
+                .await?;
+        // What a consumer has surely settled: up to its cursor, short of what it still holds.
+        let floor = "SELECT MIN(c.cursor, COALESCE((SELECT MIN(d.seq) - 1 FROM broker.deliveries d
+                       WHERE d.stream = c.stream AND d.consumer = c.name), c.cursor))
+                     FROM broker.consumers c WHERE c.stream = $1 AND c.name = $2";
+        let floor = match self.db.backend() {
+            db::Backend::Sqlite => floor.to_owned(),
+            db::Backend::Postgres => floor.replacen("MIN(c.cursor,", "LEAST(c.cursor,", 1),
+        };
+        let mut own = None;
+        let mut theirs: Option<i64> = None;
+        for name in std::iter::once(spec.durable.as_str())
+            .chain(crate::broker::siblings(&spec.durable, &names))
+        {
+            let settled: Option<i64> = sqlx::query_scalar(AssertSqlSafe(floor.clone()))
+                .bind(&*self.stream)
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+            match settled {
+                Some(settled) if name == spec.durable => own = Some(settled),
+                Some(settled) => theirs = Some(theirs.map_or(settled, |least| least.min(settled))),
+                None => {}
+            }
+        }
+        let start = own.max(theirs).unwrap_or(0);
+        sqlx::query(
+            "INSERT INTO broker.consumers (stream, name, subject, cursor) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (stream, name) DO UPDATE SET subject = excluded.subject,
+                 cursor = CASE WHEN broker.consumers.cursor < excluded.cursor
+                     THEN excluded.cursor ELSE broker.consumers.cursor END",
+        )
+        .bind(&*self.stream)
+        .bind(&spec.durable)
+        .bind(&spec.subject)
+        .bind(start)
+        .execute(&mut *tx)
+        .await?;
+        // Below the new cursor, settled by the others; above it, due now.
+        sqlx::query(
+            "DELETE FROM broker.deliveries WHERE stream = $1 AND consumer = $2 AND seq <= $3",
+        )
+        .bind(&*self.stream)
+        .bind(&spec.durable)
+        .bind(start)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE broker.deliveries SET visible_at = 0 WHERE stream = $1 AND consumer = $2",
+        )
+        .bind(&*self.stream)
+        .bind(&spec.durable)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn check(&self) -> Result<(), String> {
         self.db.ping(Duration::from_secs(2)).await
     }

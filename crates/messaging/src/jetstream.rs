@@ -32,6 +32,9 @@ pub struct StreamLimits {
     pub max_age: Duration,
     /// Most bytes kept.
     pub max_bytes: i64,
+    /// Copies a cluster keeps (0 or 1: one). Applied to an existing stream when above 1 and
+    /// different.
+    pub replicas: usize,
 }
 
 /// A JetStream connection and stream.
@@ -134,6 +137,7 @@ impl JetStream {
             } else {
                 -1
             },
+            num_replicas: self.limits.replicas.max(1),
             ..Default::default()
         };
         let stream = self
@@ -144,8 +148,12 @@ impl JetStream {
         // Limits set explicitly are applied to an existing stream too; unset ones leave it as
         // it is (a Go service sharing the stream refuses to start on a changed configuration).
         let current = &stream.cached_info().config;
-        let explicit = !self.limits.max_age.is_zero() || self.limits.max_bytes > 0;
-        if explicit && (current.max_age != config.max_age || current.max_bytes != config.max_bytes)
+        let explicit =
+            !self.limits.max_age.is_zero() || self.limits.max_bytes > 0 || self.limits.replicas > 1;
+        if explicit
+            && (current.max_age != config.max_age
+                || current.max_bytes != config.max_bytes
+                || current.num_replicas != config.num_replicas)
         {
             tracing::info!(stream = %self.stream, max_age = ?config.max_age, max_bytes = config.max_bytes, "updating stream limits");
             self.context
@@ -230,6 +238,11 @@ impl Broker for JetStream {
         Ok(Box::new(
             JetStreamConsumer::open(self, &stream, spec).await?,
         ))
+    }
+
+    async fn take_over(&self, spec: &ConsumerSpec) -> Result<(), BrokerError> {
+        let stream = self.ensure_stream().await?;
+        consumer::take_over(self, &stream, spec).await
     }
 
     async fn check(&self) -> Result<(), String> {

@@ -29,7 +29,10 @@ mod deliver;
 mod lanes;
 mod rebuild;
 mod runner;
+mod shares;
 mod upkeep;
+
+pub use shares::run_shared;
 
 /// Why a handler did not finish.
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +176,10 @@ pub struct Subscription {
     /// statement less each, two in a batch. A failure rolls the whole batch back and its
     /// messages are handled one at a time.
     pub idempotent: bool,
+    /// Shares its messages are split into by aggregate key when replicas share the consumer
+    /// ([`run_shared`]): one durable consumer each, owned by one replica at a time. 1 (the
+    /// default): the consumer whole, owned by one replica, the others standing by.
+    pub parts: u32,
 }
 
 impl Subscription {
@@ -194,6 +201,7 @@ impl Subscription {
             ack_wait: DEFAULT_ACK_WAIT,
             linger: Duration::ZERO,
             idempotent: false,
+            parts: 1,
         }
     }
 
@@ -257,9 +265,28 @@ impl Subscription {
         self.names.is_empty() || self.names.iter().any(|n| n == name)
     }
 
-    fn spec(&self) -> ConsumerSpec {
+    /// The durable consumer of `part` (of [`Subscription::parts`]): the subscription's own
+    /// name when it is not split, so an unsplit consumer keeps its place across versions.
+    #[must_use]
+    pub fn durable(&self, part: u32) -> String {
+        if self.parts <= 1 {
+            self.consumer.clone()
+        } else {
+            format!("{}-{part}of{}", self.consumer, self.parts)
+        }
+    }
+
+    /// Every durable consumer it reads through: one per part.
+    #[must_use]
+    pub fn durables(&self) -> Vec<String> {
+        (0..self.parts.max(1))
+            .map(|part| self.durable(part))
+            .collect()
+    }
+
+    fn spec(&self, part: u32) -> ConsumerSpec {
         ConsumerSpec {
-            durable: self.consumer.clone(),
+            durable: self.durable(part),
             subject: self.subject.clone(),
             ack_wait: self.ack_wait,
         }
@@ -280,6 +307,7 @@ pub async fn run(
         broker.as_ref(),
         subscription,
         handler,
+        None,
     ));
     let replays = tokio::spawn(runner.clone().maintain(broker.clone(), stop.clone()));
     runner.consume(broker, stop).await;

@@ -1,4 +1,4 @@
-//! The messaging tables a module's schema gets: outbox, inbox, dead letters.
+//! The messaging tables a module's schema gets: outbox, inbox, dead letters, rewinds, owners.
 
 use db::{Migration, Migrations};
 
@@ -58,6 +58,24 @@ pub const MIGRATIONS: Migrations = Migrations {
                 started_at BIGINT,
                 done_at BIGINT,
                 outcome TEXT
+            );",
+    },
+    Migration {
+        version: 4,
+        description: "owners: which replica handles which share of a consumer (ADR 23)",
+        sql: "
+            CREATE TABLE {schema}.consumer_owners (
+                consumer TEXT NOT NULL,
+                part INTEGER NOT NULL,
+                parts INTEGER NOT NULL,
+                owner TEXT NOT NULL,
+                epoch BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                PRIMARY KEY (consumer, part)
+            );
+            CREATE TABLE {schema}.consumer_members (
+                member TEXT PRIMARY KEY,
+                expires_at BIGINT NOT NULL
             );",
     }],
 };

@@ -28,6 +28,8 @@ use tokio_util::sync::CancellationToken;
 mod batches;
 #[path = "conformance/leases.rs"]
 mod leases;
+#[path = "conformance/replicas.rs"]
+mod replicas;
 
 use batches::{
     a_crash_between_commit_and_ack_loses_and_duplicates_nothing,
@@ -43,7 +45,14 @@ use leases::{
     a_restarted_process_takes_back_its_deliveries_at_once,
 };
 
+use replicas::{
+    a_replica_paused_past_its_lease_commits_nothing_it_no_longer_owns,
+    replicas_share_a_consumer_each_aggregate_in_order_one_at_a_time,
+};
+
 db::backend_tests!(
+    replicas_share_a_consumer_each_aggregate_in_order_one_at_a_time,
+    a_replica_paused_past_its_lease_commits_nothing_it_no_longer_owns,
     a_delivery_held_past_its_ack_wait_stays_until_its_holder_dies,
     a_restarted_process_takes_back_its_deliveries_at_once,
     a_consumer_made_by_an_older_version_takes_the_new_ack_wait,
@@ -1021,6 +1030,13 @@ impl Broker for Switchable {
     async fn rewind(&self, durable: &str) -> Result<(), messaging::BrokerError> {
         self.inner.rewind(durable).await
     }
+
+    async fn take_over(
+        &self,
+        spec: &messaging::ConsumerSpec,
+    ) -> Result<(), messaging::BrokerError> {
+        self.inner.take_over(spec).await
+    }
 }
 
 async fn rows_wait_while_the_broker_is_down(backend: Backend) {
@@ -1142,6 +1158,13 @@ impl Broker for Counting {
     async fn rewind(&self, durable: &str) -> Result<(), messaging::BrokerError> {
         self.inner.rewind(durable).await
     }
+
+    async fn take_over(
+        &self,
+        spec: &messaging::ConsumerSpec,
+    ) -> Result<(), messaging::BrokerError> {
+        self.inner.take_over(spec).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1207,6 +1230,7 @@ async fn configured_stream_limits_are_applied_to_an_existing_stream() {
     let limits = messaging::StreamLimits {
         max_age: Duration::from_secs(3600),
         max_bytes: 1 << 30,
+        ..messaging::StreamLimits::default()
     };
     let limited = messaging::JetStream::connect(&url, &stream, limits)
         .await

@@ -21,6 +21,13 @@ pub(super) fn parse_ack_wait(value: &str) -> Result<Duration, String> {
     }
 }
 
+pub(super) fn parse_lease(value: &str) -> Result<Duration, String> {
+    match parse_duration(value)? {
+        lease if (Duration::from_secs(1)..=Duration::from_secs(60)).contains(&lease) => Ok(lease),
+        _ => Err(format!("expected from 1s to 1m, got {value:?}")),
+    }
+}
+
 pub(super) fn parse_port(value: &str) -> Result<u16, String> {
     value
         .strip_prefix(':')

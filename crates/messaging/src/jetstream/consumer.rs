@@ -3,13 +3,18 @@
 
 use std::{sync::Arc, time::Duration};
 
-use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
+use async_nats::jetstream::{
+    self, AckKind,
+    consumer::{DeliverPolicy, pull},
+    context::ConsumerInfoErrorKind,
+    stream,
+};
 use async_trait::async_trait;
 use futures::{FutureExt as _, StreamExt as _};
 
 use super::JetStream;
 use crate::{
-    broker::{BrokerError, Consumer, ConsumerSpec, Delivery},
+    broker::{BrokerError, Consumer, ConsumerSpec, Delivery, siblings},
     leases::{Lease, Leases},
 };
 
@@ -24,26 +29,23 @@ pub(super) struct JetStreamConsumer {
 }
 
 impl JetStreamConsumer {
-    /// Creates (or updates) the durable consumer `spec` on `stream` and starts pulling.
+    /// Opens the durable consumer `spec` on `stream` (creating it if needed, else updating its
+    /// editable settings) and starts pulling.
     pub(super) async fn open(
         broker: &JetStream,
         stream: &stream::Stream,
         spec: &ConsumerSpec,
     ) -> Result<JetStreamConsumer, BrokerError> {
-        let config = pull::Config {
-            durable_name: Some(spec.durable.clone()),
-            filter_subject: broker.physical(&spec.subject),
-            ack_policy: jetstream::consumer::AckPolicy::Explicit,
-            ack_wait: spec.ack_wait,
-            max_deliver: -1,
-            deliver_policy: jetstream::consumer::DeliverPolicy::All,
-            max_ack_pending: 1024,
-            ..Default::default()
+        // A consumer readied for a new owner starts at a sequence: kept, since the server
+        // refuses to change where a consumer starts.
+        let deliver_policy = match stream.consumer_info(&spec.durable).await {
+            Ok(info) => info.config.deliver_policy,
+            Err(_) => DeliverPolicy::All,
         };
         // Created, or updated to `config` when it exists: a consumer made by an older version
         // takes the current ack wait (an editable field on every server we support).
         let consumer: jetstream::consumer::PullConsumer = stream
-            .create_consumer(config)
+            .create_consumer(config(broker, spec, deliver_policy))
             .await
             .map_err(|e| BrokerError::Nats(format!("consumer {}: {e}", spec.durable)))?;
         let messages = consumer
@@ -113,6 +115,69 @@ impl Consumer for JetStreamConsumer {
         }
         Ok(batch)
     }
+}
+
+/// What every consumer of ours is, starting at `deliver_policy`.
+fn config(broker: &JetStream, spec: &ConsumerSpec, deliver_policy: DeliverPolicy) -> pull::Config {
+    pull::Config {
+        durable_name: Some(spec.durable.clone()),
+        filter_subject: broker.physical(&spec.subject),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: spec.ack_wait,
+        max_deliver: -1,
+        deliver_policy,
+        max_ack_pending: 1024,
+        ..Default::default()
+    }
+}
+
+/// Readies `spec` for a new owner: deleted (which ends every pull request a previous owner
+/// still had open on it, and everything it held) and created again, starting after what it —
+/// or, new, its subscription's other consumers — had acknowledged.
+pub(super) async fn take_over(
+    broker: &JetStream,
+    stream: &stream::Stream,
+    spec: &ConsumerSpec,
+) -> Result<(), BrokerError> {
+    let failed =
+        |e: &dyn std::fmt::Display| BrokerError::Nats(format!("consumer {}: {e}", spec.durable));
+    let floor = |name: String| async move {
+        match stream.consumer_info(&name).await {
+            Ok(info) => Ok(Some(info.ack_floor.stream_sequence)),
+            Err(error) if matches!(error.kind(), ConsumerInfoErrorKind::NotFound) => Ok(None),
+            Err(error) => Err(failed(&error)),
+        }
+    };
+    let own = floor(spec.durable.clone()).await?;
+    let mut names = Vec::new();
+    let mut listed = stream.consumer_names();
+    while let Some(name) = listed.next().await {
+        names.push(name.map_err(|e| failed(&e))?);
+    }
+    let mut theirs: Option<u64> = None;
+    for name in siblings(&spec.durable, &names) {
+        if let Some(floor) = floor(name.to_owned()).await? {
+            theirs = Some(theirs.map_or(floor, |least| least.min(floor)));
+        }
+    }
+    if own.is_some() {
+        stream
+            .delete_consumer(&spec.durable)
+            .await
+            .map_err(|e| failed(&e))?;
+    }
+    let deliver_policy = match own.max(theirs) {
+        Some(floor) => DeliverPolicy::ByStartSequence {
+            start_sequence: floor + 1,
+        },
+        None => DeliverPolicy::All,
+    };
+    tracing::debug!(consumer = %spec.durable, ?deliver_policy, "consumer readied for its new owner");
+    stream
+        .create_consumer(config(broker, spec, deliver_policy))
+        .await
+        .map_err(|e| failed(&e))?;
+    Ok(())
 }
 
 struct JetStreamDelivery {

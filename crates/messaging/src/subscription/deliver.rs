@@ -35,6 +35,8 @@ enum Done {
 struct Failure {
     error: HandlerError,
     took: std::time::Duration,
+    /// The part this runner handles is another replica's now (ADR 23): nothing committed.
+    fenced: bool,
 }
 
 impl Runner {
@@ -69,6 +71,13 @@ impl Runner {
                     // Behind a failure: deferred while it waits for its retry, else handled.
                     if !later.is_empty() {
                         self.deliver(later, order).await;
+                    }
+                }
+                Err(failure) if failure.fenced => {
+                    // Left unsettled: the new owner has them delivered again, in order.
+                    tracing::info!(consumer = %self.subscription.consumer, part = self.part(), "another replica owns this part now; stopping");
+                    if let Some(share) = &self.share {
+                        share.lost.cancel();
                     }
                 }
                 Err(failure) if ready.len() == 1 => {
@@ -126,6 +135,7 @@ impl Runner {
                         sub.retry.handler_timeout
                     )),
                     took: started.elapsed(),
+                    fenced: false,
                 })
             })
     }
@@ -202,6 +212,7 @@ impl Runner {
         let whole = |error: HandlerError| Failure {
             error,
             took: started.elapsed(),
+            fenced: false,
         };
         let mut tx = self.db.begin().await.map_err(|e| whole(e.into()))?;
         let results = if self.subscription.idempotent && items.len() > 1 {
@@ -219,6 +230,21 @@ impl Runner {
             log.ack_in(&mut tx, &self.subscription.consumer, &positions)
                 .await
                 .map_err(|e| whole(e.into()))?;
+        }
+        // Last before the commit, and on PostgreSQL locked until it: a replica taking the part
+        // over waits for this commit, and one that took it first makes this one roll back. A
+        // transaction left open by a paused replica does not hold up a take-over.
+        if let Some(share) = &self.share
+            && !share
+                .fence
+                .holds(&mut tx)
+                .await
+                .map_err(|e| whole(e.into()))?
+        {
+            return Err(Failure {
+                fenced: true,
+                ..whole(HandlerError::Transient(anyhow::anyhow!("part taken over")))
+            });
         }
         tx.commit().await.map_err(|e| whole(e.into()))?;
         Ok(results)

@@ -33,7 +33,10 @@ impl Runner {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        broker.rewind(&sub.consumer).await?;
+        // Every part's consumer: the other parts' runners reopen theirs from the start.
+        for durable in sub.durables() {
+            broker.rewind(&durable).await?;
+        }
         crate::rewind::started(&self.db, sub.schema, &sub.consumer).await?;
         tracing::info!(consumer = %sub.consumer, "rewound to the start of the stream; rebuilding");
         Ok(())
@@ -45,14 +48,22 @@ impl Runner {
         let sub = &self.subscription;
         match crate::rewind::status(&self.db, sub.schema, &sub.consumer).await? {
             Some(status) if status.started_at.is_none() => self.rewind.notify_one(),
-            Some(status)
-                if status.done_at.is_none() && broker.lag(&sub.consumer).await? == Some(0) =>
-            {
+            Some(status) if status.done_at.is_none() && self.caught_up(broker).await? => {
                 crate::rewind::finish(&self.db, sub.schema, &sub.consumer, "rebuilt").await?;
                 tracing::info!(consumer = %sub.consumer, "rebuilt from the stream");
             }
             _ => {}
         }
         Ok(())
+    }
+
+    /// Whether every part's consumer has acknowledged everything.
+    async fn caught_up(&self, broker: &dyn Broker) -> Result<bool, crate::BrokerError> {
+        for durable in self.subscription.durables() {
+            if broker.lag(&durable).await? != Some(0) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 }

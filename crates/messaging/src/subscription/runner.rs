@@ -13,7 +13,12 @@ use super::{
     lanes::{Item, Lanes},
     sleep_or_stop,
 };
-use crate::{Embedded, Envelope, Incoming, broker::Broker, broker::Delivery};
+use crate::{
+    Embedded, Envelope, Incoming,
+    broker::{Broker, Delivery},
+    ownership::{Claims, Fence, part_of_key},
+};
+use tokio::sync::watch;
 
 pub(super) struct Runner {
     pub(super) db: Db,
@@ -25,6 +30,28 @@ pub(super) struct Runner {
     pub(super) rewind: tokio::sync::Notify,
     /// The embedded log, when it lives in `db`: acks then commit with the handler's effects.
     pub(super) log: Option<Embedded>,
+    /// The part of a shared consumer this runner handles, when it is one.
+    pub(super) share: Option<Share>,
+}
+
+/// One part of a consumer shared by replicas, held at one epoch (ADR 23).
+pub(crate) struct Share {
+    pub(crate) part: u32,
+    pub(crate) epoch: i64,
+    /// Checked in every handling transaction.
+    pub(crate) fence: Fence,
+    /// What the replica holds, as its keeper last renewed it.
+    pub(crate) claims: watch::Receiver<Claims>,
+    /// Cancelled when a transaction found the part taken over: the runner stops.
+    pub(crate) lost: CancellationToken,
+}
+
+impl Share {
+    /// Whether this part is still surely this replica's, by its own clock.
+    pub(crate) fn held(&self) -> bool {
+        let claims = self.claims.borrow();
+        claims.valid() && claims.held.get(&self.part) == Some(&self.epoch)
+    }
 }
 
 impl Runner {
@@ -33,6 +60,7 @@ impl Runner {
         broker: &dyn Broker,
         subscription: Subscription,
         handler: Arc<dyn Handler>,
+        share: Option<Share>,
     ) -> Runner {
         let insert_inbox = Arc::from(format!(
             "INSERT INTO {}.inbox (consumer, id, name, subject, received_at) VALUES ($1, $2, $3, $4, $5)
@@ -51,7 +79,18 @@ impl Runner {
             insert_inbox,
             rewind: tokio::sync::Notify::new(),
             log,
+            share,
         }
+    }
+
+    /// The part it handles (0 when the consumer is not shared).
+    pub(super) fn part(&self) -> u32 {
+        self.share.as_ref().map_or(0, |share| share.part)
+    }
+
+    /// Whether it may still take deliveries: always, unless its share is no longer surely held.
+    fn holds(&self) -> bool {
+        self.share.as_ref().is_none_or(Share::held)
     }
 
     pub(super) async fn consume(
@@ -61,7 +100,7 @@ impl Runner {
     ) {
         let sub = &self.subscription;
         let mut backoff = Duration::from_millis(100);
-        let spec = sub.spec();
+        let spec = sub.spec(self.part());
         let mut lanes = Lanes::start(self, &stop);
         'connect: loop {
             let mut consumer = tokio::select! {
@@ -93,6 +132,18 @@ impl Runner {
                     batch = consumer.next_batch(sub.most()) => batch,
                 };
                 match batch {
+                    Ok(deliveries) if !self.holds() => {
+                        // Taken after the share was lost (a pause, a keeper that could not
+                        // renew): back to the broker at once, for the new owner, in order.
+                        for delivery in deliveries {
+                            super::deliver::settle(
+                                delivery.nak(Duration::ZERO).await,
+                                &sub.consumer,
+                            );
+                        }
+                        tracing::info!(consumer = %spec.durable, "share lost; stopping");
+                        break 'connect;
+                    }
                     Ok(deliveries) => {
                         let caught_up = deliveries.len() < sub.most();
                         for delivery in deliveries {
@@ -146,6 +197,17 @@ impl Runner {
             }
             super::deliver::settle(delivery.ack().await, &sub.consumer);
             return None;
+        }
+        if let Some(share) = &self.share {
+            let key = envelope
+                .metadata
+                .get(crate::AGGREGATE_ID_KEY)
+                .map(String::as_str);
+            if part_of_key(key, sub.parts) != share.part {
+                // Another part's: its own consumer delivers it to its owner.
+                super::deliver::settle(delivery.ack().await, &sub.consumer);
+                return None;
+            }
         }
         let incoming = Incoming {
             subject: delivery.subject().to_owned(),

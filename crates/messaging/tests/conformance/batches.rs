@@ -246,6 +246,13 @@ impl Broker for AcksLost {
     async fn rewind(&self, durable: &str) -> Result<(), messaging::BrokerError> {
         self.0.rewind(durable).await
     }
+
+    async fn take_over(
+        &self,
+        spec: &messaging::ConsumerSpec,
+    ) -> Result<(), messaging::BrokerError> {
+        self.0.take_over(spec).await
+    }
 }
 
 #[async_trait]

@@ -1,0 +1,493 @@
+//! Owners: which replica handles which share of a consumer, when several share it (ADR 23).
+//!
+//! A subscription's messages are split into `parts` by their aggregate key; each part is a
+//! durable consumer of its own, handled by the one replica that owns it. Ownership is a row per
+//! part in the module's schema (`consumer_owners`) with an owner, a lease that its owner renews
+//! and an epoch raised at every change of hands. Every transaction that handles a message checks
+//! its epoch ([`Fence`]), so a replica that was paused past its lease and wakes up commits
+//! nothing once another has taken its part. Replicas announce themselves in `consumer_members`;
+//! each takes up to its fair share (parts over live members, rounded up) and lets go of what is
+//! above it, so a replica that joins gets work within a lease or two and a dead one's parts are
+//! taken when its lease runs out.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use db::{AssertSqlSafe, Backend, Db, Row as _};
+use tokio::{sync::watch, time::Instant};
+use tokio_util::sync::CancellationToken;
+
+/// How long an owner's lease lasts unless configured; it is renewed every quarter of it.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(4);
+
+/// What one replica holds of one consumer, as its owner keeper last knew it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Claims {
+    /// Part → the epoch it was taken at.
+    pub held: BTreeMap<u32, i64>,
+    /// Until when the leases are surely still this replica's, by its own clock (a quarter of a
+    /// lease before they could run out in the table).
+    pub until: Option<Instant>,
+}
+
+impl Claims {
+    /// The parts held now (none once `until` has passed without a renewal).
+    #[must_use]
+    pub fn now(&self) -> BTreeMap<u32, i64> {
+        if self.valid() {
+            self.held.clone()
+        } else {
+            BTreeMap::new()
+        }
+    }
+
+    /// Whether the leases are still surely held.
+    #[must_use]
+    pub fn valid(&self) -> bool {
+        self.until.is_some_and(|until| Instant::now() < until)
+    }
+}
+
+struct Joined {
+    parts: u32,
+    claims: watch::Sender<Claims>,
+    /// Parts this replica is letting go of: still renewed until their runner has stopped.
+    releasing: BTreeSet<u32>,
+}
+
+/// The owner keeper of one module's consumers in one process.
+#[derive(Clone)]
+pub struct Owners {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    schema: &'static str,
+    member: String,
+    lease: Duration,
+    joined: Mutex<HashMap<String, Joined>>,
+    /// Shutting down: renews, takes nothing new.
+    stopping: AtomicBool,
+}
+
+impl std::fmt::Debug for Owners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Owners")
+            .field("schema", &self.inner.schema)
+            .field("member", &self.inner.member)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One row of `consumer_owners`.
+struct Row {
+    consumer: String,
+    part: u32,
+    parts: u32,
+    owner: String,
+    expires_at: i64,
+}
+
+impl Owners {
+    /// The keeper of `schema`'s consumers for this replica, known to the others as `member`.
+    #[must_use]
+    pub fn new(db: Db, schema: &'static str, member: impl Into<String>, lease: Duration) -> Owners {
+        Owners {
+            inner: Arc::new(Inner {
+                db,
+                schema,
+                member: member.into(),
+                lease: lease.max(Duration::from_millis(40)),
+                joined: Mutex::new(HashMap::new()),
+                stopping: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// A member name unique to this process: host, process id and a random suffix.
+    #[must_use]
+    pub fn unique_member() -> String {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".to_owned());
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        format!("{host}-{}-{}", std::process::id(), &suffix[..8])
+    }
+
+    /// This replica's name among the members.
+    #[must_use]
+    pub fn member(&self) -> &str {
+        &self.inner.member
+    }
+
+    /// How long a lease lasts.
+    #[must_use]
+    pub fn lease(&self) -> Duration {
+        self.inner.lease
+    }
+
+    /// Takes part in sharing `consumer`, split in `parts`: what this replica holds of it, kept
+    /// current by [`Owners::tick`].
+    pub fn join(&self, consumer: &str, parts: u32) -> watch::Receiver<Claims> {
+        let mut joined = self.joined();
+        let entry = joined.entry(consumer.to_owned()).or_insert_with(|| Joined {
+            parts: parts.max(1),
+            claims: watch::Sender::new(Claims::default()),
+            releasing: BTreeSet::new(),
+        });
+        entry.claims.subscribe()
+    }
+
+    /// The fence of `part` of `consumer` taken at `epoch`, for the transactions handling it.
+    #[must_use]
+    pub fn fence(&self, consumer: &str, part: u32, epoch: i64) -> Fence {
+        let lock = match self.inner.db.backend() {
+            Backend::Postgres => " FOR SHARE",
+            Backend::Sqlite => "",
+        };
+        Fence {
+            sql: Arc::from(format!(
+                "SELECT 1 FROM {}.consumer_owners WHERE consumer = $1 AND part = $2 AND owner = $3 AND epoch = $4{lock}",
+                self.inner.schema
+            )),
+            consumer: consumer.to_owned(),
+            part,
+            owner: self.inner.member.clone(),
+            epoch,
+        }
+    }
+
+    /// Renews and rebalances every quarter of a lease. Once `stop` is cancelled it takes nothing
+    /// more but keeps renewing until every subscription has stopped its parts (and handed them
+    /// back), then leaves.
+    pub async fn keep(self, stop: CancellationToken) {
+        let every = self.inner.lease / 4;
+        loop {
+            if let Err(error) = self.tick().await {
+                tracing::warn!(schema = self.inner.schema, %error, "renewing consumer leases failed; retrying");
+            }
+            if stop.is_cancelled() {
+                self.inner.stopping.store(true, Ordering::Relaxed);
+                if self.joined().is_empty() {
+                    break;
+                }
+                tokio::time::sleep(every.min(Duration::from_millis(50))).await;
+                continue;
+            }
+            tokio::select! {
+                () = stop.cancelled() => self.inner.stopping.store(true, Ordering::Relaxed),
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+        if let Err(error) = self.leave().await {
+            tracing::debug!(schema = self.inner.schema, %error, "could not hand back consumer leases");
+        }
+    }
+
+    /// Stops sharing `consumer` (its runner has stopped every part).
+    pub fn forget(&self, consumer: &str) {
+        self.joined().remove(consumer);
+    }
+
+    /// One round: announces this replica, renews what it holds, takes free parts up to its fair
+    /// share and marks what is above it for release. Public so that a test can stand for a
+    /// replica whose keeper has stalled, by not calling it.
+    ///
+    /// # Errors
+    /// The database's; nothing held is lost by one failed round (leases last four).
+    pub async fn tick(&self) -> Result<(), sqlx::Error> {
+        let inner = &self.inner;
+        let schema = inner.schema;
+        let started = Instant::now();
+        let now = db::now_micros();
+        let expires = now + micros(inner.lease);
+        let mut tx = inner.db.begin().await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {schema}.consumer_members (member, expires_at) VALUES ($1, $2)
+             ON CONFLICT (member) DO UPDATE SET expires_at = excluded.expires_at"
+        )))
+        .bind(&inner.member)
+        .bind(expires)
+        .execute(&mut *tx)
+        .await?;
+        let renewed = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {schema}.consumer_owners SET expires_at = $2
+             WHERE owner = $1 AND expires_at > $3 RETURNING consumer, part, epoch"
+        )))
+        .bind(&inner.member)
+        .bind(expires)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut mine: HashMap<String, BTreeMap<u32, i64>> = HashMap::new();
+        for row in &renewed {
+            mine.entry(row.try_get(0)?)
+                .or_default()
+                .insert(part_of(row.try_get(1)?), row.try_get(2)?);
+        }
+        let rows = self.rows().await?;
+        let members: i64 = sqlx::query(AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {schema}.consumer_members WHERE expires_at > $1"
+        )))
+        .bind(now)
+        .fetch_one(inner.db.pool())
+        .await?
+        .try_get(0)?;
+        let members = u32::try_from(members.max(1)).unwrap_or(u32::MAX);
+        let until = started + inner.lease * 3 / 4;
+        let consumers: Vec<(String, u32)> = self
+            .joined()
+            .iter()
+            .map(|(consumer, joined)| (consumer.clone(), joined.parts))
+            .collect();
+        for (consumer, parts) in consumers {
+            let mut held = mine.remove(&consumer).unwrap_or_default();
+            let theirs: Vec<&Row> = rows
+                .iter()
+                .filter(|r| r.consumer == consumer && r.owner != inner.member && r.expires_at > now)
+                .collect();
+            if let Some(other) = theirs.iter().find(|r| r.parts != parts) {
+                tracing::error!(consumer, parts, theirs = other.parts, owner = %other.owner,
+                    "replicas disagree on CONSUMER_PARTITIONS; this one takes nothing until they agree");
+            } else if !inner.stopping.load(Ordering::Relaxed) {
+                let fair = parts.div_ceil(members);
+                for part in 0..parts {
+                    if active(&held, &self.joined_releasing(&consumer)) >= fair as usize {
+                        break;
+                    }
+                    if held.contains_key(&part) || theirs.iter().any(|r| r.part == part) {
+                        continue;
+                    }
+                    if let Some(epoch) = self.acquire(&consumer, part, parts, now).await? {
+                        tracing::info!(
+                            consumer,
+                            part,
+                            parts,
+                            epoch,
+                            "took a share of the consumer"
+                        );
+                        held.insert(part, epoch);
+                    }
+                }
+                self.release_above(&consumer, &held, fair);
+            }
+            self.publish(&consumer, held, until);
+        }
+        Ok(())
+    }
+
+    /// Hands `part` of `consumer`, taken at `epoch`, back to the table: called once its runner
+    /// has stopped, so that another replica takes it at once rather than when the lease ends.
+    ///
+    /// # Errors
+    /// The database's (the lease then runs out instead).
+    pub async fn release(&self, consumer: &str, part: u32, epoch: i64) -> Result<(), sqlx::Error> {
+        let released = self
+            .inner
+            .db
+            .write(
+                sqlx::query(AssertSqlSafe(format!(
+                    "UPDATE {}.consumer_owners SET owner = '', expires_at = 0
+                     WHERE consumer = $1 AND part = $2 AND owner = $3 AND epoch = $4",
+                    self.inner.schema
+                )))
+                .bind(consumer)
+                .bind(i64::from(part))
+                .bind(&self.inner.member)
+                .bind(epoch),
+            )
+            .await?;
+        if let Some(joined) = self.joined().get_mut(consumer) {
+            joined.releasing.remove(&part);
+        }
+        if released.rows_affected() > 0 {
+            tracing::info!(consumer, part, epoch, "let go of a share of the consumer");
+        }
+        Ok(())
+    }
+
+    /// Leaves: this replica's member row and every lease it holds, at shutdown (runners have
+    /// stopped by then).
+    async fn leave(&self) -> Result<(), sqlx::Error> {
+        let mut tx = self.inner.db.begin().await?;
+        for table in ["consumer_owners", "consumer_members"] {
+            let (column, set) = if table == "consumer_owners" {
+                ("owner", "owner = '', expires_at = 0")
+            } else {
+                ("member", "expires_at = 0")
+            };
+            sqlx::query(AssertSqlSafe(format!(
+                "UPDATE {}.{table} SET {set} WHERE {column} = $1",
+                self.inner.schema
+            )))
+            .bind(&self.inner.member)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    async fn rows(&self) -> Result<Vec<Row>, sqlx::Error> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT consumer, part, parts, owner, expires_at FROM {}.consumer_owners",
+            self.inner.schema
+        )))
+        .fetch_all(self.inner.db.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Row {
+                    consumer: row.try_get(0)?,
+                    part: part_of(row.try_get(1)?),
+                    parts: part_of(row.try_get(2)?),
+                    owner: row.try_get(3)?,
+                    expires_at: row.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Takes `part` if nobody holds it (no row, a row let go of, or a lease run out), raising
+    /// its epoch; the epoch taken at, or `None` when another replica got there first.
+    async fn acquire(
+        &self,
+        consumer: &str,
+        part: u32,
+        parts: u32,
+        now: i64,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        let schema = self.inner.schema;
+        let mut tx = self.inner.db.begin().await?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {schema}.consumer_owners (consumer, part, parts, owner, epoch, expires_at)
+             VALUES ($1, $2, $3, $4, 1, $5)
+             ON CONFLICT (consumer, part) DO UPDATE SET owner = excluded.owner,
+                 parts = excluded.parts, expires_at = excluded.expires_at,
+                 epoch = {schema}.consumer_owners.epoch + 1
+             WHERE {schema}.consumer_owners.expires_at <= $6
+             RETURNING epoch"
+        )))
+        .bind(consumer)
+        .bind(i64::from(part))
+        .bind(i64::from(parts))
+        .bind(&self.inner.member)
+        .bind(now + micros(self.inner.lease))
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.map(|row| row.try_get(0)).transpose()
+    }
+
+    /// Marks what is held above `fair` (the highest parts) for release.
+    fn release_above(&self, consumer: &str, held: &BTreeMap<u32, i64>, fair: u32) {
+        let mut joined = self.joined();
+        let Some(entry) = joined.get_mut(consumer) else {
+            return;
+        };
+        let keep = fair as usize;
+        let active: Vec<u32> = held
+            .keys()
+            .filter(|part| !entry.releasing.contains(part))
+            .copied()
+            .collect();
+        for part in active.iter().skip(keep) {
+            entry.releasing.insert(*part);
+        }
+    }
+
+    fn joined_releasing(&self, consumer: &str) -> BTreeSet<u32> {
+        self.joined()
+            .get(consumer)
+            .map(|joined| joined.releasing.clone())
+            .unwrap_or_default()
+    }
+
+    /// Tells `consumer`'s runner what it holds now, apart from what it is letting go of.
+    fn publish(&self, consumer: &str, held: BTreeMap<u32, i64>, until: Instant) {
+        let joined = self.joined();
+        let Some(entry) = joined.get(consumer) else {
+            return;
+        };
+        let held = held
+            .into_iter()
+            .filter(|(part, _)| !entry.releasing.contains(part))
+            .collect();
+        entry.claims.send_if_modified(|claims| {
+            let changed = claims.held != held;
+            *claims = Claims {
+                held,
+                until: Some(until),
+            };
+            changed
+        });
+    }
+
+    fn joined(&self) -> std::sync::MutexGuard<'_, HashMap<String, Joined>> {
+        self.inner
+            .joined
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn active(held: &BTreeMap<u32, i64>, releasing: &BTreeSet<u32>) -> usize {
+    held.keys().filter(|part| !releasing.contains(part)).count()
+}
+
+fn part_of(value: i64) -> u32 {
+    u32::try_from(value).unwrap_or(0)
+}
+
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// The check a transaction handling one part's messages makes before it commits anything: the
+/// part is still this replica's, at the epoch it was taken at. On PostgreSQL the row is locked
+/// for share until the commit, so a replica taking the part over waits for that commit.
+#[derive(Debug, Clone)]
+pub struct Fence {
+    sql: Arc<str>,
+    consumer: String,
+    part: u32,
+    owner: String,
+    epoch: i64,
+}
+
+impl Fence {
+    /// Whether the part is still held, inside `tx`.
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn holds(&self, tx: &mut db::Conn) -> Result<bool, sqlx::Error> {
+        let row = sqlx::query(AssertSqlSafe(self.sql.clone()))
+            .bind(&self.consumer)
+            .bind(i64::from(self.part))
+            .bind(&self.owner)
+            .bind(self.epoch)
+            .fetch_optional(&mut *tx)
+            .await?;
+        Ok(row.is_some())
+    }
+}
+
+/// The part of `parts` that messages about `key` belong to: FNV-1a, the same in every build
+/// and on every replica (std's hasher may change between Rust releases). Messages about no
+/// aggregate all go to part 0, keeping the order they came in.
+#[must_use]
+pub fn part_of_key(key: Option<&str>, parts: u32) -> u32 {
+    let Some(key) = key else { return 0 };
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    u32::try_from(hash % u64::from(parts.max(1))).unwrap_or(0)
+}
