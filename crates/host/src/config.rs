@@ -27,7 +27,8 @@ pub struct Config {
     #[arg(long, env = "RPC_PORT", default_value = "9000", value_parser = parse_port)]
     pub rpc_port: u16,
     /// Where other modules' gRPC services are: `STORES=stores:9000,CUSTOMERS=customers:9000`.
-    /// A service not listed is this process's own gRPC address (the monolith).
+    /// A service not listed is this process's own gRPC address (the monolith). Replicas
+    /// without a load balancer in front: their addresses joined by `|`.
     #[arg(long, env = "RPC_SERVICES", default_value = "", value_parser = parse_rpc_services)]
     pub rpc_services: RpcServices,
     /// PostgreSQL connection (URL or libpq `key=value` string). Unset: embedded SQLite in DATA_DIR.

@@ -14,14 +14,16 @@ pub mod input;
 mod observe;
 mod openapi;
 mod queues;
+mod rpc;
 mod run;
 pub mod serve;
+mod subscribe;
 pub mod telemetry;
 
 use std::{
     convert::Infallible,
     future::Future,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    net::{IpAddr, SocketAddr},
     sync::Arc,
     time::Duration,
 };
@@ -224,70 +226,6 @@ impl Host {
         });
     }
 
-    /// Consumes `subscription` with `handler` until shutdown.
-    pub fn subscribe(
-        &mut self,
-        subscription: messaging::Subscription,
-        handler: impl messaging::Handler,
-    ) {
-        self.receivers.push(asyncapi::Receiver {
-            module: subscription.schema,
-            consumer: subscription.consumer.clone(),
-            subject: subscription.subject.clone(),
-            names: subscription.names.clone(),
-        });
-        let mut subscription = subscription;
-        subscription.parts = self.config.consumer_partitions;
-        // A module's own batch size wins: it knows what a batch of its handler costs.
-        subscription.batch = subscription.batch.or(Some(self.config.consumer_batch));
-        subscription.ack_wait = self.config.consumer_ack_wait;
-        subscription.concurrency = self
-            .config
-            .consumer_concurrency
-            .or(subscription.concurrency);
-        let (db, broker, handler) = (self.db.clone(), self.broker.clone(), Arc::new(handler));
-        let module = subscription.schema;
-        // SQLite files belong to one process: nothing to share. PostgreSQL may be shared by
-        // replicas, which then split each consumer's parts between them (ADR 23).
-        if db.backend() == db::Backend::Sqlite {
-            subscription.parts = 1;
-            self.durables.push((module, subscription.consumer.clone()));
-            self.spawn("subscription", move |stop| async move {
-                messaging::subscription::run(db, broker, subscription, handler, stop).await;
-                Ok(())
-            });
-            return;
-        }
-        self.durables
-            .extend(subscription.durables().into_iter().map(|d| (module, d)));
-        let owners = self.owners(module);
-        self.spawn("subscription", move |stop| async move {
-            messaging::subscription::run_shared(db, broker, subscription, handler, owners, stop)
-                .await;
-            Ok(())
-        });
-    }
-
-    /// The owner keeper of `module`'s consumers, started with its first subscription.
-    fn owners(&mut self, module: &'static str) -> messaging::Owners {
-        if let Some(owners) = self.owners.get(module) {
-            return owners.clone();
-        }
-        let owners = messaging::Owners::new(
-            self.db.clone(),
-            module,
-            self.member.clone(),
-            self.config.consumer_lease,
-        );
-        self.owners.insert(module, owners.clone());
-        let keeper = owners.clone();
-        self.spawn("consumer owners", move |stop| async move {
-            keeper.keep(stop).await;
-            Ok(())
-        });
-        owners
-    }
-
     /// Adds REST routes (absolute paths, e.g. `/api/stores`) and their OpenAPI description,
     /// served at `/openapi.json` and browsable in Swagger UI at `/`.
     ///
@@ -338,40 +276,6 @@ impl Host {
     {
         self.grpc_names.push(S::NAME);
         self.grpc.add_service(service);
-    }
-
-    /// Where to reach the gRPC service `name` (`RPC_SERVICES`), or this process itself.
-    pub fn service_address(&self, name: &str) -> String {
-        match self.config.rpc_services.0.get(&name.to_uppercase()) {
-            Some(address) => address.clone(),
-            None => {
-                let own = self.grpc_addr();
-                let ip = match own.ip() {
-                    IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-                    IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-                    ip => ip,
-                };
-                SocketAddr::new(ip, own.port()).to_string()
-            }
-        }
-    }
-
-    /// A lazily connected gRPC channel to `name` (see [`Host::service_address`]), shared by
-    /// every call through it; each call carries the caller's trace context and, with auth on,
-    /// this process's `service` token.
-    ///
-    /// # Errors
-    /// The configured address is not a valid URI.
-    pub fn channel(&self, name: &str) -> anyhow::Result<Channel> {
-        let address = self.service_address(name);
-        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
-            .with_context(|| format!("invalid address {address:?} for gRPC service {name}"))?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(5));
-        Ok(observe::traced(
-            endpoint.connect_lazy(),
-            self.auth.outgoing(),
-        ))
     }
 
     /// Runs `task` from [`Host::run`] until it returns or shutdown is requested (the token is

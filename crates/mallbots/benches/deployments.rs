@@ -234,6 +234,7 @@ async fn busywork(url: &str, clients: u32, rate: f64, duration: Duration) -> Sum
         rate,
         seed: 1,
         json: true,
+        retry: false,
     };
     busywork::run(&args).await.unwrap()
 }

@@ -46,6 +46,11 @@ pub struct BusyworkArgs {
     /// Print the summary as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Try a step again when its answer never came (the connection broke, or 502/503/504: a
+    /// replica killed under it), up to five times; a refusal after such a retry counts as the
+    /// first try having taken effect (the order's next state, polled for, shows whether it did).
+    #[arg(long)]
+    pub retry: bool,
 }
 
 fn parse_rate(value: &str) -> Result<f64, String> {
@@ -140,6 +145,7 @@ struct Shared {
     completed_after: Mutex<Vec<Duration>>,
     errors: Mutex<BTreeMap<String, u64>>,
     products: Vec<String>,
+    retry: bool,
 }
 
 /// A failed step: its kind, for the summary.
@@ -153,27 +159,42 @@ impl Shared {
         body: Value,
         what: &str,
     ) -> Result<Value, Failure> {
-        self.requests.fetch_add(1, Relaxed);
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if !body.is_null() {
-            request = request.json(&body);
-        }
-        let answer = request.send().await.map_err(|e| {
-            Failure(format!(
-                "{what}: {}",
-                if e.is_timeout() {
-                    "timed out"
-                } else {
-                    "unreachable"
-                }
-            ))
-        })?;
-        let status = answer.status();
-        let body: Value = answer.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(Failure(format!("{what} {}", status.as_u16())))
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.requests.fetch_add(1, Relaxed);
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base));
+            if !body.is_null() {
+                request = request.json(&body);
+            }
+            let answer = request.send().await;
+            let unanswered = match &answer {
+                Err(error) => !error.is_timeout(),
+                Ok(answer) => [502, 503, 504].contains(&answer.status().as_u16()),
+            };
+            if self.retry && unanswered && attempt < 6 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            let answer = answer.map_err(|e| {
+                Failure(format!(
+                    "{what}: {}",
+                    if e.is_timeout() {
+                        "timed out"
+                    } else {
+                        "unreachable"
+                    }
+                ))
+            })?;
+            let status = answer.status();
+            let reply: Value = answer.json().await.unwrap_or(Value::Null);
+            return if status.is_success() || (attempt > 1 && status.is_client_error()) {
+                Ok(reply)
+            } else {
+                Err(Failure(format!("{what} {}", status.as_u16())))
+            };
         }
     }
 
@@ -402,6 +423,7 @@ pub async fn run(args: &BusyworkArgs) -> anyhow::Result<Summary> {
         completed_after: Mutex::new(Vec::new()),
         errors: Mutex::new(BTreeMap::new()),
         products: Vec::new(),
+        retry: args.retry,
     };
     let (products, customers) = set_up(&shared, args, &mut rng)
         .await

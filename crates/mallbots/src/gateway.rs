@@ -15,11 +15,11 @@ use axum::{
 };
 use host::ApiError;
 
-/// Module name → base URL of its HTTP server.
+/// Module name → base URLs of its HTTP servers (one per replica).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Upstreams(pub BTreeMap<&'static str, String>);
+pub struct Upstreams(pub BTreeMap<&'static str, Vec<String>>);
 
-/// Parses `stores=http://stores:8080,baskets=http://baskets:8080`.
+/// Parses `stores=http://stores:8080,baskets=http://baskets-1:8080|http://baskets-2:8080`.
 ///
 /// # Errors
 /// An unknown module, a module listed twice, or a URL that is not `http://host:port`.
@@ -33,11 +33,15 @@ pub fn parse_upstreams(value: &str) -> Result<Upstreams, String> {
             .iter()
             .find(|m| m.name == name.trim())
             .ok_or_else(|| format!("unknown module {name:?} in GATEWAY_UPSTREAMS"))?;
-        let url = url.trim().trim_end_matches('/');
-        if !url.starts_with("http://") || url.len() <= "http://".len() {
-            return Err(format!("{name}: {url:?} is not an http:// URL"));
+        let mut urls = Vec::new();
+        for url in url.split('|') {
+            let url = url.trim().trim_end_matches('/');
+            if !url.starts_with("http://") || url.len() <= "http://".len() {
+                return Err(format!("{name}: {url:?} is not an http:// URL"));
+            }
+            urls.push(url.to_owned());
         }
-        if upstreams.insert(module.name, url.to_owned()).is_some() {
+        if upstreams.insert(module.name, urls).is_some() {
             return Err(format!(
                 "module {name:?} is listed twice in GATEWAY_UPSTREAMS"
             ));
@@ -52,8 +56,9 @@ pub fn parse_upstreams(value: &str) -> Result<Upstreams, String> {
 /// Settings of `mallbots gateway`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct GatewayArgs {
-    /// Where each module's HTTP server is: `stores=http://stores:8080,baskets=http://baskets:8080`.
-    /// A request to `/api/<module>…` is passed to that module.
+    /// Where each module's HTTP server is: `stores=http://stores:8080,baskets=http://baskets:8080`;
+    /// a module's replicas joined by `|`. A request to `/api/<module>…` is passed to that
+    /// module (its replicas in turn; one that refuses the connection is skipped).
     #[arg(long, env = "GATEWAY_UPSTREAMS", value_parser = parse_upstreams)]
     pub upstreams: Upstreams,
     /// Process settings (WEB_HOST/WEB_PORT, timeouts, logging; the database ones are unused).
@@ -65,6 +70,8 @@ struct Gateway {
     upstreams: Upstreams,
     client: reqwest::Client,
     timeout: std::time::Duration,
+    /// Turns through each module's replicas.
+    turn: std::sync::atomic::AtomicUsize,
 }
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), and the length
@@ -90,22 +97,29 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         upstreams: args.upstreams.clone(),
         client,
         timeout: args.host.request_timeout,
+        turn: std::sync::atomic::AtomicUsize::new(0),
     });
     let checks = args
         .upstreams
         .0
         .iter()
-        .map(|(name, url)| {
-            let (client, url) = (gateway.client.clone(), format!("{url}/readiness"));
+        .map(|(name, urls)| {
+            let client = gateway.client.clone();
+            let urls: Vec<String> = urls.iter().map(|url| format!("{url}/readiness")).collect();
+            // Ready when any replica is.
             let check: host::Check = Arc::new(move || {
-                let (client, url) = (client.clone(), url.clone());
+                let (client, urls) = (client.clone(), urls.clone());
                 Box::pin(async move {
-                    let asked = client.get(&url).timeout(Duration::from_secs(5)).send();
-                    match asked.await {
-                        Ok(answer) if answer.status().is_success() => Ok(()),
-                        Ok(answer) => Err(format!("{url}: {}", answer.status())),
-                        Err(error) => Err(format!("{url}: {error}")),
+                    let mut why = Vec::new();
+                    for url in &urls {
+                        let asked = client.get(url).timeout(Duration::from_secs(5)).send();
+                        match asked.await {
+                            Ok(answer) if answer.status().is_success() => return Ok(()),
+                            Ok(answer) => why.push(format!("{url}: {}", answer.status())),
+                            Err(error) => why.push(format!("{url}: {error}")),
+                        }
                     }
+                    Err(why.join("; "))
                 })
             });
             (*name, check)
@@ -175,7 +189,7 @@ async fn proxy(
         return ApiError::invalid_argument("the path must stay under /api/<module> or /console")
             .into_response();
     };
-    let Some(base) = gateway.upstreams.0.get(module) else {
+    let Some(bases) = gateway.upstreams.0.get(module) else {
         return ApiError::not_found("Not Found").into_response();
     };
     let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
@@ -185,26 +199,47 @@ async fn proxy(
     }
     // The module's span is a child of the gateway's, not of the caller's.
     telemetry::inject(&mut telemetry::Headers(&mut forwarded));
-    let sent = gateway
-        .client
-        .request(method, format!("{base}{target}"))
-        .headers(forwarded)
-        .body(body)
-        .send();
-    let answer = match tokio::time::timeout(gateway.timeout, sent).await {
-        Ok(Ok(answer)) => answer,
-        Err(_) => {
-            return ApiError::new(
-                tonic::Code::DeadlineExceeded,
-                format!("{module} did not answer in time"),
-            )
-            .into_response();
-        }
-        Ok(Err(error)) => {
-            tracing::warn!(module, %error, "upstream unreachable");
-            return ApiError::new(tonic::Code::Unavailable, format!("{module} is unavailable"))
+    let first = gateway
+        .turn
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut answer = None;
+    // A replica that refuses the connection never saw the request: the next one is asked.
+    for base in bases
+        .iter()
+        .cycle()
+        .skip(first % bases.len())
+        .take(bases.len())
+    {
+        let sent = gateway
+            .client
+            .request(method.clone(), format!("{base}{target}"))
+            .headers(forwarded.clone())
+            .body(body.clone())
+            .send();
+        match tokio::time::timeout(gateway.timeout, sent).await {
+            Ok(Ok(received)) => {
+                answer = Some(received);
+                break;
+            }
+            Err(_) => {
+                return ApiError::new(
+                    tonic::Code::DeadlineExceeded,
+                    format!("{module} did not answer in time"),
+                )
                 .into_response();
+            }
+            Ok(Err(error)) if error.is_connect() => {
+                tracing::warn!(module, %base, %error, "upstream replica unreachable; trying another");
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(module, %error, "upstream failed");
+                break;
+            }
         }
+    }
+    let Some(answer) = answer else {
+        return ApiError::new(tonic::Code::Unavailable, format!("{module} is unavailable"))
+            .into_response();
     };
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut headers = answer.headers().clone();

@@ -95,7 +95,7 @@ impl JetStream {
                     other => tracing::debug!(event = %other, "NATS event"),
                 }
             })
-            .connect(url)
+            .connect(servers(url)?)
             .await
             .map_err(|e| BrokerError::Nats(format!("connecting to {url}: {e}")))?;
         let context = jetstream::new(client.clone());
@@ -276,6 +276,18 @@ impl Broker for JetStream {
             Err(error) => Err(BrokerError::Nats(format!("consumer {durable}: {error}"))),
         }
     }
+}
+
+/// The servers of `url`: one URL, or a cluster's joined by commas (`nats://a:4222,nats://b:4222`).
+fn servers(url: &str) -> Result<Vec<async_nats::ServerAddr>, BrokerError> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|one| !one.is_empty())
+        .map(|one| {
+            one.parse()
+                .map_err(|e| BrokerError::Nats(format!("NATS_URL {one:?}: {e}")))
+        })
+        .collect()
 }
 
 /// Awaits acks already requested; how many leading ones succeeded.
