@@ -11,56 +11,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use clap::CommandFactory as _;
-use serde::Deserialize as _;
+use manifests::{ROOT, documents, env_of, named, reads};
 use serde_json::Value;
 
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
-fn documents(file: &str) -> Vec<Value> {
-    let text = std::fs::read_to_string(format!("{ROOT}/{file}")).expect("the file exists");
-    serde_norway::Deserializer::from_str(&text)
-        .map(|doc| {
-            let value = serde_norway::Value::deserialize(doc)
-                .unwrap_or_else(|e| panic!("{file} is not YAML: {e}"));
-            serde_json::to_value(value).expect("YAML maps to JSON")
-        })
-        .filter(|doc| !doc.is_null())
-        .collect()
-}
-
-/// The environment variables the binary reads for `command` (clap's `env = …`).
-fn reads(command: &str) -> BTreeSet<String> {
-    let cli = mallbots::Cli::command();
-    let sub = cli
-        .find_subcommand(command)
-        .unwrap_or_else(|| panic!("no subcommand {command}"));
-    sub.get_arguments()
-        .filter_map(|arg| arg.get_env())
-        .map(|env| env.to_string_lossy().into_owned())
-        .collect()
-}
-
-fn env_of(deployment: &Value) -> BTreeMap<String, Value> {
-    deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-        .as_array()
-        .expect("the container has env")
-        .iter()
-        .map(|e| {
-            let name = e["name"].as_str().expect("a name").to_owned();
-            let value = e
-                .get("value")
-                .cloned()
-                .unwrap_or_else(|| e["valueFrom"].clone());
-            (name, value)
-        })
-        .collect()
-}
-
-fn named<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    docs.iter()
-        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
-        .unwrap_or_else(|| panic!("no {kind} {name}"))
-}
+#[path = "support/manifests.rs"]
+mod manifests;
 
 fn port(container: &Value, name: &str) -> i64 {
     container["ports"]
