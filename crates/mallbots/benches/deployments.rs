@@ -1,6 +1,7 @@
 //! `cargo bench -p mallbots --bench deployments`: `busywork` against the real binary deployed
-//! three ways — the monolith on the embedded backend, the monolith on PostgreSQL + JetStream,
-//! and nine services behind the gateway on PostgreSQL + JetStream — each measured for
+//! four ways — the monolith on the embedded backend, the monolith on PostgreSQL + JetStream,
+//! nine services behind the gateway on PostgreSQL + JetStream, and two replicas of each on a
+//! three-node JetStream cluster — each measured for
 //! start-up, memory, latency at 10 orders/s and throughput flat out. PostgreSQL deployments
 //! also count write transactions per order (commit records in the WAL), to set throughput
 //! against the machine's commit rate. `scripts/bench` turns the JSON lines into BENCHMARKS.md.
@@ -11,6 +12,8 @@
     reason = "a benchmark reports on stdout and stops on any error"
 )]
 
+#[path = "../tests/support/cluster.rs"]
+mod cluster;
 #[path = "../tests/support/processes.rs"]
 mod processes;
 
@@ -18,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use db::{Backend, Target};
 use mallbots::busywork::{self, BusyworkArgs, Summary};
-use processes::{Process, start};
+use processes::{Process, memory_of, start};
 use sqlx::Connection as _;
 
 fn window() -> Duration {
@@ -39,6 +42,17 @@ struct Deployment {
     _stream: Option<messaging::testing::StreamGuard>,
     _databases: Vec<db::testing::Guard>,
     _data: Option<tempfile::TempDir>,
+    /// Replicas on a JetStream cluster, started by scripts/microservices.
+    cluster: Option<cluster::Cluster>,
+}
+
+impl Deployment {
+    /// Every process of the deployment (not its servers).
+    fn pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self.processes.iter().map(|p| p.child.id()).collect();
+        pids.extend(self.cluster.iter().flat_map(cluster::Cluster::pids));
+        pids
+    }
 }
 
 async fn wait_ready(url: &str, started: Instant) -> f64 {
@@ -108,6 +122,7 @@ async fn monolith(postgres: bool) -> Deployment {
         _stream: stream,
         _databases: databases,
         _data: data,
+        cluster: None,
     }
 }
 
@@ -125,6 +140,30 @@ async fn microservices() -> Deployment {
         _stream: None,
         _databases: Vec::new(),
         _data: None,
+        cluster: None,
+    }
+}
+
+/// Two replicas of every module on a three-node JetStream cluster (`scripts/microservices
+/// --replicas 2 --nats-cluster 3`).
+async fn replicas() -> Deployment {
+    let started = Instant::now();
+    let cluster = tokio::task::spawn_blocking(|| cluster::Cluster::start(2))
+        .await
+        .unwrap();
+    let url = cluster.url();
+    let ready_ms = wait_ready(&url, started).await;
+    Deployment {
+        name: "2 replicas per module + gateway, 3-node JetStream",
+        url,
+        processes: Vec::new(),
+        ready_ms,
+        postgres: true,
+        _guards: None,
+        _stream: None,
+        _databases: Vec::new(),
+        _data: None,
+        cluster: Some(cluster),
     }
 }
 
@@ -207,7 +246,7 @@ fn cpu_seconds(pick: impl Fn(u32, &str) -> bool) -> f64 {
 /// CPU seconds so far by who spends them: the deployment's processes, PostgreSQL, NATS and
 /// the load generator (this process).
 fn cpu_by_process(d: &Deployment) -> [(&'static str, f64); 4] {
-    let ours: Vec<u32> = d.processes.iter().map(|p| p.child.id()).collect();
+    let ours = d.pids();
     let me = std::process::id();
     [
         ("mallbots", cpu_seconds(|pid, _| ours.contains(&pid))),
@@ -218,9 +257,9 @@ fn cpu_by_process(d: &Deployment) -> [(&'static str, f64); 4] {
 }
 
 fn memory_kib(d: &Deployment) -> (u64, u64) {
-    d.processes
-        .iter()
-        .map(Process::memory)
+    d.pids()
+        .into_iter()
+        .map(memory_of)
         .fold((0, 0), |(rss, peak), (r, p)| (rss + r, peak + p))
 }
 
@@ -292,7 +331,7 @@ async fn measure(deployment: Deployment) {
     db::testing::record_bench(serde_json::json!({
         "bench": "deployment",
         "deployment": deployment.name,
-        "processes": deployment.processes.len(),
+        "processes": deployment.pids().len(),
         "ready_ms": deployment.ready_ms,
         "idle_mib": idle_kib as f64 / 1024.0,
         "peak_mib": peak_kib as f64 / 1024.0,
@@ -301,9 +340,15 @@ async fn measure(deployment: Deployment) {
         "write_tx_per_order": deployment.postgres.then_some(writes_per_order),
         "cpu_ms_per_order": cpu_ms_per_order,
     }));
-    for process in deployment.processes {
+    let Deployment {
+        processes, cluster, ..
+    } = deployment;
+    for process in processes {
         let (name, status, log) = process.stop();
         assert!(status.success(), "{name} exited with {status}: {log:#?}");
+    }
+    if let Some(cluster) = cluster {
+        cluster.stop();
     }
 }
 
@@ -323,4 +368,5 @@ async fn main() {
     }
     measure(monolith(true).await).await;
     measure(microservices().await).await;
+    measure(replicas().await).await;
 }

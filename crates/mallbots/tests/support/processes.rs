@@ -83,18 +83,9 @@ pub(crate) fn start(name: &str, args: &[&str], env: &[(&str, &str)]) -> Process 
 }
 
 impl Process {
-    /// Resident memory now and at its peak, in KiB (`/proc/<pid>/status`).
+    /// Resident memory now and at its peak, in KiB.
     pub(crate) fn memory(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                .unwrap_or(0)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
+        memory_of(self.child.id())
     }
 
     /// The lines it logged at ERROR (for a failure message).
@@ -128,6 +119,19 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Resident memory of process `pid` now and at its peak, in KiB (`/proc/<pid>/status`).
+pub(crate) fn memory_of(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 /// The mall as nine processes (each with its own fresh PostgreSQL database, a fresh JetStream
