@@ -21,7 +21,7 @@ use std::{
     time::Duration,
 };
 
-use cluster::{Cluster, MODULES};
+use cluster::{Cluster, modules};
 use db::{Backend, Row as _};
 use futures::StreamExt as _;
 
@@ -89,7 +89,7 @@ async fn replicas_on_a_jetstream_cluster_lose_and_double_nothing_through_kills()
 
     let stream = stream_positions(&cluster.nats()).await;
     let mut checked = 0;
-    for module in MODULES {
+    for module in modules() {
         checked += handled_in_stream_order(&cluster.database(module), module, &stream).await;
     }
     assert!(

@@ -26,6 +26,12 @@ use tokio_util::sync::CancellationToken;
 /// How long an owner's lease lasts unless configured; it is renewed every quarter of it.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(4);
 
+mod fence;
+mod table;
+
+pub use fence::{Fence, part_of_key};
+use table::Row;
+
 /// What one replica holds of one consumer, as its owner keeper last knew it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Claims {
@@ -84,15 +90,6 @@ impl std::fmt::Debug for Owners {
             .field("member", &self.inner.member)
             .finish_non_exhaustive()
     }
-}
-
-/// One row of `consumer_owners`.
-struct Row {
-    consumer: String,
-    part: u32,
-    parts: u32,
-    owner: String,
-    expires_at: i64,
 }
 
 impl Owners {
@@ -282,109 +279,6 @@ impl Owners {
         Ok(())
     }
 
-    /// Hands `part` of `consumer`, taken at `epoch`, back to the table: called once its runner
-    /// has stopped, so that another replica takes it at once rather than when the lease ends.
-    ///
-    /// # Errors
-    /// The database's (the lease then runs out instead).
-    pub async fn release(&self, consumer: &str, part: u32, epoch: i64) -> Result<(), sqlx::Error> {
-        let released = self
-            .inner
-            .db
-            .write(
-                sqlx::query(AssertSqlSafe(format!(
-                    "UPDATE {}.consumer_owners SET owner = '', expires_at = 0
-                     WHERE consumer = $1 AND part = $2 AND owner = $3 AND epoch = $4",
-                    self.inner.schema
-                )))
-                .bind(consumer)
-                .bind(i64::from(part))
-                .bind(&self.inner.member)
-                .bind(epoch),
-            )
-            .await?;
-        if let Some(joined) = self.joined().get_mut(consumer) {
-            joined.releasing.remove(&part);
-        }
-        if released.rows_affected() > 0 {
-            tracing::info!(consumer, part, epoch, "let go of a share of the consumer");
-        }
-        Ok(())
-    }
-
-    /// Leaves: this replica's member row and every lease it holds, at shutdown (runners have
-    /// stopped by then).
-    async fn leave(&self) -> Result<(), sqlx::Error> {
-        let mut tx = self.inner.db.begin().await?;
-        for table in ["consumer_owners", "consumer_members"] {
-            let (column, set) = if table == "consumer_owners" {
-                ("owner", "owner = '', expires_at = 0")
-            } else {
-                ("member", "expires_at = 0")
-            };
-            sqlx::query(AssertSqlSafe(format!(
-                "UPDATE {}.{table} SET {set} WHERE {column} = $1",
-                self.inner.schema
-            )))
-            .bind(&self.inner.member)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await
-    }
-
-    async fn rows(&self) -> Result<Vec<Row>, sqlx::Error> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT consumer, part, parts, owner, expires_at FROM {}.consumer_owners",
-            self.inner.schema
-        )))
-        .fetch_all(self.inner.db.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Row {
-                    consumer: row.try_get(0)?,
-                    part: part_of(row.try_get(1)?),
-                    parts: part_of(row.try_get(2)?),
-                    owner: row.try_get(3)?,
-                    expires_at: row.try_get(4)?,
-                })
-            })
-            .collect()
-    }
-
-    /// Takes `part` if nobody holds it (no row, a row let go of, or a lease run out), raising
-    /// its epoch; the epoch taken at, or `None` when another replica got there first.
-    async fn acquire(
-        &self,
-        consumer: &str,
-        part: u32,
-        parts: u32,
-        now: i64,
-    ) -> Result<Option<i64>, sqlx::Error> {
-        let schema = self.inner.schema;
-        let mut tx = self.inner.db.begin().await?;
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {schema}.consumer_owners (consumer, part, parts, owner, epoch, expires_at)
-             VALUES ($1, $2, $3, $4, 1, $5)
-             ON CONFLICT (consumer, part) DO UPDATE SET owner = excluded.owner,
-                 parts = excluded.parts, expires_at = excluded.expires_at,
-                 epoch = {schema}.consumer_owners.epoch + 1
-             WHERE {schema}.consumer_owners.expires_at <= $6
-             RETURNING epoch"
-        )))
-        .bind(consumer)
-        .bind(i64::from(part))
-        .bind(i64::from(parts))
-        .bind(&self.inner.member)
-        .bind(now + micros(self.inner.lease))
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        row.map(|row| row.try_get(0)).transpose()
-    }
-
     /// Marks what is held above `fair` (the highest parts) for release.
     fn release_above(&self, consumer: &str, held: &BTreeMap<u32, i64>, fair: u32) {
         let mut joined = self.joined();
@@ -447,47 +341,4 @@ fn part_of(value: i64) -> u32 {
 
 fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
-}
-
-/// The check a transaction handling one part's messages makes before it commits anything: the
-/// part is still this replica's, at the epoch it was taken at. On PostgreSQL the row is locked
-/// for share until the commit, so a replica taking the part over waits for that commit.
-#[derive(Debug, Clone)]
-pub struct Fence {
-    sql: Arc<str>,
-    consumer: String,
-    part: u32,
-    owner: String,
-    epoch: i64,
-}
-
-impl Fence {
-    /// Whether the part is still held, inside `tx`.
-    ///
-    /// # Errors
-    /// The database's.
-    pub async fn holds(&self, tx: &mut db::Conn) -> Result<bool, sqlx::Error> {
-        let row = sqlx::query(AssertSqlSafe(self.sql.clone()))
-            .bind(&self.consumer)
-            .bind(i64::from(self.part))
-            .bind(&self.owner)
-            .bind(self.epoch)
-            .fetch_optional(&mut *tx)
-            .await?;
-        Ok(row.is_some())
-    }
-}
-
-/// The part of `parts` that messages about `key` belong to: FNV-1a, the same in every build
-/// and on every replica (std's hasher may change between Rust releases). Messages about no
-/// aggregate all go to part 0, keeping the order they came in.
-#[must_use]
-pub fn part_of_key(key: Option<&str>, parts: u32) -> u32 {
-    let Some(key) = key else { return 0 };
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in key.as_bytes() {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    u32::try_from(hash % u64::from(parts.max(1))).unwrap_or(0)
 }

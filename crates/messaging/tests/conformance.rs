@@ -226,6 +226,26 @@ impl Drop for Rig {
     }
 }
 
+/// Publishes `stream` straight to the broker, each message under the broker id beside it, in
+/// chunks of 100.
+async fn publish_raw(rig: &Rig, stream: &[(String, Message)]) {
+    let bodies: Vec<(&str, Vec<u8>)> = stream
+        .iter()
+        .map(|(id, m)| (id.as_str(), m.envelope.encode()))
+        .collect();
+    for chunk in bodies.chunks(100) {
+        let outgoing: Vec<Outgoing<'_>> = chunk
+            .iter()
+            .map(|(id, body)| Outgoing {
+                subject: STORE_AGGREGATE_CHANNEL,
+                id,
+                body,
+            })
+            .collect();
+        rig.broker().publish(&outgoing).await.unwrap();
+    }
+}
+
 fn store_event(key: &str, label: &str) -> Message {
     let event = StoreCreated {
         id: key.into(),

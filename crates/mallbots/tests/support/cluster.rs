@@ -11,19 +11,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Every module, in the script's order.
-pub(crate) const MODULES: [&str; 10] = [
-    "stores",
-    "customers",
-    "payments",
-    "baskets",
-    "ordering",
-    "depot",
-    "cosec",
-    "search",
-    "notifications",
-    "console",
-];
+/// Every module.
+pub(crate) fn modules() -> impl Iterator<Item = &'static str> {
+    mallbots::MODULES.iter().map(|module| module.name)
+}
 
 /// The running cluster: the script (a process group of its own) and what it keeps.
 pub(crate) struct Cluster {
@@ -177,7 +168,7 @@ impl Drop for Cluster {
                 .status();
             let _ = self.script.wait();
         }
-        for module in MODULES {
+        for module in modules() {
             let _ = Command::new("psql")
                 .arg(format!("{}/postgres", server()))
                 .args([

@@ -171,19 +171,7 @@ pub(super) async fn aggregates_are_handled_side_by_side_each_in_order(backend: B
         next[g] += 1;
     }
     stream.append(&mut copies);
-    let bodies: Vec<(String, Vec<u8>)> = stream
-        .iter()
-        .map(|(id, m)| (id.clone(), m.envelope.encode()))
-        .collect();
-    let outgoing: Vec<Outgoing<'_>> = bodies
-        .iter()
-        .map(|(id, body)| Outgoing {
-            subject: STORE_AGGREGATE_CHANNEL,
-            id,
-            body,
-        })
-        .collect();
-    rig.broker().publish(&outgoing).await.unwrap();
+    publish_raw(&rig, &stream).await;
 
     let recorder = Recorder {
         pause: Duration::from_millis(20),

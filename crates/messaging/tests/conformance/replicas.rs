@@ -124,21 +124,11 @@ async fn publish_shuffled(rig: &Rig, aggregates: usize, each: usize) {
         messages.push(store_event(&format!("a{g}"), &format!("a{g}-{}", next[g])));
         next[g] += 1;
     }
-    let bodies: Vec<(String, Vec<u8>)> = messages
-        .iter()
-        .map(|m| (m.id().to_owned(), m.envelope.encode()))
+    let stream: Vec<(String, Message)> = messages
+        .into_iter()
+        .map(|m| (m.id().to_owned(), m))
         .collect();
-    for chunk in bodies.chunks(100) {
-        let outgoing: Vec<Outgoing<'_>> = chunk
-            .iter()
-            .map(|(id, body)| Outgoing {
-                subject: STORE_AGGREGATE_CHANNEL,
-                id,
-                body,
-            })
-            .collect();
-        rig.broker().publish(&outgoing).await.unwrap();
-    }
+    publish_raw(rig, &stream).await;
 }
 
 /// (replica, event name) of every committed effect, in commit order.
