@@ -81,6 +81,8 @@ struct Inner {
     joined: Mutex<HashMap<String, Joined>>,
     /// Shutting down: renews, takes nothing new.
     stopping: AtomicBool,
+    /// Raised when a consumer joins: it gets its parts at once, not a quarter lease later.
+    joining: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Owners {
@@ -104,6 +106,7 @@ impl Owners {
                 lease: lease.max(Duration::from_millis(40)),
                 joined: Mutex::new(HashMap::new()),
                 stopping: AtomicBool::new(false),
+                joining: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -137,6 +140,7 @@ impl Owners {
             claims: watch::Sender::new(Claims::default()),
             releasing: BTreeSet::new(),
         });
+        self.inner.joining.notify_one();
         entry.claims.subscribe()
     }
 
@@ -178,6 +182,7 @@ impl Owners {
             }
             tokio::select! {
                 () = stop.cancelled() => self.inner.stopping.store(true, Ordering::Relaxed),
+                () = self.inner.joining.notified() => {}
                 () = tokio::time::sleep(every) => {}
             }
         }

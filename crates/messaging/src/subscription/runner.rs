@@ -4,6 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use db::Db;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -18,7 +19,6 @@ use crate::{
     broker::{Broker, Delivery},
     ownership::{Claims, Fence, part_of_key},
 };
-use tokio::sync::watch;
 
 pub(super) struct Runner {
     pub(super) db: Db,
