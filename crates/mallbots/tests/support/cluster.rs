@@ -2,7 +2,12 @@
 //! and a database prefix of its own, for the tests and the benchmark that need replicas on a
 //! JetStream cluster.
 
-#![allow(dead_code, reason = "the test and the benchmark use different parts")]
+#![allow(
+    dead_code,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    reason = "the test and the benchmark use different parts; what the script and the faults do is said on stderr; a failed unwrap is a failed run"
+)]
 
 use std::{
     io::{BufRead as _, BufReader},
