@@ -115,8 +115,10 @@ pub struct Config {
     /// a module may share its consumers: each part is handled by one replica at a time, in
     /// stream order, and replicas take their fair share of the parts (default 1: one replica
     /// handles a subscription, the others stand by). Every replica of a module must agree.
+    /// 0: this process is the module's only one — no leases, no fence (two such processes on
+    /// one database would handle an aggregate's messages side by side).
     #[arg(long, env = "CONSUMER_PARTITIONS", default_value_t = 1,
-        value_parser = clap::value_parser!(u32).range(1..=64))]
+        value_parser = clap::value_parser!(u32).range(0..=64))]
     pub consumer_partitions: u32,
     /// How long a replica's hold on a part lasts without renewal (renewed every quarter of
     /// it): a dead replica's parts are taken over this soon.

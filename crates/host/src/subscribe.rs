@@ -29,9 +29,10 @@ impl Host {
             .or(subscription.concurrency);
         let (db, broker, handler) = (self.db.clone(), self.broker.clone(), Arc::new(handler));
         let module = subscription.schema;
-        // SQLite files belong to one process: nothing to share. PostgreSQL may be shared by
-        // replicas, which then split each consumer's parts between them (ADR 23).
-        if db.backend() == db::Backend::Sqlite {
+        // SQLite files belong to one process, and an operator may say a process is its module's
+        // only one: nothing to share. Otherwise PostgreSQL may be shared by replicas, which
+        // then split each consumer's parts between them (ADR 23).
+        if db.backend() == db::Backend::Sqlite || self.config.consumer_partitions == 0 {
             subscription.parts = 1;
             self.durables.push((module, subscription.consumer.clone()));
             self.spawn("subscription", move |stop| async move {

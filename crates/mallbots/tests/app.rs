@@ -5,9 +5,11 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-use testkit::{Backend, spawn_app};
+use db::Row as _;
+use testkit::{Backend, spawn_app, spawn_app_with};
 
 db::backend_tests!(
+    consumers_are_shared_on_postgresql_unless_the_process_is_the_only_one,
     an_app_without_modules_serves_health,
     the_app_stops_cleanly,
     every_route_is_documented_and_every_documented_route_exists
@@ -191,4 +193,47 @@ async fn the_asyncapi_document_has_every_message_sent_and_received() {
     assert_eq!(checked_out["items"]["type"], "array");
     let _ = stop.send(());
     running.await.unwrap().unwrap();
+}
+
+/// On PostgreSQL a module's consumers are owned through leases its replicas share (ADR 23);
+/// `CONSUMER_PARTITIONS=0` says the process is the only one: no leases, messages flow alike.
+/// SQLite files belong to one process: never any.
+async fn consumers_are_shared_on_postgresql_unless_the_process_is_the_only_one(backend: Backend) {
+    for partitions in [1, 0] {
+        let app = spawn_app_with(&["stores", "baskets"], backend, |config| {
+            config.consumer_partitions = partitions;
+        })
+        .await;
+        let count = |sql: &'static str| {
+            let db = app.db.clone();
+            async move {
+                let row = sqlx::query(sql).fetch_one(db.pool()).await.unwrap();
+                row.get::<i64, _>(0)
+            }
+        };
+        let (status, _) = app
+            .api
+            .json(
+                reqwest::Method::POST,
+                "/api/stores",
+                serde_json::json!({"name": "Shared", "location": "here"}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        testkit::until(|| async {
+            if count("SELECT COUNT(*) FROM baskets.stores_cache").await == 1 {
+                Ok(())
+            } else {
+                Err("the store never reached the baskets module".to_owned())
+            }
+        })
+        .await;
+        let owned = count("SELECT COUNT(*) FROM baskets.consumer_owners WHERE owner <> ''").await;
+        let shared = backend == Backend::Postgres && partitions == 1;
+        assert_eq!(
+            owned > 0,
+            shared,
+            "partitions {partitions} on {backend}: {owned} parts owned"
+        );
+    }
 }
