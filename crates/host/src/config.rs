@@ -122,7 +122,7 @@ pub struct Config {
     pub consumer_partitions: u32,
     /// How long a replica's hold on a part lasts without renewal (renewed every quarter of
     /// it): a dead replica's parts are taken over this soon.
-    #[arg(long, env = "CONSUMER_LEASE", default_value = "4s", value_parser = parse_lease)]
+    #[arg(long, env = "CONSUMER_LEASE", default_value = "3s", value_parser = parse_lease)]
     pub consumer_lease: Duration,
     /// Log filter: TRACE, DEBUG, INFO, WARN, ERROR, or `tracing` directives (`info,sqlx=warn`).
     #[arg(long, env = "LOG_LEVEL", default_value = "INFO", value_parser = parse_log_level)]

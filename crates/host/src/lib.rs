@@ -130,6 +130,7 @@ impl Host {
             }
         };
         let http_listener = bind(web_host, config.web_port, "HTTP (WEB_HOST/WEB_PORT)").await?;
+        let http_port = http_listener.local_addr()?.port();
         let grpc_listener = bind(rpc_host, config.rpc_port, "gRPC (RPC_HOST/RPC_PORT)").await?;
         auth::announce(&config.auth, &auth);
         let mut host = Host {
@@ -145,7 +146,7 @@ impl Host {
             queues: QueueWatch::default(),
             durables: Vec::new(),
             owners: std::collections::HashMap::new(),
-            member: messaging::Owners::unique_member(),
+            member: messaging::Owners::member_on(http_port),
             openapi: http::openapi(),
             grpc: tonic::service::RoutesBuilder::default(),
             grpc_names: Vec::new(),

@@ -24,7 +24,7 @@ use tokio::{sync::watch, time::Instant};
 use tokio_util::sync::CancellationToken;
 
 /// How long an owner's lease lasts unless configured; it is renewed every quarter of it.
-pub const DEFAULT_LEASE: Duration = Duration::from_secs(4);
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(3);
 
 mod fence;
 mod table;
@@ -83,6 +83,9 @@ struct Inner {
     stopping: AtomicBool,
     /// Raised when a consumer joins: it gets its parts at once, not a quarter lease later.
     joining: tokio::sync::Notify,
+    /// When the first lease another replica holds on a part this one would take runs out: the
+    /// keeper looks then, not up to a quarter lease later.
+    next_expiry: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Owners {
@@ -107,16 +110,24 @@ impl Owners {
                 joined: Mutex::new(HashMap::new()),
                 stopping: AtomicBool::new(false),
                 joining: tokio::sync::Notify::new(),
+                next_expiry: Mutex::new(None),
             }),
         }
     }
 
-    /// A member name unique to this process: host, process id and a random suffix.
+    /// The member name of the process listening on `port` of this host: what no other live
+    /// process can be at once (the port is its own), and what the same process restarted in
+    /// place (a crashed container, a `kill -9` and start again) is again — so it renews what it
+    /// held at once instead of waiting for its own leases to run out.
     #[must_use]
-    pub fn unique_member() -> String {
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".to_owned());
-        let suffix = uuid::Uuid::new_v4().simple().to_string();
-        format!("{host}-{}-{}", std::process::id(), &suffix[..8])
+    pub fn member_on(port: u16) -> String {
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+            .map(|host| host.trim().to_owned())
+            .filter(|host| !host.is_empty())
+            .unwrap_or_else(|| "localhost".to_owned());
+        format!("{host}:{port}")
     }
 
     /// This replica's name among the members.
@@ -180,10 +191,19 @@ impl Owners {
                 tokio::time::sleep(every.min(Duration::from_millis(50))).await;
                 continue;
             }
+            let next = self
+                .inner
+                .next_expiry
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+                .map_or(every, |at| {
+                    at.saturating_duration_since(Instant::now()).min(every)
+                });
             tokio::select! {
                 () = stop.cancelled() => self.inner.stopping.store(true, Ordering::Relaxed),
                 () = self.inner.joining.notified() => {}
-                () = tokio::time::sleep(every) => {}
+                () = tokio::time::sleep(next) => {}
             }
         }
         if let Err(error) = self.leave().await {
@@ -243,6 +263,7 @@ impl Owners {
         .try_get(0)?;
         let members = u32::try_from(members.max(1)).unwrap_or(u32::MAX);
         let until = started + inner.lease * 3 / 4;
+        let mut expiring: Option<i64> = None;
         let consumers: Vec<(String, u32)> = self
             .joined()
             .iter()
@@ -259,6 +280,9 @@ impl Owners {
                     "replicas disagree on CONSUMER_PARTITIONS; this one takes nothing until they agree");
             } else if !inner.stopping.load(Ordering::Relaxed) {
                 let fair = parts.div_ceil(members);
+                if active(&held, &self.joined_releasing(&consumer)) < fair as usize {
+                    expiring = theirs.iter().map(|r| r.expires_at).chain(expiring).min();
+                }
                 for part in 0..parts {
                     if active(&held, &self.joined_releasing(&consumer)) >= fair as usize {
                         break;
@@ -281,6 +305,14 @@ impl Owners {
             }
             self.publish(&consumer, held, until);
         }
+        // Just past the expiry (by this clock), so the take finds the lease over.
+        *inner
+            .next_expiry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = expiring.map(|at| {
+            let wait = u64::try_from(at.saturating_sub(now).max(0)).unwrap_or(0);
+            started + Duration::from_micros(wait) + Duration::from_millis(5)
+        });
         Ok(())
     }
 
