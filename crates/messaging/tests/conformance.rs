@@ -47,10 +47,12 @@ use leases::{
 
 use replicas::{
     a_replica_paused_past_its_lease_commits_nothing_it_no_longer_owns,
+    a_replica_restarted_in_place_holds_its_parts_at_once,
     replicas_share_a_consumer_each_aggregate_in_order_one_at_a_time,
 };
 
 db::backend_tests!(
+    a_replica_restarted_in_place_holds_its_parts_at_once,
     replicas_share_a_consumer_each_aggregate_in_order_one_at_a_time,
     a_replica_paused_past_its_lease_commits_nothing_it_no_longer_owns,
     a_delivery_held_past_its_ack_wait_stays_until_its_holder_dies,

@@ -285,3 +285,37 @@ pub(super) async fn a_replica_paused_past_its_lease_commits_nothing_it_no_longer
     b.stop.cancel();
     a.stop.cancel();
 }
+
+pub(super) async fn a_replica_restarted_in_place_holds_its_parts_at_once(backend: Backend) {
+    let rig = Rig::new(backend).await;
+    let member = Owners::member_on(8080);
+    assert_eq!(
+        member,
+        Owners::member_on(8080),
+        "one host and port, one member"
+    );
+    assert_ne!(member, Owners::member_on(8081));
+    let before = Owners::new(rig.db().clone(), SCHEMA, member.clone(), LEASE);
+    let claims = before.join("shop-restarted", 2);
+    before.tick().await.unwrap();
+    let held = claims.borrow().held.clone();
+    assert_eq!(held.len(), 2, "alone, it holds every part");
+    // It crashes (its keeper stops) and starts again on the same host and port.
+    drop(before);
+    let again = Owners::new(rig.db().clone(), SCHEMA, member, LEASE);
+    let claims = again.join("shop-restarted", 2);
+    again.tick().await.unwrap();
+    assert_eq!(
+        claims.borrow().held,
+        held,
+        "its parts at once, at the same epochs"
+    );
+    // Anyone else waits for the lease, which the restarted process keeps renewing.
+    let other = Owners::new(rig.db().clone(), SCHEMA, "elsewhere:8080", LEASE);
+    let theirs = other.join("shop-restarted", 2);
+    other.tick().await.unwrap();
+    assert!(
+        theirs.borrow().held.is_empty(),
+        "another replica takes nothing held"
+    );
+}
