@@ -297,6 +297,27 @@ impl Db {
         Ok(value)
     }
 
+    /// Inside a write transaction on `conn`, keeps other writers of `table` waiting until it
+    /// ends (readers go on): on PostgreSQL an `EXCLUSIVE` table lock; on SQLite the write
+    /// transaction already does.
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn lock_against_writes(
+        &self,
+        conn: &mut Conn,
+        table: &str,
+    ) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            sqlx::query(AssertSqlSafe(format!(
+                "LOCK TABLE {table} IN EXCLUSIVE MODE"
+            )))
+            .execute(conn)
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Checks that the database answers a trivial query within `timeout`.
     ///
     /// # Errors

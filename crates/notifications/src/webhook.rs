@@ -122,14 +122,18 @@ pub(crate) async fn deliver(db: Db, sink: Sink, wake: Arc<Notify>, stop: Cancell
 /// Delivers up to 50 notifications in order; how many.
 async fn deliver_batch(db: &Db, sink: &Sink) -> anyhow::Result<usize> {
     // A write transaction: on SQLite it waits for a notification still being committed.
-    let mut tx = db.begin().await?;
-    let rows = sqlx::query(
-        "SELECT id, customer_id, order_id, kind, sms_number, text, created_at FROM notifications.notifications
-         WHERE delivered_at IS NULL ORDER BY created_at, id LIMIT 50",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    let rows = db
+        .transaction(|tx| {
+            Box::pin(async move {
+                sqlx::query(
+                    "SELECT id, customer_id, order_id, kind, sms_number, text, created_at FROM notifications.notifications
+                     WHERE delivered_at IS NULL ORDER BY created_at, id LIMIT 50",
+                )
+                .fetch_all(tx)
+                .await
+            })
+        })
+        .await?;
     for row in &rows {
         let id: String = row.try_get(0)?;
         let body = json!({

@@ -6,8 +6,9 @@
 //! downstream hears of the rebuild. On PostgreSQL the table is locked for writes first, so a
 //! store changed meanwhile waits and then applies on top of the rebuilt model.
 
-use db::{AssertSqlSafe, Backend, Db};
+use db::{AssertSqlSafe, Db};
 use es::{Aggregate, Envelope, EventStore};
+use futures::future::BoxFuture;
 
 use crate::{
     catalog,
@@ -18,12 +19,21 @@ use crate::{
 /// Events read per round trip.
 const PAGE: i64 = 500;
 
+/// Projects a page of an aggregate's events into its read model.
+type Projection<A> = for<'c> fn(
+    &'c mut db::Conn,
+    &'c [Envelope<<A as Aggregate>::Event>],
+) -> BoxFuture<'c, Result<(), sqlx::Error>>;
+
 /// Rebuilds `stores.stores` from the Store events; how many events were projected.
 ///
 /// # Errors
 /// A database error or an undecodable event; nothing is changed then.
 pub async fn rebuild_mall(db: &Db) -> anyhow::Result<u64> {
-    rebuild::<Store>(db, "stores.stores", mall::project).await
+    rebuild::<Store>(db, "stores.stores", |tx, events| {
+        Box::pin(mall::project(tx, events))
+    })
+    .await
 }
 
 /// Rebuilds `stores.products` from the Product events; how many events were projected.
@@ -31,36 +41,40 @@ pub async fn rebuild_mall(db: &Db) -> anyhow::Result<u64> {
 /// # Errors
 /// A database error or an undecodable event; nothing is changed then.
 pub async fn rebuild_catalog(db: &Db) -> anyhow::Result<u64> {
-    rebuild::<Product>(db, "stores.products", catalog::project).await
+    rebuild::<Product>(db, "stores.products", |tx, events| {
+        Box::pin(catalog::project(tx, events))
+    })
+    .await
 }
 
 async fn rebuild<A: Aggregate>(
     db: &Db,
-    table: &str,
-    project: impl AsyncFn(&mut db::Conn, &[Envelope<A::Event>]) -> Result<(), sqlx::Error>,
+    table: &'static str,
+    project: Projection<A>,
 ) -> anyhow::Result<u64> {
     let events = EventStore::<A>::new(db.clone(), crate::SCHEMA, ())?;
-    let mut tx = db.begin().await?;
-    if db.backend() == Backend::Postgres {
-        sqlx::query(AssertSqlSafe(format!(
-            "LOCK TABLE {table} IN EXCLUSIVE MODE"
-        )))
-        .execute(&mut *tx)
+    let locker = db.clone();
+    let projected = db
+        .transaction(|tx| {
+            Box::pin(async move {
+                locker.lock_against_writes(tx, table).await?;
+                sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}")))
+                    .execute(&mut *tx)
+                    .await?;
+                let (mut position, mut projected) = (0, 0);
+                loop {
+                    let page = events.read_all_in(tx, position, PAGE).await?;
+                    let Some((last, _)) = page.last() else { break };
+                    position = *last;
+                    let envelopes: Vec<Envelope<A::Event>> =
+                        page.into_iter().map(|(_, e)| e).collect();
+                    project(tx, &envelopes).await?;
+                    projected += envelopes.len() as u64;
+                }
+                Ok::<_, anyhow::Error>(projected)
+            })
+        })
         .await?;
-    }
-    sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}")))
-        .execute(&mut *tx)
-        .await?;
-    let (mut position, mut projected) = (0, 0);
-    loop {
-        let page = events.read_all_in(&mut tx, position, PAGE).await?;
-        let Some((last, _)) = page.last() else { break };
-        position = *last;
-        let envelopes: Vec<Envelope<A::Event>> = page.into_iter().map(|(_, e)| e).collect();
-        project(&mut tx, &envelopes).await?;
-        projected += envelopes.len() as u64;
-    }
-    tx.commit().await?;
     tracing::info!(table, events = projected, "read model rebuilt");
     Ok(projected)
 }
