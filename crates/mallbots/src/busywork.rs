@@ -14,9 +14,14 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod shared;
+mod summary;
+
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
+use shared::{Failure, Shared, lock};
+pub use summary::{Percentiles, Summary};
 
 /// Settings of `mallbots busywork`.
 #[derive(Debug, Clone, clap::Args)]
@@ -59,190 +64,6 @@ fn parse_rate(value: &str) -> Result<f64, String> {
         _ => Err(format!(
             "{value:?} is not a rate (orders per second, 0 or more)"
         )),
-    }
-}
-
-/// Latency percentiles, in milliseconds.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct Percentiles {
-    /// How many were measured.
-    pub count: usize,
-    /// Median.
-    pub p50: f64,
-    /// 95th percentile.
-    pub p95: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// The slowest.
-    pub max: f64,
-}
-
-impl Percentiles {
-    fn of(mut samples: Vec<Duration>) -> Percentiles {
-        samples.sort_unstable();
-        let at = |q: f64| {
-            let last = samples.len().saturating_sub(1);
-            // Nearest rank, as Prometheus and HdrHistogram report.
-            let rank = ((q * samples.len() as f64).ceil() as usize).saturating_sub(1);
-            samples
-                .get(rank.min(last))
-                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-        };
-        Percentiles {
-            count: samples.len(),
-            p50: at(0.50),
-            p95: at(0.95),
-            p99: at(0.99),
-            max: at(1.0),
-        }
-    }
-}
-
-/// What a run did.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Summary {
-    /// Wall time from the first order to the last one finishing, seconds.
-    pub seconds: f64,
-    /// Simulated customers.
-    pub clients: u32,
-    /// HTTP requests sent (set-up excluded).
-    pub requests: u64,
-    /// Requests per second.
-    pub requests_per_second: f64,
-    /// Orders checked out.
-    pub orders_started: u64,
-    /// Orders that reached `completed`.
-    pub orders_completed: u64,
-    /// Completed orders per second.
-    pub orders_completed_per_second: f64,
-    /// Orders checked out that never completed: refused on the way, or not seen within 30 s.
-    pub orders_lost: u64,
-    /// Checkout answered → order `approved`.
-    pub checkout_to_approved_ms: Percentiles,
-    /// Checkout answered → order `completed` (bot and invoice included).
-    pub checkout_to_completed_ms: Percentiles,
-    /// Failures by kind (`checkout 500`, `approved: timed out`, …).
-    pub errors: BTreeMap<String, u64>,
-}
-
-/// How long an order may take to reach a state before it counts as lost.
-const PATIENCE: Duration = Duration::from_secs(30);
-/// How often an order's state is looked at: first after 2 ms, then half as often again each
-/// time up to every 25 ms — fine resolution for fast stages without the polling itself
-/// loading the mall (latencies are over-stated by at most a third of the last interval).
-const FIRST_POLL: Duration = Duration::from_millis(2);
-const LAST_POLL: Duration = Duration::from_millis(25);
-
-struct Shared {
-    http: reqwest::Client,
-    base: String,
-    requests: AtomicU64,
-    started: AtomicU64,
-    completed: AtomicU64,
-    lost: AtomicU64,
-    approved_after: Mutex<Vec<Duration>>,
-    completed_after: Mutex<Vec<Duration>>,
-    errors: Mutex<BTreeMap<String, u64>>,
-    products: Vec<String>,
-    retry: bool,
-}
-
-/// A failed step: its kind, for the summary.
-struct Failure(String);
-
-impl Shared {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Value,
-        what: &str,
-    ) -> Result<Value, Failure> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            self.requests.fetch_add(1, Relaxed);
-            let mut request = self
-                .http
-                .request(method.clone(), format!("{}{path}", self.base));
-            if !body.is_null() {
-                request = request.json(&body);
-            }
-            let answer = request.send().await;
-            let unanswered = match &answer {
-                Err(error) => !error.is_timeout(),
-                Ok(answer) => [502, 503, 504].contains(&answer.status().as_u16()),
-            };
-            if self.retry && unanswered && attempt < 6 {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-            let answer = answer.map_err(|e| {
-                Failure(format!(
-                    "{what}: {}",
-                    if e.is_timeout() {
-                        "timed out"
-                    } else {
-                        "unreachable"
-                    }
-                ))
-            })?;
-            let status = answer.status();
-            let reply: Value = answer.json().await.unwrap_or(Value::Null);
-            return if status.is_success() || (attempt > 1 && status.is_client_error()) {
-                Ok(reply)
-            } else {
-                Err(Failure(format!("{what} {}", status.as_u16())))
-            };
-        }
-    }
-
-    async fn id(&self, path: &str, body: Value, what: &str) -> Result<String, Failure> {
-        let reply = self.call(Method::POST, path, body, what).await?;
-        reply["id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| Failure(format!("{what}: no id")))
-    }
-
-    /// Polls `path` until `pointer` reads `wanted`; a state in `dead_ends` or the patience
-    /// running out is a failure.
-    async fn until(
-        &self,
-        path: &str,
-        pointer: &str,
-        wanted: &str,
-        dead_ends: &[&str],
-    ) -> Result<Value, Failure> {
-        let deadline = Instant::now() + PATIENCE;
-        let mut pause = FIRST_POLL;
-        loop {
-            let body = self.call(Method::GET, path, Value::Null, wanted).await;
-            if let Ok(body) = body {
-                match body.pointer(pointer).and_then(Value::as_str) {
-                    Some(state) if state == wanted => return Ok(body),
-                    Some(state) if dead_ends.contains(&state) => {
-                        return Err(Failure(format!("{wanted}: became {state}")));
-                    }
-                    _ => {}
-                }
-            }
-            if Instant::now() > deadline {
-                return Err(Failure(format!("{wanted}: timed out")));
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 3 / 2).min(LAST_POLL);
-        }
-    }
-
-    fn failed(&self, failure: Failure) {
-        *self
-            .errors
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(failure.0)
-            .or_default() += 1;
     }
 }
 
@@ -391,10 +212,6 @@ async fn one_order(
     Ok(())
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Runs the simulation against the API at `args.url` and sums it up.
 ///
 /// # Errors
@@ -523,52 +340,4 @@ fn progress_bar(args: &BusyworkArgs) -> Option<indicatif::ProgressBar> {
     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
     Some(bar)
-}
-
-impl std::fmt::Display for Summary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let row = |f: &mut std::fmt::Formatter<'_>, name: &str, value: String| {
-            writeln!(f, "{name:<28} {value}")
-        };
-        row(
-            f,
-            "duration",
-            format!("{:.1} s, {} clients", self.seconds, self.clients),
-        )?;
-        row(
-            f,
-            "requests",
-            format!("{} ({:.1}/s)", self.requests, self.requests_per_second),
-        )?;
-        row(f, "orders checked out", self.orders_started.to_string())?;
-        row(
-            f,
-            "orders completed",
-            format!(
-                "{} ({:.1}/s)",
-                self.orders_completed, self.orders_completed_per_second
-            ),
-        )?;
-        row(f, "orders lost", self.orders_lost.to_string())?;
-        for (name, p) in [
-            ("checkout → approved (ms)", &self.checkout_to_approved_ms),
-            ("checkout → completed (ms)", &self.checkout_to_completed_ms),
-        ] {
-            row(
-                f,
-                name,
-                format!(
-                    "p50 {:.1}  p95 {:.1}  p99 {:.1}  max {:.1}  (n = {})",
-                    p.p50, p.p95, p.p99, p.max, p.count
-                ),
-            )?;
-        }
-        if self.errors.is_empty() {
-            row(f, "errors", "none".to_owned())?;
-        }
-        for (kind, count) in &self.errors {
-            row(f, "error", format!("{count} × {kind}"))?;
-        }
-        Ok(())
-    }
 }
