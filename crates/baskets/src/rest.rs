@@ -65,23 +65,12 @@ impl From<Error> for ApiError {
             )
             | Error::ForeignPayment => ApiError::failed_precondition(message),
             Error::Missing(Missing::Unavailable { status, .. }) | Error::Unavailable(_, status) => {
-                ApiError::new(peer_code(&status), message)
+                ApiError::from_peer(&status, message)
             }
             Error::Conflict => ApiError::conflict(message),
             Error::Missing(Missing::Database(cause)) => ApiError::internal(&cause),
             Error::Unexpected(cause) => ApiError::internal(cause.as_ref()),
         }
-    }
-}
-
-/// What a peer module's failure is to our caller: the peer's own answer when it gave one (a
-/// refusal, a bad request), else — the call broke (a replica killed under it), timed out, or
-/// failed inside the peer — unavailable (503): worth trying again, and not the caller's fault.
-fn peer_code(status: &tonic::Status) -> tonic::Code {
-    use tonic::Code::{Cancelled, DataLoss, DeadlineExceeded, Internal, Unavailable, Unknown};
-    match status.code() {
-        Unknown | Internal | Cancelled | DataLoss | DeadlineExceeded | Unavailable => Unavailable,
-        answered => answered,
     }
 }
 
@@ -216,23 +205,4 @@ async fn remove_item(
 ) -> Reply<Empty> {
     app.remove_item(&id, body.product_id, body.quantity).await?;
     Ok(axum::Json(Empty {}))
-}
-
-#[cfg(test)]
-mod tests {
-    use host::ApiError;
-
-    use super::Error;
-
-    #[test]
-    fn a_peer_that_broke_off_is_unavailable_and_its_own_answers_pass_through() {
-        let status = |error: Error| ApiError::from(error).status().as_u16();
-        // The replica serving the call was killed mid-call: tonic says Unknown.
-        let broke = tonic::Status::unknown("connection closed before message completed");
-        assert_eq!(status(Error::Unavailable("payments", broke)), 503);
-        let down = tonic::Status::unavailable("connection refused");
-        assert_eq!(status(Error::Unavailable("payments", down)), 503);
-        let refused = tonic::Status::permission_denied("no token");
-        assert_eq!(status(Error::Unavailable("payments", refused)), 403);
-    }
 }

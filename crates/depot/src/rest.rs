@@ -68,7 +68,7 @@ impl From<Error> for ApiError {
             Error::List(
                 L::CannotCancel | L::CannotInitiate | L::CannotAssign | L::CannotComplete,
             ) => ApiError::failed_precondition(message),
-            Error::Missing(Missing::Unavailable(status)) => ApiError::new(status.code(), message),
+            Error::Missing(Missing::Unavailable(status)) => ApiError::from_peer(&status, message),
             Error::Missing(Missing::Database(cause)) => ApiError::internal(&cause),
             Error::Unexpected(cause) => ApiError::internal(cause.as_ref()),
         }

@@ -86,6 +86,21 @@ impl ApiError {
         ApiError::new(Code::Internal, "internal error")
     }
 
+    /// Another module's gRPC call failed: its own answer (not found, refused, a bad request)
+    /// passes through; a call that broke off (a replica killed under it: `Unknown`), timed out
+    /// or failed inside the peer is `Unavailable` (503) — worth trying again, and not the
+    /// caller's fault.
+    pub fn from_peer(status: &tonic::Status, message: impl Into<String>) -> ApiError {
+        use Code::{Cancelled, DataLoss, DeadlineExceeded, Internal, Unavailable, Unknown};
+        let code = match status.code() {
+            Unknown | Internal | Cancelled | DataLoss | DeadlineExceeded | Unavailable => {
+                Unavailable
+            }
+            answered => answered,
+        };
+        ApiError::new(code, message)
+    }
+
     /// The HTTP status clients receive.
     pub fn status(&self) -> StatusCode {
         self.status.unwrap_or_else(|| http_status(self.code))
@@ -212,6 +227,24 @@ impl std::fmt::Display for ErrorChain<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_peer_that_broke_off_is_unavailable_and_its_own_answers_pass_through() {
+        let status =
+            |peer: tonic::Status| ApiError::from_peer(&peer, "payments unavailable").status();
+        let broke = tonic::Status::unknown("connection closed before message completed");
+        assert_eq!(status(broke), StatusCode::SERVICE_UNAVAILABLE);
+        let down = tonic::Status::unavailable("connection refused");
+        assert_eq!(status(down), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            status(tonic::Status::permission_denied("no token")),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status(tonic::Status::not_found("no such payment")),
+            StatusCode::NOT_FOUND
+        );
+    }
 
     #[test]
     fn statuses_follow_grpc_gateway() {
