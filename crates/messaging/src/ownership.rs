@@ -279,12 +279,13 @@ impl Owners {
                 tracing::error!(consumer, parts, theirs = other.parts, owner = %other.owner,
                     "replicas disagree on CONSUMER_PARTITIONS; this one takes nothing until they agree");
             } else if !inner.stopping.load(Ordering::Relaxed) {
-                let fair = parts.div_ceil(members);
-                if active(&held, &self.joined_releasing(&consumer)) < fair as usize {
+                let fair = parts.div_ceil(members) as usize;
+                let releasing = self.joined_releasing(&consumer);
+                if active(&held, &releasing) < fair {
                     expiring = theirs.iter().map(|r| r.expires_at).chain(expiring).min();
                 }
                 for part in 0..parts {
-                    if active(&held, &self.joined_releasing(&consumer)) >= fair as usize {
+                    if active(&held, &releasing) >= fair {
                         break;
                     }
                     if held.contains_key(&part) || theirs.iter().any(|r| r.part == part) {
@@ -317,18 +318,17 @@ impl Owners {
     }
 
     /// Marks what is held above `fair` (the highest parts) for release.
-    fn release_above(&self, consumer: &str, held: &BTreeMap<u32, i64>, fair: u32) {
+    fn release_above(&self, consumer: &str, held: &BTreeMap<u32, i64>, fair: usize) {
         let mut joined = self.joined();
         let Some(entry) = joined.get_mut(consumer) else {
             return;
         };
-        let keep = fair as usize;
         let active: Vec<u32> = held
             .keys()
             .filter(|part| !entry.releasing.contains(part))
             .copied()
             .collect();
-        for part in active.iter().skip(keep) {
+        for part in active.iter().skip(fair) {
             entry.releasing.insert(*part);
         }
     }
