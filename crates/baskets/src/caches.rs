@@ -121,116 +121,111 @@ pub(crate) async fn store_name(
     Ok(name)
 }
 
-/// Applies a stores integration event to the caches (inside the inbox transaction).
-pub(crate) async fn apply(
-    tx: &mut db::Conn,
-    message: &messaging::Incoming,
-) -> Result<(), messaging::HandlerError> {
-    let upsert_store = "INSERT INTO baskets.stores_cache (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET name = excluded.name";
-    match message.name() {
-        pb::STORE_CREATED_EVENT => {
-            let event: pb::StoreCreated = message.decode()?;
-            sqlx::query(upsert_store)
-                .bind(event.id)
-                .bind(event.name)
-                .execute(&mut *tx)
-                .await?;
-        }
-        pb::STORE_REBRANDED_EVENT => {
-            let event: pb::StoreRebranded = message.decode()?;
-            sqlx::query(upsert_store)
-                .bind(event.id)
-                .bind(event.name)
-                .execute(&mut *tx)
-                .await?;
-        }
-        pb::PRODUCT_ADDED_EVENT => {
-            let event: pb::ProductAdded = message.decode()?;
-            sqlx::query(
-                "INSERT INTO baskets.products_cache (id, store_id, name, price) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (id) DO UPDATE SET store_id = excluded.store_id, name = excluded.name, price = excluded.price",
-            )
-            .bind(event.id)
-            .bind(event.store_id)
-            .bind(event.name)
-            .bind(event.price)
-            .execute(&mut *tx)
-            .await?;
-        }
-        pb::PRODUCT_REBRANDED_EVENT => {
-            let event: pb::ProductRebranded = message.decode()?;
-            sqlx::query("UPDATE baskets.products_cache SET name = $2 WHERE id = $1")
-                .bind(event.id)
-                .bind(event.name)
-                .execute(&mut *tx)
-                .await?;
-        }
-        pb::PRODUCT_PRICE_INCREASED_EVENT | pb::PRODUCT_PRICE_DECREASED_EVENT => {
-            let event: pb::ProductPriceChanged = message.decode()?;
-            sqlx::query("UPDATE baskets.products_cache SET price = price + $2 WHERE id = $1")
-                .bind(event.id)
-                .bind(event.delta)
-                .execute(&mut *tx)
-                .await?;
-        }
-        pb::PRODUCT_REMOVED_EVENT => {
-            let event: pb::ProductRemoved = message.decode()?;
-            sqlx::query("DELETE FROM baskets.products_cache WHERE id = $1")
-                .bind(event.id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        other => {
-            return Err(messaging::HandlerError::Permanent(anyhow::anyhow!(
-                "baskets does not handle {other}"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// The stores events the caches follow, per subject.
-pub(crate) const STORE_EVENTS: &[&str] = &[pb::STORE_CREATED_EVENT, pb::STORE_REBRANDED_EVENT];
-/// See [`STORE_EVENTS`].
-pub(crate) const PRODUCT_EVENTS: &[&str] = &[
-    pb::PRODUCT_ADDED_EVENT,
-    pb::PRODUCT_REBRANDED_EVENT,
-    pb::PRODUCT_PRICE_INCREASED_EVENT,
-    pb::PRODUCT_PRICE_DECREASED_EVENT,
-    pb::PRODUCT_REMOVED_EVENT,
-];
-
 /// The consumers feeding the caches (`mallbots replay caches` rewinds them).
 pub(crate) const STORES_CONSUMER: &str = "baskets-stores";
 pub(crate) const PRODUCTS_CONSUMER: &str = "baskets-products";
+
+messaging::messages! {
+    /// The stores events the store cache follows.
+    pub(crate) enum StoreEvent {
+        Created(pb::StoreCreated),
+        Rebranded(pb::StoreRebranded),
+    }
+}
+
+messaging::messages! {
+    /// The stores events the product cache follows.
+    pub(crate) enum ProductEvent {
+        Added(pb::ProductAdded),
+        Rebranded(pb::ProductRebranded),
+        PriceChanged(pb::ProductPriceChanged),
+        Removed(pb::ProductRemoved),
+    }
+}
 
 /// The subscription handler feeding the caches.
 pub(crate) struct Feed;
 
 #[async_trait::async_trait]
-impl messaging::Handler for Feed {
+impl messaging::Reset for Feed {
     /// The caches are copies of the stores module's events: rebuilt from the stream.
     async fn reset(
         &self,
         tx: &mut db::Conn,
         consumer: &str,
-    ) -> Result<bool, messaging::HandlerError> {
+    ) -> Result<(), messaging::HandlerError> {
         let table = match consumer {
             STORES_CONSUMER => "baskets.stores_cache",
-            PRODUCTS_CONSUMER => "baskets.products_cache",
-            _ => return Ok(false),
+            _ => "baskets.products_cache",
         };
         sqlx::query(db::AssertSqlSafe(format!("DELETE FROM {table}")))
             .execute(&mut *tx)
             .await?;
-        Ok(true)
+        Ok(())
     }
+}
 
-    async fn handle(
+#[async_trait::async_trait]
+impl messaging::On<StoreEvent> for Feed {
+    async fn on(
         &self,
         tx: &mut db::Conn,
-        message: &messaging::Incoming,
+        event: StoreEvent,
+        _: &messaging::Incoming,
     ) -> Result<(), messaging::HandlerError> {
-        apply(tx, message).await
+        let (StoreEvent::Created(pb::StoreCreated { id, name, .. })
+        | StoreEvent::Rebranded(pb::StoreRebranded { id, name })) = event;
+        sqlx::query("INSERT INTO baskets.stores_cache (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET name = excluded.name")
+            .bind(id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl messaging::On<ProductEvent> for Feed {
+    async fn on(
+        &self,
+        tx: &mut db::Conn,
+        event: ProductEvent,
+        _: &messaging::Incoming,
+    ) -> Result<(), messaging::HandlerError> {
+        match event {
+            ProductEvent::Added(e) => {
+                sqlx::query(
+                    "INSERT INTO baskets.products_cache (id, store_id, name, price) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (id) DO UPDATE SET store_id = excluded.store_id, name = excluded.name, price = excluded.price",
+                )
+                .bind(e.id)
+                .bind(e.store_id)
+                .bind(e.name)
+                .bind(e.price)
+                .execute(&mut *tx)
+                .await?;
+            }
+            ProductEvent::Rebranded(e) => {
+                sqlx::query("UPDATE baskets.products_cache SET name = $2 WHERE id = $1")
+                    .bind(e.id)
+                    .bind(e.name)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            ProductEvent::PriceChanged(e) => {
+                sqlx::query("UPDATE baskets.products_cache SET price = price + $2 WHERE id = $1")
+                    .bind(e.id)
+                    .bind(e.delta)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            ProductEvent::Removed(e) => {
+                sqlx::query("DELETE FROM baskets.products_cache WHERE id = $1")
+                    .bind(e.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 }

@@ -59,20 +59,12 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
     let app = app::App::new(host.db().clone(), outbox.clone(), peers)?;
     host.rest(rest::router(app.clone()), rest::openapi());
     host.grpc(grpc::server(app));
-    let store_events = messaging::Subscription::new(
-        SCHEMA,
-        caches::STORES_CONSUMER,
-        stores::STORE_AGGREGATE_CHANNEL,
-    )
-    .accept(caches::STORE_EVENTS);
-    host.subscribe(store_events, caches::Feed);
-    let product_events = messaging::Subscription::new(
-        SCHEMA,
-        caches::PRODUCTS_CONSUMER,
-        stores::PRODUCT_AGGREGATE_CHANNEL,
-    )
-    .accept(caches::PRODUCT_EVENTS);
-    host.subscribe(product_events, caches::Feed);
+    use messaging::events;
+    let stores = events::<caches::StoreEvent, _>(SCHEMA, caches::STORES_CONSUMER, caches::Feed);
+    host.route(stores.rewindable())?;
+    let products =
+        events::<caches::ProductEvent, _>(SCHEMA, caches::PRODUCTS_CONSUMER, caches::Feed);
+    host.route(products.rewindable())?;
     host.relay(outbox);
     Ok(())
 }

@@ -8,21 +8,12 @@ use crate::domain::basket::Event;
 /// The integration event of a basket event, if it has one (item changes stay inside).
 pub(crate) fn event(envelope: &es::Envelope<Event>) -> Option<Message> {
     let id = envelope.aggregate_id.clone();
-    let channel = pb::BASKET_AGGREGATE_CHANNEL;
     let message = match &envelope.event {
-        Event::Started { customer_id } => Message::new(
-            channel,
-            pb::BASKET_STARTED_EVENT,
-            &pb::BasketStarted {
-                id,
-                customer_id: customer_id.clone(),
-            },
-        ),
-        Event::Canceled => Message::new(
-            channel,
-            pb::BASKET_CANCELED_EVENT,
-            &pb::BasketCanceled { id },
-        ),
+        Event::Started { customer_id } => Message::of(&pb::BasketStarted {
+            id,
+            customer_id: customer_id.clone(),
+        }),
+        Event::Canceled => Message::of(&pb::BasketCanceled { id }),
         Event::CheckedOut {
             payment_id,
             customer_id,
@@ -45,7 +36,7 @@ pub(crate) fn event(envelope: &es::Envelope<Event>) -> Option<Message> {
                 payment_id: payment_id.clone(),
                 items,
             };
-            Message::new(channel, pb::BASKET_CHECKED_OUT_EVENT, &payload)
+            Message::of(&payload)
         }
         Event::ItemAdded { .. } | Event::ItemRemoved { .. } => return None,
     };

@@ -3,7 +3,7 @@
 //! mall — the console learns only what crosses the broker, as any other module would.
 
 use async_trait::async_trait;
-use messaging::{Handler, HandlerError, Incoming};
+use messaging::{Handler, HandlerError, Incoming, Messages as _};
 use proto::{baskets, depot, ordering, payments};
 use tokio::sync::broadcast;
 
@@ -59,26 +59,30 @@ impl Status {
 /// The messages the console records: every command and reply of the saga, and the events that
 /// move an order. The others (stores, customers, baskets started) are acknowledged unread.
 pub(crate) fn recorded() -> Vec<&'static str> {
-    let events = [
-        baskets::BASKET_CHECKED_OUT_EVENT,
-        ordering::ORDER_CREATED_EVENT,
-        ordering::ORDER_APPROVED_EVENT,
-        ordering::ORDER_READIED_EVENT,
-        ordering::ORDER_COMPLETED_EVENT,
-        ordering::ORDER_REJECTED_EVENT,
-        ordering::ORDER_CANCELED_EVENT,
-        depot::SHOPPING_LIST_COMPLETED_EVENT,
-        payments::INVOICE_PAID_EVENT,
-    ];
     let mut names: Vec<&'static str> = proto::CATALOG
         .iter()
         .filter(|spec| spec.kind != proto::Kind::Event)
         .map(|spec| spec.name)
-        .chain(events)
+        .chain(Watched::names())
         .collect();
     names.sort_unstable();
     names.dedup();
     names
+}
+
+messaging::messages! {
+    /// The events that place or move an order.
+    enum Watched {
+        CheckedOut(baskets::BasketCheckedOut),
+        Created(ordering::OrderCreated),
+        Approved(ordering::OrderApproved),
+        Readied(ordering::OrderReadied),
+        Completed(ordering::OrderCompleted),
+        Rejected(ordering::OrderRejected),
+        Canceled(ordering::OrderCanceled),
+        ListCompleted(depot::ShoppingListCompleted),
+        InvoicePaid(payments::InvoicePaid),
+    }
 }
 
 /// What a message says about an order, when it is about one.
@@ -129,46 +133,31 @@ fn about(message: &Incoming) -> Result<Option<About>, HandlerError> {
         order,
         status: Some((status, Placed::default())),
     };
-    let about = match message.name() {
-        baskets::BASKET_CHECKED_OUT_EVENT => {
-            let event: baskets::BasketCheckedOut = message.decode()?;
+    if !Watched::names().contains(&message.name()) {
+        return Ok(None);
+    }
+    let about = match Watched::decode(message)? {
+        Watched::CheckedOut(event) => {
             let lines = event.items.iter().map(|i| (i.price, i.quantity));
             placed(event.id, event.customer_id, lines)
         }
-        ordering::ORDER_CREATED_EVENT => {
-            let event: ordering::OrderCreated = message.decode()?;
+        Watched::Created(event) => {
             let lines = event.items.iter().map(|i| (i.price, i.quantity));
             placed(event.id, event.customer_id, lines)
         }
-        ordering::ORDER_APPROVED_EVENT => simple(
-            message.decode::<ordering::OrderApproved>()?.id,
-            Status::Approved,
-        ),
-        ordering::ORDER_READIED_EVENT => simple(
-            message.decode::<ordering::OrderReadied>()?.id,
-            Status::Ready,
-        ),
-        ordering::ORDER_COMPLETED_EVENT => simple(
-            message.decode::<ordering::OrderCompleted>()?.id,
-            Status::Completed,
-        ),
-        ordering::ORDER_REJECTED_EVENT => simple(
-            message.decode::<ordering::OrderRejected>()?.id,
-            Status::Rejected,
-        ),
-        ordering::ORDER_CANCELED_EVENT => simple(
-            message.decode::<ordering::OrderCanceled>()?.id,
-            Status::Cancelled,
-        ),
-        depot::SHOPPING_LIST_COMPLETED_EVENT => About {
-            order: message.decode::<depot::ShoppingListCompleted>()?.order_id,
+        Watched::Approved(event) => simple(event.id, Status::Approved),
+        Watched::Readied(event) => simple(event.id, Status::Ready),
+        Watched::Completed(event) => simple(event.id, Status::Completed),
+        Watched::Rejected(event) => simple(event.id, Status::Rejected),
+        Watched::Canceled(event) => simple(event.id, Status::Cancelled),
+        Watched::ListCompleted(event) => About {
+            order: event.order_id,
             status: None,
         },
-        payments::INVOICE_PAID_EVENT => About {
-            order: message.decode::<payments::InvoicePaid>()?.order_id,
+        Watched::InvoicePaid(event) => About {
+            order: event.order_id,
             status: None,
         },
-        _ => return Ok(None),
     };
     Ok(Some(about).filter(|about| !about.order.is_empty()))
 }
@@ -304,11 +293,7 @@ mod tests {
                 ..Default::default()
             }],
         };
-        let message = Message::new(
-            baskets::BASKET_AGGREGATE_CHANNEL,
-            baskets::BASKET_CHECKED_OUT_EVENT,
-            &event,
-        );
+        let message = Message::of(&event);
         let about = about(&incoming(message)).unwrap();
         assert_eq!(
             about,

@@ -50,24 +50,16 @@ pub(crate) fn saga() -> Saga<CreateOrder> {
 }
 
 fn reject_order(data: &CreateOrder) -> Command {
-    Command::new(
-        ordering::COMMAND_CHANNEL,
-        ordering::REJECT_ORDER_COMMAND,
-        &ordering::RejectOrder {
-            id: data.order_id.clone(),
-        },
-    )
+    Command::of(&ordering::RejectOrder {
+        id: data.order_id.clone(),
+    })
 }
 
 fn authorize_customer(data: &CreateOrder) -> Command {
     let payload = customers::AuthorizeCustomer {
         id: data.customer_id.clone(),
     };
-    Command::new(
-        customers::COMMAND_CHANNEL,
-        customers::AUTHORIZE_CUSTOMER_COMMAND,
-        &payload,
-    )
+    Command::of(&payload)
 }
 
 fn create_shopping_list(data: &CreateOrder) -> Command {
@@ -84,11 +76,7 @@ fn create_shopping_list(data: &CreateOrder) -> Command {
         order_id: data.order_id.clone(),
         items,
     };
-    Command::new(
-        depot::COMMAND_CHANNEL,
-        depot::CREATE_SHOPPING_LIST_COMMAND,
-        &payload,
-    )
+    Command::of(&payload)
 }
 
 fn keep_shopping_id(data: &mut CreateOrder, reply: &Reply) -> Result<(), String> {
@@ -102,11 +90,7 @@ fn cancel_shopping_list(data: &CreateOrder) -> Command {
     let payload = depot::CancelShoppingList {
         id: data.shopping_id.clone(),
     };
-    Command::new(
-        depot::COMMAND_CHANNEL,
-        depot::CANCEL_SHOPPING_LIST_COMMAND,
-        &payload,
-    )
+    Command::of(&payload)
 }
 
 fn confirm_payment(data: &CreateOrder) -> Command {
@@ -114,21 +98,13 @@ fn confirm_payment(data: &CreateOrder) -> Command {
         id: data.payment_id.clone(),
         amount: data.total,
     };
-    Command::new(
-        payments::COMMAND_CHANNEL,
-        payments::CONFIRM_PAYMENT_COMMAND,
-        &payload,
-    )
+    Command::of(&payload)
 }
 
 fn initiate_shopping(data: &CreateOrder) -> Command {
-    Command::new(
-        depot::COMMAND_CHANNEL,
-        depot::INITIATE_SHOPPING_COMMAND,
-        &depot::InitiateShopping {
-            id: data.shopping_id.clone(),
-        },
-    )
+    Command::of(&depot::InitiateShopping {
+        id: data.shopping_id.clone(),
+    })
 }
 
 fn approve_order(data: &CreateOrder) -> Command {
@@ -136,11 +112,7 @@ fn approve_order(data: &CreateOrder) -> Command {
         id: data.order_id.clone(),
         shopping_id: data.shopping_id.clone(),
     };
-    Command::new(
-        ordering::COMMAND_CHANNEL,
-        ordering::APPROVE_ORDER_COMMAND,
-        &payload,
-    )
+    Command::of(&payload)
 }
 
 #[cfg(test)]

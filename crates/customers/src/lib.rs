@@ -38,22 +38,19 @@ pub async fn migrate(db: &db::Db) -> anyhow::Result<()> {
 /// Adds the customers module to `host`: REST, gRPC, the command subscription, the outbox relay.
 ///
 /// # Errors
-/// Never at present; kept for symmetry with modules whose set-up can fail.
+/// The module's definition is invalid (a bug caught at start-up).
 pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
     let outbox = messaging::Outbox::new(SCHEMA);
     let app = app::App::new(host.db().clone(), outbox.clone());
     host.rest(rest::router(app.clone()), rest::openapi());
     host.grpc(grpc::server(app));
-    let commands = messaging::Subscription::new(
+    let commands = messaging::commands(
         SCHEMA,
         "customers-commands",
-        proto::customers::COMMAND_CHANNEL,
-    )
-    .accept(&[proto::customers::AUTHORIZE_CUSTOMER_COMMAND]);
-    host.subscribe(
-        commands,
-        messaging::replying(outbox.clone(), commands::Commands),
+        outbox.clone(),
+        commands::Commands,
     );
+    host.route(commands)?;
     host.relay(outbox);
     Ok(())
 }

@@ -110,12 +110,7 @@ impl App {
                 id: list.id.clone(),
                 order_id: list.order_id.clone(),
             };
-            let message = Message::new(
-                pb::SHOPPING_LIST_AGGREGATE_CHANNEL,
-                pb::SHOPPING_LIST_COMPLETED_EVENT,
-                &payload,
-            )
-            .about(&list.id);
+            let message = Message::of(&payload).about(&list.id);
             self.outbox.stage(tx, [message]).await?;
         }
         Ok(())

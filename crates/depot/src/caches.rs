@@ -81,49 +81,59 @@ pub(crate) async fn store(
     Ok((s.name, s.location))
 }
 
-/// The stores events the caches follow.
-pub(crate) const STORE_EVENTS: &[&str] = &[pb::STORE_CREATED_EVENT, pb::STORE_REBRANDED_EVENT];
-/// See [`STORE_EVENTS`].
-pub(crate) const PRODUCT_EVENTS: &[&str] = &[
-    pb::PRODUCT_ADDED_EVENT,
-    pb::PRODUCT_REBRANDED_EVENT,
-    pb::PRODUCT_REMOVED_EVENT,
-];
-
 /// The consumers feeding the caches (`mallbots replay caches` rewinds them).
 pub(crate) const STORES_CONSUMER: &str = "depot-stores";
 pub(crate) const PRODUCTS_CONSUMER: &str = "depot-products";
+
+messaging::messages! {
+    /// The stores events the store cache follows.
+    pub(crate) enum StoreEvent {
+        Created(pb::StoreCreated),
+        Rebranded(pb::StoreRebranded),
+    }
+}
+
+messaging::messages! {
+    /// The stores events the product cache follows.
+    pub(crate) enum ProductEvent {
+        Added(pb::ProductAdded),
+        Rebranded(pb::ProductRebranded),
+        Removed(pb::ProductRemoved),
+    }
+}
 
 /// The subscription handler feeding the caches.
 pub(crate) struct Feed;
 
 #[async_trait::async_trait]
-impl messaging::Handler for Feed {
+impl messaging::Reset for Feed {
     /// The caches are copies of the stores module's events: rebuilt from the stream.
     async fn reset(
         &self,
         tx: &mut db::Conn,
         consumer: &str,
-    ) -> Result<bool, messaging::HandlerError> {
+    ) -> Result<(), messaging::HandlerError> {
         let table = match consumer {
             STORES_CONSUMER => "depot.stores_cache",
-            PRODUCTS_CONSUMER => "depot.products_cache",
-            _ => return Ok(false),
+            _ => "depot.products_cache",
         };
         sqlx::query(db::AssertSqlSafe(format!("DELETE FROM {table}")))
             .execute(&mut *tx)
             .await?;
-        Ok(true)
+        Ok(())
     }
+}
 
-    async fn handle(
+#[async_trait::async_trait]
+impl messaging::On<StoreEvent> for Feed {
+    async fn on(
         &self,
         tx: &mut db::Conn,
-        message: &messaging::Incoming,
+        event: StoreEvent,
+        _: &messaging::Incoming,
     ) -> Result<(), messaging::HandlerError> {
-        match message.name() {
-            pb::STORE_CREATED_EVENT => {
-                let e: pb::StoreCreated = message.decode()?;
+        match event {
+            StoreEvent::Created(e) => {
                 sqlx::query(
                     "INSERT INTO depot.stores_cache (id, name, location) VALUES ($1, $2, $3)
                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, location = excluded.location",
@@ -134,16 +144,28 @@ impl messaging::Handler for Feed {
                 .execute(&mut *tx)
                 .await?;
             }
-            pb::STORE_REBRANDED_EVENT => {
-                let e: pb::StoreRebranded = message.decode()?;
+            StoreEvent::Rebranded(e) => {
                 sqlx::query("UPDATE depot.stores_cache SET name = $2 WHERE id = $1")
                     .bind(e.id)
                     .bind(e.name)
                     .execute(&mut *tx)
                     .await?;
             }
-            pb::PRODUCT_ADDED_EVENT => {
-                let e: pb::ProductAdded = message.decode()?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl messaging::On<ProductEvent> for Feed {
+    async fn on(
+        &self,
+        tx: &mut db::Conn,
+        event: ProductEvent,
+        _: &messaging::Incoming,
+    ) -> Result<(), messaging::HandlerError> {
+        match event {
+            ProductEvent::Added(e) => {
                 sqlx::query(
                     "INSERT INTO depot.products_cache (id, store_id, name) VALUES ($1, $2, $3)
                      ON CONFLICT (id) DO UPDATE SET store_id = excluded.store_id, name = excluded.name",
@@ -154,25 +176,18 @@ impl messaging::Handler for Feed {
                 .execute(&mut *tx)
                 .await?;
             }
-            pb::PRODUCT_REBRANDED_EVENT => {
-                let e: pb::ProductRebranded = message.decode()?;
+            ProductEvent::Rebranded(e) => {
                 sqlx::query("UPDATE depot.products_cache SET name = $2 WHERE id = $1")
                     .bind(e.id)
                     .bind(e.name)
                     .execute(&mut *tx)
                     .await?;
             }
-            pb::PRODUCT_REMOVED_EVENT => {
-                let e: pb::ProductRemoved = message.decode()?;
+            ProductEvent::Removed(e) => {
                 sqlx::query("DELETE FROM depot.products_cache WHERE id = $1")
                     .bind(e.id)
                     .execute(&mut *tx)
                     .await?;
-            }
-            other => {
-                return Err(messaging::HandlerError::Permanent(anyhow::anyhow!(
-                    "depot does not handle {other}"
-                )));
             }
         }
         Ok(())

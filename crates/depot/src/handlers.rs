@@ -1,10 +1,13 @@
 //! The saga's commands to the depot: create, initiate and cancel shopping lists.
 
 use async_trait::async_trait;
-use messaging::{CommandError, CommandHandler, HandlerError, Incoming, Reply};
+use messaging::{Answer, CommandError, HandlerError, Incoming, Reply};
 use proto::depot as pb;
 
-use crate::app::{App, Error, OrderItem};
+use crate::{
+    app::{App, Error, OrderItem},
+    domain::list::ShoppingList,
+};
 
 pub(crate) struct Commands(pub(crate) App);
 
@@ -18,13 +21,26 @@ fn refused_or_retried(error: Error) -> CommandError {
     }
 }
 
+messaging::messages! {
+    /// The saga's commands to the depot.
+    pub(crate) enum ListCommand {
+        Create(pb::CreateShoppingList),
+        Initiate(pb::InitiateShopping),
+        Cancel(pb::CancelShoppingList),
+    }
+}
+
 #[async_trait]
-impl CommandHandler for Commands {
-    async fn handle(&self, tx: &mut db::Conn, command: &Incoming) -> Result<Reply, CommandError> {
-        match command.name() {
-            pb::CREATE_SHOPPING_LIST_COMMAND => {
-                let request: pb::CreateShoppingList = command.decode()?;
-                let items = request
+impl Answer<ListCommand> for Commands {
+    async fn answer(
+        &self,
+        tx: &mut db::Conn,
+        command: ListCommand,
+        _: &Incoming,
+    ) -> Result<Reply, CommandError> {
+        let (id, change): (_, fn(&mut ShoppingList) -> _) = match command {
+            ListCommand::Create(create) => {
+                let items = create
                     .items
                     .into_iter()
                     .map(|i| OrderItem {
@@ -35,34 +51,22 @@ impl CommandHandler for Commands {
                     .collect();
                 let id = self
                     .0
-                    .create_in(tx, request.order_id, items)
+                    .create_in(tx, create.order_id, items)
                     .await
                     .map_err(refused_or_retried)?;
-                Ok(Reply::new(
-                    pb::CREATED_SHOPPING_LIST_REPLY,
-                    &pb::CreatedShoppingList { id },
-                ))
+                return Ok(Reply::of(&pb::CreatedShoppingList { id }));
             }
-            pb::INITIATE_SHOPPING_COMMAND => {
-                let id = command.decode::<pb::InitiateShopping>()?.id;
-                self.0
-                    .change_in(tx, &id, |list| list.initiate().map(|()| None))
-                    .await
-                    .map_err(refused_or_retried)?;
-                Ok(Reply::success())
+            ListCommand::Initiate(pb::InitiateShopping { id }) => {
+                (id, |list| list.initiate().map(|()| None))
             }
-            pb::CANCEL_SHOPPING_LIST_COMMAND => {
-                let id = command.decode::<pb::CancelShoppingList>()?.id;
-                self.0
-                    .change_in(tx, &id, |list| list.cancel().map(|()| None))
-                    .await
-                    .map_err(refused_or_retried)?;
-                Ok(Reply::success())
+            ListCommand::Cancel(pb::CancelShoppingList { id }) => {
+                (id, |list| list.cancel().map(|()| None))
             }
-            other => Err(HandlerError::Permanent(anyhow::anyhow!(
-                "depot cannot handle command {other}"
-            ))
-            .into()),
-        }
+        };
+        self.0
+            .change_in(tx, &id, change)
+            .await
+            .map_err(refused_or_retried)?;
+        Ok(Reply::success())
     }
 }

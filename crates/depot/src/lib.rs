@@ -45,39 +45,23 @@ pub async fn migrate(db: &db::Db) -> anyhow::Result<()> {
 /// # Errors
 /// The stores service address is not usable.
 pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
-    use messaging::Subscription;
-    use proto::{depot, stores};
+    use messaging::events;
     let outbox = messaging::Outbox::new(SCHEMA);
     let app = app::App::new(host.db().clone(), outbox.clone(), host.channel("STORES")?);
     host.rest(rest::router(app.clone()), rest::openapi());
     host.grpc(grpc::server(app.clone()));
-    let commands = Subscription::new(SCHEMA, "depot-commands", depot::COMMAND_CHANNEL).accept(&[
-        depot::CREATE_SHOPPING_LIST_COMMAND,
-        depot::INITIATE_SHOPPING_COMMAND,
-        depot::CANCEL_SHOPPING_LIST_COMMAND,
-    ]);
-    host.subscribe(
-        commands,
-        messaging::replying(outbox.clone(), handlers::Commands(app)),
+    let commands = messaging::commands(
+        SCHEMA,
+        "depot-commands",
+        outbox.clone(),
+        handlers::Commands(app),
     );
-    host.subscribe(
-        Subscription::new(
-            SCHEMA,
-            caches::STORES_CONSUMER,
-            stores::STORE_AGGREGATE_CHANNEL,
-        )
-        .accept(caches::STORE_EVENTS),
-        caches::Feed,
-    );
-    host.subscribe(
-        Subscription::new(
-            SCHEMA,
-            caches::PRODUCTS_CONSUMER,
-            stores::PRODUCT_AGGREGATE_CHANNEL,
-        )
-        .accept(caches::PRODUCT_EVENTS),
-        caches::Feed,
-    );
+    host.route(commands)?;
+    let stores = events::<caches::StoreEvent, _>(SCHEMA, caches::STORES_CONSUMER, caches::Feed);
+    host.route(stores.rewindable())?;
+    let products =
+        events::<caches::ProductEvent, _>(SCHEMA, caches::PRODUCTS_CONSUMER, caches::Feed);
+    host.route(products.rewindable())?;
     host.relay(outbox);
     Ok(())
 }

@@ -12,6 +12,24 @@ impl Host {
         subscription: messaging::Subscription,
         handler: impl messaging::Handler,
     ) {
+        self.consume(subscription, Arc::new(handler));
+    }
+
+    /// Consumes what `routes` route until shutdown.
+    ///
+    /// # Errors
+    /// The routes are not one consumer's (a bug in the module, caught at start-up).
+    pub fn route(&mut self, routes: impl messaging::IntoRouted) -> anyhow::Result<()> {
+        let (subscription, handler) = routes.into_routed()?;
+        self.consume(subscription, handler);
+        Ok(())
+    }
+
+    fn consume(
+        &mut self,
+        subscription: messaging::Subscription,
+        handler: Arc<dyn messaging::Handler>,
+    ) {
         self.receivers.push(asyncapi::Receiver {
             module: subscription.schema,
             consumer: subscription.consumer.clone(),
@@ -27,7 +45,7 @@ impl Host {
             .config
             .consumer_concurrency
             .or(subscription.concurrency);
-        let (db, broker, handler) = (self.db.clone(), self.broker.clone(), Arc::new(handler));
+        let (db, broker) = (self.db.clone(), self.broker.clone());
         let module = subscription.schema;
         // SQLite files belong to one process, and an operator may say a process is its module's
         // only one: nothing to share. Otherwise PostgreSQL may be shared by replicas, which

@@ -131,3 +131,18 @@ fn backend_specific_sql_in_a_module_fails() {
         );
     }
 }
+
+#[test]
+fn a_module_pairing_names_and_types_by_hand_fails() {
+    for code in [
+        "match message.name() { pb::ORDER_CREATED_EVENT => {} _ => {} }",
+        "Subscription::new(SCHEMA, \"a-orders\", CHANNEL).accept(&[pb::ORDER_CREATED_EVENT])",
+        "Message::new(pb::CHANNEL, pb::ORDER_CREATED_EVENT, &payload)",
+        "Reply::new(pb::CREATED_REPLY, &payload)",
+    ] {
+        fails(
+            &[("crates/a/src/handlers.rs", code)],
+            "module a pairs message names with types by hand",
+        );
+    }
+}

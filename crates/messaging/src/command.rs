@@ -39,12 +39,17 @@ impl Reply {
         }
     }
 
-    /// A named reply with a payload (e.g. `depotapi.CreatedShoppingListReply`).
+    /// A named reply with a payload.
     pub fn new(name: impl Into<String>, payload: &impl prost::Message) -> Reply {
         Reply {
             name: name.into(),
             payload: payload.encode_to_vec(),
         }
+    }
+
+    /// A reply with a payload, under its catalog name (e.g. `depotapi.CreatedShoppingListReply`).
+    pub fn of<M: proto::Payload>(payload: &M) -> Reply {
+        Reply::new(payload.name(), payload)
     }
 }
 

@@ -6,6 +6,8 @@
 //! - [`Subscription`] + [`Handler`]: inbox de-duplication, retries with back-off, dead letters
 //!   ([`subscription::run`]), per-aggregate order.
 //! - [`CommandHandler`] + [`replying`]: commands answered with replies, per the saga contract.
+//! - [`events`], [`commands`]: a subscription built from the payload types its handler takes
+//!   ([`On`], [`Answer`], [`messages!`]).
 //! - [`dlq`]: list, show, replay and discard dead letters.
 //! - [`rewind`]: read a consumer again from the start of the stream, rebuilding its model.
 
@@ -21,6 +23,7 @@ mod message;
 pub mod outbox;
 pub mod ownership;
 pub mod rewind;
+pub mod routes;
 pub mod subscription;
 mod tables;
 pub mod testing;
@@ -33,5 +36,7 @@ pub use jetstream::{JetStream, NatsAuth, StreamLimits};
 pub use message::{AGGREGATE_ID_KEY, Incoming, Message};
 pub use outbox::{Outbox, RelayConfig};
 pub use ownership::Owners;
+pub use proto::{Kind, Payload};
+pub use routes::{Answer, IntoRouted, Messages, On, Reset, Routed, Routes, commands, events};
 pub use subscription::{Handler, HandlerError, RetryPolicy, Subscription};
 pub use tables::MIGRATIONS;

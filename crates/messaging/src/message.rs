@@ -27,6 +27,11 @@ impl Message {
         Message::from_bytes(subject, name, payload.encode_to_vec())
     }
 
+    /// `payload` under its catalog name, on its catalog subject, with a fresh id.
+    pub fn of<M: proto::Payload>(payload: &M) -> Message {
+        Message::new(M::SUBJECT, payload.name(), payload)
+    }
+
     /// A message whose payload is already encoded.
     pub fn from_bytes(
         subject: impl Into<String>,

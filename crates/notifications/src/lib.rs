@@ -45,8 +45,7 @@ pub async fn migrate(db: &db::Db) -> anyhow::Result<()> {
 /// # Errors
 /// The customers service address is not usable.
 pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
-    use messaging::Subscription;
-    use proto::{customers, ordering};
+    use proto::customers;
     let webhook = host
         .config()
         .notifications_webhook
@@ -76,27 +75,14 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
     }
     host.rest(rest::router(host.db().clone()), rest::openapi());
     host.grpc(grpc::server(host.db().clone(), notifier.clone()));
-    let customer_events = Subscription::new(
-        SCHEMA,
-        "notifications-customers",
-        customers::CUSTOMER_AGGREGATE_CHANNEL,
-    )
-    .accept(&[
-        customers::CUSTOMER_REGISTERED_EVENT,
-        customers::CUSTOMER_SMS_CHANGED_EVENT,
-        customers::CUSTOMER_ERASED_EVENT,
-    ]);
-    host.subscribe(customer_events, notifier.clone());
-    let order_events = Subscription::new(
+    use messaging::events;
+    let customers =
+        events::<notify::CustomerEvent, _>(SCHEMA, "notifications-customers", notifier.clone());
+    host.route(customers)?;
+    host.route(events::<notify::OrderEvent, _>(
         SCHEMA,
         "notifications-orders",
-        ordering::ORDER_AGGREGATE_CHANNEL,
-    )
-    .accept(&[
-        ordering::ORDER_CREATED_EVENT,
-        ordering::ORDER_READIED_EVENT,
-        ordering::ORDER_CANCELED_EVENT,
-    ]);
-    host.subscribe(order_events, notifier);
+        notifier,
+    ))?;
     Ok(())
 }

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use db::Row as _;
 use host::Channel;
-use messaging::{Handler, HandlerError, Incoming};
+use messaging::{HandlerError, Incoming, On};
 use proto::{
     customers::{self, customers_service_client::CustomersServiceClient},
     ordering,
@@ -172,17 +172,35 @@ async fn cache(
     Ok(())
 }
 
+messaging::messages! {
+    /// What notifications hears of customers.
+    pub(crate) enum CustomerEvent {
+        Registered(customers::CustomerRegistered),
+        SmsChanged(customers::CustomerSmsChanged),
+        Erased(customers::CustomerErased),
+    }
+}
+
+messaging::messages! {
+    /// The orders a customer hears about.
+    pub(crate) enum OrderEvent {
+        Created(ordering::OrderCreated),
+        Readied(ordering::OrderReadied),
+        Canceled(ordering::OrderCanceled),
+    }
+}
+
 #[async_trait]
-impl Handler for Notifier {
-    async fn handle(&self, tx: &mut db::Conn, message: &Incoming) -> Result<(), HandlerError> {
-        let id = message.id();
-        match message.name() {
-            customers::CUSTOMER_REGISTERED_EVENT => {
-                let e: customers::CustomerRegistered = message.decode()?;
-                cache(tx, &e.id, &e.name, &e.sms_number).await?;
-            }
-            customers::CUSTOMER_SMS_CHANGED_EVENT => {
-                let e: customers::CustomerSmsChanged = message.decode()?;
+impl On<CustomerEvent> for Notifier {
+    async fn on(
+        &self,
+        tx: &mut db::Conn,
+        event: CustomerEvent,
+        message: &Incoming,
+    ) -> Result<(), HandlerError> {
+        match event {
+            CustomerEvent::Registered(e) => cache(tx, &e.id, &e.name, &e.sms_number).await?,
+            CustomerEvent::SmsChanged(e) => {
                 sqlx::query(
                     "UPDATE notifications.customers_cache SET sms_number = $2 WHERE id = $1",
                 )
@@ -190,34 +208,30 @@ impl Handler for Notifier {
                 .bind(&e.sms_number)
                 .execute(&mut *tx)
                 .await?;
-                self.notify(tx, id, Kind::SmsChanged, &e.id, "").await?;
-            }
-            customers::CUSTOMER_ERASED_EVENT => {
-                let e: customers::CustomerErased = message.decode()?;
-                erase(tx, &e.id).await?;
-            }
-            ordering::ORDER_CREATED_EVENT => {
-                let e: ordering::OrderCreated = message.decode()?;
-                self.notify(tx, id, Kind::OrderCreated, &e.customer_id, &e.id)
+                self.notify(tx, message.id(), Kind::SmsChanged, &e.id, "")
                     .await?;
             }
-            ordering::ORDER_READIED_EVENT => {
-                let e: ordering::OrderReadied = message.decode()?;
-                self.notify(tx, id, Kind::OrderReady, &e.customer_id, &e.id)
-                    .await?;
-            }
-            ordering::ORDER_CANCELED_EVENT => {
-                let e: ordering::OrderCanceled = message.decode()?;
-                self.notify(tx, id, Kind::OrderCanceled, &e.customer_id, &e.id)
-                    .await?;
-            }
-            other => {
-                return Err(HandlerError::Permanent(anyhow::anyhow!(
-                    "notifications does not handle {other}"
-                )));
-            }
+            CustomerEvent::Erased(e) => erase(tx, &e.id).await?,
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl On<OrderEvent> for Notifier {
+    async fn on(
+        &self,
+        tx: &mut db::Conn,
+        event: OrderEvent,
+        message: &Incoming,
+    ) -> Result<(), HandlerError> {
+        let (kind, customer_id, order_id) = match event {
+            OrderEvent::Created(e) => (Kind::OrderCreated, e.customer_id, e.id),
+            OrderEvent::Readied(e) => (Kind::OrderReady, e.customer_id, e.id),
+            OrderEvent::Canceled(e) => (Kind::OrderCanceled, e.customer_id, e.id),
+        };
+        self.notify(tx, message.id(), kind, &customer_id, &order_id)
+            .await
     }
 }
 

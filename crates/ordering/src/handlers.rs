@@ -2,7 +2,7 @@
 //! lists (ready), paid invoices (complete).
 
 use async_trait::async_trait;
-use messaging::{CommandError, CommandHandler, Handler, HandlerError, Incoming, Reply};
+use messaging::{Answer, CommandError, HandlerError, Incoming, On, Reply};
 use proto::{baskets, depot, ordering as pb, payments};
 
 use crate::{
@@ -10,93 +10,50 @@ use crate::{
     domain::order::{self, Command, Item},
 };
 
-fn transient(error: Error) -> HandlerError {
-    HandlerError::Transient(anyhow::Error::new(error))
-}
-
 pub(crate) struct Commands(pub(crate) App);
 
+messaging::messages! {
+    /// The saga's commands to ordering.
+    pub(crate) enum OrderCommand {
+        Approve(pb::ApproveOrder),
+        Reject(pb::RejectOrder),
+    }
+}
+
 #[async_trait]
-impl CommandHandler for Commands {
-    async fn handle(&self, tx: &mut db::Conn, command: &Incoming) -> Result<Reply, CommandError> {
-        let (id, order_command) = match command.name() {
-            pb::APPROVE_ORDER_COMMAND => {
-                let request: pb::ApproveOrder = command.decode()?;
-                (
-                    request.id,
-                    Command::Approve {
-                        shopping_id: request.shopping_id,
-                    },
-                )
+impl Answer<OrderCommand> for Commands {
+    async fn answer(
+        &self,
+        tx: &mut db::Conn,
+        command: OrderCommand,
+        _: &Incoming,
+    ) -> Result<Reply, CommandError> {
+        let (id, command) = match command {
+            OrderCommand::Approve(pb::ApproveOrder { id, shopping_id }) => {
+                (id, Command::Approve { shopping_id })
             }
-            pb::REJECT_ORDER_COMMAND => (command.decode::<pb::RejectOrder>()?.id, Command::Reject),
-            other => {
-                return Err(HandlerError::Permanent(anyhow::anyhow!(
-                    "ordering cannot handle command {other}"
-                ))
-                .into());
-            }
+            OrderCommand::Reject(pb::RejectOrder { id }) => (id, Command::Reject),
         };
-        match self.0.execute_in(tx, &id, order_command).await {
+        match self.0.execute_in(tx, &id, command).await {
             Ok(()) => Ok(Reply::success()),
             // An unknown order, or one no longer pending (cancelled meanwhile): the saga compensates.
             Err(Error::Order(refused)) => Err(CommandError::failed(refused)),
-            Err(other) => Err(transient(other).into()),
+            Err(other) => Err(HandlerError::Transient(other.into()).into()),
         }
     }
 }
 
 pub(crate) struct Events(pub(crate) App);
 
-#[async_trait]
-impl Handler for Events {
-    async fn handle(&self, tx: &mut db::Conn, message: &Incoming) -> Result<(), HandlerError> {
-        let (id, command) = match message.name() {
-            baskets::BASKET_CHECKED_OUT_EVENT => {
-                let event: baskets::BasketCheckedOut = message.decode()?;
-                let items = event
-                    .items
-                    .into_iter()
-                    .map(|item| Item {
-                        product_id: item.product_id,
-                        store_id: item.store_id,
-                        store_name: item.store_name,
-                        product_name: item.product_name,
-                        price: item.price,
-                        quantity: item.quantity,
-                    })
-                    .collect();
-                // Order id = basket id, as in the book.
-                (
-                    event.id,
-                    Command::Create {
-                        customer_id: event.customer_id,
-                        payment_id: event.payment_id,
-                        items,
-                    },
-                )
-            }
-            depot::SHOPPING_LIST_COMPLETED_EVENT => (
-                message.decode::<depot::ShoppingListCompleted>()?.order_id,
-                Command::Ready,
-            ),
-            payments::INVOICE_PAID_EVENT => {
-                let event: payments::InvoicePaid = message.decode()?;
-                (
-                    event.order_id,
-                    Command::Complete {
-                        invoice_id: event.id,
-                    },
-                )
-            }
-            other => {
-                return Err(HandlerError::Permanent(anyhow::anyhow!(
-                    "ordering does not handle {other}"
-                )));
-            }
-        };
+impl Events {
+    async fn execute(
+        &self,
+        tx: &mut db::Conn,
+        id: &str,
+        command: Command,
+    ) -> Result<(), HandlerError> {
         let creating = matches!(command, Command::Create { .. });
-        match self.0.execute_in(tx, &id, command).await {
+        match self.0.execute_in(tx, id, command).await {
             Ok(()) => Ok(()),
             // The same checkout seen again under another message id: the order exists already.
             Err(Error::Order(order::Error::AlreadyExists)) => Ok(()),
@@ -105,7 +62,64 @@ impl Handler for Events {
             // A list completed or an invoice paid before the order caught up (the approval may
             // still be on its way): retried with back-off, dead-lettered if it never fits.
             Err(Error::Order(refused)) => Err(HandlerError::Transient(refused.into())),
-            Err(other) => Err(transient(other)),
+            Err(other) => Err(HandlerError::Transient(other.into())),
         }
+    }
+}
+
+#[async_trait]
+impl On<baskets::BasketCheckedOut> for Events {
+    async fn on(
+        &self,
+        tx: &mut db::Conn,
+        event: baskets::BasketCheckedOut,
+        _: &Incoming,
+    ) -> Result<(), HandlerError> {
+        let items = event
+            .items
+            .into_iter()
+            .map(|item| Item {
+                product_id: item.product_id,
+                store_id: item.store_id,
+                store_name: item.store_name,
+                product_name: item.product_name,
+                price: item.price,
+                quantity: item.quantity,
+            })
+            .collect();
+        let create = Command::Create {
+            customer_id: event.customer_id,
+            payment_id: event.payment_id,
+            items,
+        };
+        // Order id = basket id, as in the book.
+        self.execute(tx, &event.id, create).await
+    }
+}
+
+#[async_trait]
+impl On<depot::ShoppingListCompleted> for Events {
+    async fn on(
+        &self,
+        tx: &mut db::Conn,
+        event: depot::ShoppingListCompleted,
+        _: &Incoming,
+    ) -> Result<(), HandlerError> {
+        self.execute(tx, &event.order_id, Command::Ready).await
+    }
+}
+
+#[async_trait]
+impl On<payments::InvoicePaid> for Events {
+    async fn on(
+        &self,
+        tx: &mut db::Conn,
+        event: payments::InvoicePaid,
+        _: &Incoming,
+    ) -> Result<(), HandlerError> {
+        let complete = Command::Complete {
+            invoice_id: event.id,
+        };
+        self.execute(tx, &event.order_id, complete).await
     }
 }

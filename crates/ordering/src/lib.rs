@@ -32,42 +32,35 @@ pub async fn migrate(db: &db::Db) -> anyhow::Result<()> {
 /// # Errors
 /// The module's definition is invalid (a bug caught at start-up).
 pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
-    use messaging::Subscription;
-    use proto::{baskets, depot, ordering, payments};
+    use messaging::{commands, events};
+    use proto::{baskets, depot, payments};
     let outbox = messaging::Outbox::new(SCHEMA);
     let app = app::App::new(host.db().clone(), outbox.clone())?;
     host.rest(rest::router(app.clone()), rest::openapi());
     host.grpc(grpc::server(app.clone()));
-    let commands = Subscription::new(SCHEMA, "ordering-commands", ordering::COMMAND_CHANNEL)
-        .accept(&[
-            ordering::APPROVE_ORDER_COMMAND,
-            ordering::REJECT_ORDER_COMMAND,
-        ]);
-    host.subscribe(
-        commands,
-        messaging::replying(outbox.clone(), handlers::Commands(app.clone())),
-    );
-    let checkouts = Subscription::new(
+    let orders = handlers::Commands(app.clone());
+    host.route(commands(
+        SCHEMA,
+        "ordering-commands",
+        outbox.clone(),
+        orders,
+    ))?;
+    let facts = || handlers::Events(app.clone());
+    host.route(events::<baskets::BasketCheckedOut, _>(
         SCHEMA,
         "ordering-baskets",
-        baskets::BASKET_AGGREGATE_CHANNEL,
-    )
-    .accept(&[baskets::BASKET_CHECKED_OUT_EVENT]);
-    host.subscribe(checkouts, handlers::Events(app.clone()));
-    let lists = Subscription::new(
+        facts(),
+    ))?;
+    host.route(events::<depot::ShoppingListCompleted, _>(
         SCHEMA,
         "ordering-depot",
-        depot::SHOPPING_LIST_AGGREGATE_CHANNEL,
-    )
-    .accept(&[depot::SHOPPING_LIST_COMPLETED_EVENT]);
-    host.subscribe(lists, handlers::Events(app.clone()));
-    let invoices = Subscription::new(
+        facts(),
+    ))?;
+    host.route(events::<payments::InvoicePaid, _>(
         SCHEMA,
         "ordering-payments",
-        payments::INVOICE_AGGREGATE_CHANNEL,
-    )
-    .accept(&[payments::INVOICE_PAID_EVENT]);
-    host.subscribe(invoices, handlers::Events(app));
+        facts(),
+    ))?;
     host.relay(outbox);
     Ok(())
 }

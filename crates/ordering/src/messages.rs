@@ -8,7 +8,6 @@ use crate::domain::order::Event;
 
 pub(crate) fn event(envelope: &es::Envelope<Event>) -> Message {
     let id = envelope.aggregate_id.clone();
-    let channel = pb::ORDER_AGGREGATE_CHANNEL;
     let message = match &envelope.event {
         Event::Created {
             customer_id,
@@ -31,7 +30,7 @@ pub(crate) fn event(envelope: &es::Envelope<Event>) -> Message {
                 shopping_id: String::new(),
                 items,
             };
-            Message::new(channel, pb::ORDER_CREATED_EVENT, &payload)
+            Message::of(&payload)
         }
         Event::Rejected {
             customer_id,
@@ -42,7 +41,7 @@ pub(crate) fn event(envelope: &es::Envelope<Event>) -> Message {
                 customer_id: customer_id.clone(),
                 payment_id: payment_id.clone(),
             };
-            Message::new(channel, pb::ORDER_REJECTED_EVENT, &payload)
+            Message::of(&payload)
         }
         Event::Approved {
             customer_id,
@@ -54,7 +53,7 @@ pub(crate) fn event(envelope: &es::Envelope<Event>) -> Message {
                 customer_id: customer_id.clone(),
                 payment_id: payment_id.clone(),
             };
-            Message::new(channel, pb::ORDER_APPROVED_EVENT, &payload)
+            Message::of(&payload)
         }
         Event::Cancelled {
             customer_id,
@@ -65,7 +64,7 @@ pub(crate) fn event(envelope: &es::Envelope<Event>) -> Message {
                 customer_id: customer_id.clone(),
                 payment_id: payment_id.clone(),
             };
-            Message::new(channel, pb::ORDER_CANCELED_EVENT, &payload)
+            Message::of(&payload)
         }
         Event::Readied {
             customer_id,
@@ -78,7 +77,7 @@ pub(crate) fn event(envelope: &es::Envelope<Event>) -> Message {
                 payment_id: payment_id.clone(),
                 total: *total,
             };
-            Message::new(channel, pb::ORDER_READIED_EVENT, &payload)
+            Message::of(&payload)
         }
         Event::Completed {
             invoice_id,
@@ -89,7 +88,7 @@ pub(crate) fn event(envelope: &es::Envelope<Event>) -> Message {
                 customer_id: customer_id.clone(),
                 invoice_id: invoice_id.clone(),
             };
-            Message::new(channel, pb::ORDER_COMPLETED_EVENT, &payload)
+            Message::of(&payload)
         }
     };
     let mut message = message

@@ -253,10 +253,5 @@ fn paid(invoice: &Invoice) -> Message {
         id: invoice.id.clone(),
         order_id: invoice.order_id.clone(),
     };
-    Message::new(
-        pb::INVOICE_AGGREGATE_CHANNEL,
-        pb::INVOICE_PAID_EVENT,
-        &payload,
-    )
-    .about(&invoice.id)
+    Message::of(&payload).about(&invoice.id)
 }

@@ -1,7 +1,7 @@
 //! What payments hears: the saga's ConfirmPayment, and ordering's OrderReadied/OrderCanceled.
 
 use async_trait::async_trait;
-use messaging::{CommandError, CommandHandler, Handler, HandlerError, Incoming, Reply};
+use messaging::{Answer, CommandError, HandlerError, Incoming, On, Reply};
 use proto::{ordering, payments as pb};
 
 use crate::app::{App, Error};
@@ -13,34 +13,42 @@ fn unexpected(error: Error) -> HandlerError {
 pub(crate) struct Commands;
 
 #[async_trait]
-impl CommandHandler for Commands {
-    async fn handle(&self, tx: &mut db::Conn, command: &Incoming) -> Result<Reply, CommandError> {
-        match command.name() {
-            pb::CONFIRM_PAYMENT_COMMAND => {
-                let request: pb::ConfirmPayment = command.decode()?;
-                match App::confirm_payment(tx, &request.id, request.amount).await {
-                    Ok(()) => Ok(Reply::success()),
-                    Err(Error::Payment(refused)) => Err(CommandError::failed(refused)),
-                    Err(other) => Err(unexpected(other).into()),
-                }
-            }
-            other => Err(HandlerError::Permanent(anyhow::anyhow!(
-                "payments cannot handle command {other}"
-            ))
-            .into()),
+impl Answer<pb::ConfirmPayment> for Commands {
+    async fn answer(
+        &self,
+        tx: &mut db::Conn,
+        command: pb::ConfirmPayment,
+        _: &Incoming,
+    ) -> Result<Reply, CommandError> {
+        match App::confirm_payment(tx, &command.id, command.amount).await {
+            Ok(()) => Ok(Reply::success()),
+            Err(Error::Payment(refused)) => Err(CommandError::failed(refused)),
+            Err(other) => Err(unexpected(other).into()),
         }
     }
 }
 
 pub(crate) struct OrderEvents;
 
+messaging::messages! {
+    /// What payments hears of orders.
+    pub(crate) enum OrderEvent {
+        Readied(ordering::OrderReadied),
+        Canceled(ordering::OrderCanceled),
+    }
+}
+
 #[async_trait]
-impl Handler for OrderEvents {
-    async fn handle(&self, tx: &mut db::Conn, message: &Incoming) -> Result<(), HandlerError> {
-        match message.name() {
-            ordering::ORDER_READIED_EVENT => {
-                let event: ordering::OrderReadied = message.decode()?;
-                App::invoice_order(tx, &event.id, &event.customer_id, event.total)
+impl On<OrderEvent> for OrderEvents {
+    async fn on(
+        &self,
+        tx: &mut db::Conn,
+        event: OrderEvent,
+        _: &Incoming,
+    ) -> Result<(), HandlerError> {
+        match event {
+            OrderEvent::Readied(order) => {
+                App::invoice_order(tx, &order.id, &order.customer_id, order.total)
                     .await
                     .map_err(|error| match error {
                         // A ready order whose total cannot be invoiced will not become invoiceable later.
@@ -48,15 +56,9 @@ impl Handler for OrderEvents {
                         other => unexpected(other),
                     })
             }
-            ordering::ORDER_CANCELED_EVENT => {
-                let event: ordering::OrderCanceled = message.decode()?;
-                App::cancel_order_invoice(tx, &event.id)
-                    .await
-                    .map_err(unexpected)
-            }
-            other => Err(HandlerError::Permanent(anyhow::anyhow!(
-                "payments does not handle {other}"
-            ))),
+            OrderEvent::Canceled(order) => App::cancel_order_invoice(tx, &order.id)
+                .await
+                .map_err(unexpected),
         }
     }
 }

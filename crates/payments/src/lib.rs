@@ -56,26 +56,18 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
     );
     host.rest(rest::router(app.clone()), rest::openapi());
     host.grpc(grpc::server(app));
-    let commands = messaging::Subscription::new(
+    let commands = messaging::commands(
         SCHEMA,
         "payments-commands",
-        proto::payments::COMMAND_CHANNEL,
-    )
-    .accept(&[proto::payments::CONFIRM_PAYMENT_COMMAND]);
-    host.subscribe(
-        commands,
-        messaging::replying(outbox.clone(), handlers::Commands),
+        outbox.clone(),
+        handlers::Commands,
     );
-    let orders = messaging::Subscription::new(
+    host.route(commands)?;
+    host.route(messaging::events(
         SCHEMA,
         "payments-orders",
-        proto::ordering::ORDER_AGGREGATE_CHANNEL,
-    )
-    .accept(&[
-        proto::ordering::ORDER_READIED_EVENT,
-        proto::ordering::ORDER_CANCELED_EVENT,
-    ]);
-    host.subscribe(orders, handlers::OrderEvents);
+        handlers::OrderEvents,
+    ))?;
     host.relay(outbox);
     Ok(())
 }

@@ -1,9 +1,8 @@
 //! Every message that crosses the broker: its name, subject, kind and protobuf type.
 //!
-//! The one table other code derives from (decoding by name, the AsyncAPI document, tests that
-//! a module only sends what is declared), so a message added to a module must be added here.
-
-use crate::{baskets, cosec, customers, depot, ordering, payments, stores};
+//! Generated from `proto/catalog.txt`, the one table other code derives from: the payloads'
+//! [`Payload`] implementations (typed routes and sending), decoding by name, the AsyncAPI
+//! document, the console, tests that a module only sends what is declared.
 
 /// What a message is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,234 +30,21 @@ pub struct MessageSpec {
     pub producer: &'static str,
 }
 
-const fn event(
-    name: &'static str,
-    subject: &'static str,
-    payload: &'static str,
-    producer: &'static str,
-) -> MessageSpec {
-    MessageSpec {
-        name,
-        subject,
-        payload: Some(payload),
-        kind: Kind::Event,
-        producer,
-    }
+/// A payload that crosses the broker: its names, subject and kind, from `proto/catalog.txt`
+/// (implemented by `build.rs`), so that code sending or handling it never spells them.
+pub trait Payload: prost::Message + Default + Send + Sync + 'static {
+    /// The names it is sent under: one, except a payload the book sends under names that say
+    /// which way it changed (`storespb.ProductPriceChanged`).
+    const NAMES: &'static [&'static str];
+    /// The subject it is published on.
+    const SUBJECT: &'static str;
+    /// Event, command or reply.
+    const KIND: Kind;
+    /// The name this value is sent under.
+    fn name(&self) -> &'static str;
 }
 
-const fn command(name: &'static str, subject: &'static str, payload: &'static str) -> MessageSpec {
-    MessageSpec {
-        name,
-        subject,
-        payload: Some(payload),
-        kind: Kind::Command,
-        producer: "cosec",
-    }
-}
-
-const fn reply(
-    name: &'static str,
-    payload: Option<&'static str>,
-    producer: &'static str,
-) -> MessageSpec {
-    MessageSpec {
-        name,
-        subject: cosec::CREATE_ORDER_REPLY_CHANNEL,
-        payload,
-        kind: Kind::Reply,
-        producer,
-    }
-}
-
-/// Every message of the system.
-pub const CATALOG: &[MessageSpec] = &[
-    event(
-        stores::STORE_CREATED_EVENT,
-        stores::STORE_AGGREGATE_CHANNEL,
-        "storespb.StoreCreated",
-        "stores",
-    ),
-    event(
-        stores::STORE_PARTICIPATION_TOGGLED_EVENT,
-        stores::STORE_AGGREGATE_CHANNEL,
-        "storespb.StoreParticipationToggled",
-        "stores",
-    ),
-    event(
-        stores::STORE_REBRANDED_EVENT,
-        stores::STORE_AGGREGATE_CHANNEL,
-        "storespb.StoreRebranded",
-        "stores",
-    ),
-    event(
-        stores::PRODUCT_ADDED_EVENT,
-        stores::PRODUCT_AGGREGATE_CHANNEL,
-        "storespb.ProductAdded",
-        "stores",
-    ),
-    event(
-        stores::PRODUCT_REBRANDED_EVENT,
-        stores::PRODUCT_AGGREGATE_CHANNEL,
-        "storespb.ProductRebranded",
-        "stores",
-    ),
-    event(
-        stores::PRODUCT_PRICE_INCREASED_EVENT,
-        stores::PRODUCT_AGGREGATE_CHANNEL,
-        "storespb.ProductPriceChanged",
-        "stores",
-    ),
-    event(
-        stores::PRODUCT_PRICE_DECREASED_EVENT,
-        stores::PRODUCT_AGGREGATE_CHANNEL,
-        "storespb.ProductPriceChanged",
-        "stores",
-    ),
-    event(
-        stores::PRODUCT_REMOVED_EVENT,
-        stores::PRODUCT_AGGREGATE_CHANNEL,
-        "storespb.ProductRemoved",
-        "stores",
-    ),
-    event(
-        customers::CUSTOMER_REGISTERED_EVENT,
-        customers::CUSTOMER_AGGREGATE_CHANNEL,
-        "customerspb.CustomerRegistered",
-        "customers",
-    ),
-    event(
-        customers::CUSTOMER_SMS_CHANGED_EVENT,
-        customers::CUSTOMER_AGGREGATE_CHANNEL,
-        "customerspb.CustomerSmsChanged",
-        "customers",
-    ),
-    event(
-        customers::CUSTOMER_ENABLED_EVENT,
-        customers::CUSTOMER_AGGREGATE_CHANNEL,
-        "customerspb.CustomerEnabled",
-        "customers",
-    ),
-    event(
-        customers::CUSTOMER_DISABLED_EVENT,
-        customers::CUSTOMER_AGGREGATE_CHANNEL,
-        "customerspb.CustomerDisabled",
-        "customers",
-    ),
-    event(
-        customers::CUSTOMER_ERASED_EVENT,
-        customers::CUSTOMER_AGGREGATE_CHANNEL,
-        "customerspb.CustomerErased",
-        "customers",
-    ),
-    event(
-        baskets::BASKET_STARTED_EVENT,
-        baskets::BASKET_AGGREGATE_CHANNEL,
-        "basketspb.BasketStarted",
-        "baskets",
-    ),
-    event(
-        baskets::BASKET_CANCELED_EVENT,
-        baskets::BASKET_AGGREGATE_CHANNEL,
-        "basketspb.BasketCanceled",
-        "baskets",
-    ),
-    event(
-        baskets::BASKET_CHECKED_OUT_EVENT,
-        baskets::BASKET_AGGREGATE_CHANNEL,
-        "basketspb.BasketCheckedOut",
-        "baskets",
-    ),
-    event(
-        ordering::ORDER_CREATED_EVENT,
-        ordering::ORDER_AGGREGATE_CHANNEL,
-        "orderingpb.OrderCreated",
-        "ordering",
-    ),
-    event(
-        ordering::ORDER_REJECTED_EVENT,
-        ordering::ORDER_AGGREGATE_CHANNEL,
-        "orderingpb.OrderRejected",
-        "ordering",
-    ),
-    event(
-        ordering::ORDER_APPROVED_EVENT,
-        ordering::ORDER_AGGREGATE_CHANNEL,
-        "orderingpb.OrderApproved",
-        "ordering",
-    ),
-    event(
-        ordering::ORDER_READIED_EVENT,
-        ordering::ORDER_AGGREGATE_CHANNEL,
-        "orderingpb.OrderReadied",
-        "ordering",
-    ),
-    event(
-        ordering::ORDER_CANCELED_EVENT,
-        ordering::ORDER_AGGREGATE_CHANNEL,
-        "orderingpb.OrderCanceled",
-        "ordering",
-    ),
-    event(
-        ordering::ORDER_COMPLETED_EVENT,
-        ordering::ORDER_AGGREGATE_CHANNEL,
-        "orderingpb.OrderCompleted",
-        "ordering",
-    ),
-    event(
-        depot::SHOPPING_LIST_COMPLETED_EVENT,
-        depot::SHOPPING_LIST_AGGREGATE_CHANNEL,
-        "depotpb.ShoppingListCompleted",
-        "depot",
-    ),
-    event(
-        payments::INVOICE_PAID_EVENT,
-        payments::INVOICE_AGGREGATE_CHANNEL,
-        "paymentspb.InvoicePaid",
-        "payments",
-    ),
-    command(
-        customers::AUTHORIZE_CUSTOMER_COMMAND,
-        customers::COMMAND_CHANNEL,
-        "customerspb.AuthorizeCustomer",
-    ),
-    command(
-        depot::CREATE_SHOPPING_LIST_COMMAND,
-        depot::COMMAND_CHANNEL,
-        "depotpb.CreateShoppingList",
-    ),
-    command(
-        depot::CANCEL_SHOPPING_LIST_COMMAND,
-        depot::COMMAND_CHANNEL,
-        "depotpb.CancelShoppingList",
-    ),
-    command(
-        depot::INITIATE_SHOPPING_COMMAND,
-        depot::COMMAND_CHANNEL,
-        "depotpb.InitiateShopping",
-    ),
-    command(
-        payments::CONFIRM_PAYMENT_COMMAND,
-        payments::COMMAND_CHANNEL,
-        "paymentspb.ConfirmPayment",
-    ),
-    command(
-        ordering::REJECT_ORDER_COMMAND,
-        ordering::COMMAND_CHANNEL,
-        "orderingpb.RejectOrder",
-    ),
-    command(
-        ordering::APPROVE_ORDER_COMMAND,
-        ordering::COMMAND_CHANNEL,
-        "orderingpb.ApproveOrder",
-    ),
-    reply(
-        depot::CREATED_SHOPPING_LIST_REPLY,
-        Some("depotpb.CreatedShoppingList"),
-        "depot",
-    ),
-    reply(crate::am::SUCCESS_REPLY, None, "any command handler"),
-    reply(crate::am::FAILURE_REPLY, None, "any command handler"),
-];
+include!(concat!(env!("OUT_DIR"), "/catalog.rs"));
 
 /// The catalog entry for a message name, if the name is known.
 pub fn spec(name: &str) -> Option<&'static MessageSpec> {
@@ -302,6 +88,34 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn each_payload_lists_the_names_and_subject_of_its_lines() {
+        for (names, subject) in payloads() {
+            let lines: Vec<&str> = CATALOG
+                .iter()
+                .filter(|spec| names.contains(&spec.name))
+                .inspect(|spec| assert_eq!(spec.subject, subject, "{}", spec.name))
+                .map(|spec| spec.name)
+                .collect();
+            assert_eq!(lines, names);
+        }
+    }
+
+    #[test]
+    fn a_price_change_is_named_by_its_direction() {
+        use crate::stores::{self, ProductPriceChanged};
+        let up = ProductPriceChanged {
+            id: "p".into(),
+            delta: 1.5,
+        };
+        let down = ProductPriceChanged {
+            id: "p".into(),
+            delta: -1.5,
+        };
+        assert_eq!(up.name(), stores::PRODUCT_PRICE_INCREASED_EVENT);
+        assert_eq!(down.name(), stores::PRODUCT_PRICE_DECREASED_EVENT);
     }
 
     #[test]

@@ -27,6 +27,11 @@ impl Command {
             payload: payload.encode_to_vec(),
         }
     }
+
+    /// `payload` under its catalog name, to its catalog subject.
+    pub fn of<M: proto::Payload>(payload: &M) -> Command {
+        Command::new(M::SUBJECT, payload.name(), payload)
+    }
 }
 
 /// A reply as the saga sees it.

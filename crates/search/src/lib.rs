@@ -46,8 +46,7 @@ pub const REBUILDABLE: [&str; 4] = [
 /// # Errors
 /// A peer's address is not usable.
 pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
-    use messaging::Subscription;
-    use proto::{customers, ordering, stores};
+    use proto::{customers, stores};
     let projector = projection::Projector {
         customers: customers::customers_service_client::CustomersServiceClient::new(
             host.channel("CUSTOMERS")?,
@@ -56,48 +55,14 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
     };
     host.rest(rest::router(host.db().clone()), rest::openapi());
     host.grpc(grpc::server(host.db().clone()));
-    let subscriptions = [
-        Subscription::new(
-            SCHEMA,
-            projection::CUSTOMERS_CONSUMER,
-            customers::CUSTOMER_AGGREGATE_CHANNEL,
-        )
-        .accept(&[
-            customers::CUSTOMER_REGISTERED_EVENT,
-            customers::CUSTOMER_ERASED_EVENT,
-        ]),
-        Subscription::new(
-            SCHEMA,
-            projection::STORES_CONSUMER,
-            stores::STORE_AGGREGATE_CHANNEL,
-        )
-        .accept(&[stores::STORE_CREATED_EVENT, stores::STORE_REBRANDED_EVENT]),
-        Subscription::new(
-            SCHEMA,
-            projection::PRODUCTS_CONSUMER,
-            stores::PRODUCT_AGGREGATE_CHANNEL,
-        )
-        .accept(&[
-            stores::PRODUCT_ADDED_EVENT,
-            stores::PRODUCT_REBRANDED_EVENT,
-            stores::PRODUCT_REMOVED_EVENT,
-        ]),
-        Subscription::new(
-            SCHEMA,
-            projection::ORDERS_CONSUMER,
-            ordering::ORDER_AGGREGATE_CHANNEL,
-        )
-        .accept(&[
-            ordering::ORDER_CREATED_EVENT,
-            ordering::ORDER_APPROVED_EVENT,
-            ordering::ORDER_REJECTED_EVENT,
-            ordering::ORDER_READIED_EVENT,
-            ordering::ORDER_CANCELED_EVENT,
-            ordering::ORDER_COMPLETED_EVENT,
-        ]),
-    ];
-    for subscription in subscriptions {
-        host.subscribe(subscription, projector.clone());
-    }
+    use messaging::events;
+    use projection::{CustomerEvent, OrderEvent, ProductEvent, StoreEvent};
+    let p = || projector.clone();
+    host.route(
+        events::<CustomerEvent, _>(SCHEMA, projection::CUSTOMERS_CONSUMER, p()).rewindable(),
+    )?;
+    host.route(events::<StoreEvent, _>(SCHEMA, projection::STORES_CONSUMER, p()).rewindable())?;
+    host.route(events::<ProductEvent, _>(SCHEMA, projection::PRODUCTS_CONSUMER, p()).rewindable())?;
+    host.route(events::<OrderEvent, _>(SCHEMA, projection::ORDERS_CONSUMER, p()).rewindable())?;
     Ok(())
 }

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use db::Row as _;
 use host::Channel;
-use messaging::{Handler, HandlerError, Incoming};
+use messaging::{HandlerError, Incoming, On, Reset};
 use proto::{
     customers::{self, customers_service_client::CustomersServiceClient},
     ordering,
@@ -142,9 +142,9 @@ impl Projector {
     async fn order_created(
         &self,
         tx: &mut db::Conn,
+        event: ordering::OrderCreated,
         message: &Incoming,
     ) -> Result<(), HandlerError> {
-        let event: ordering::OrderCreated = message.decode()?;
         let customer_name = self.customer_name(tx, &event.customer_id).await?;
         let mut items = Vec::with_capacity(event.items.len());
         for item in &event.items {
@@ -240,11 +240,48 @@ pub(crate) const CUSTOMERS_CONSUMER: &str = "search-customers";
 pub(crate) const STORES_CONSUMER: &str = "search-stores";
 pub(crate) const PRODUCTS_CONSUMER: &str = "search-products";
 
+messaging::messages! {
+    /// What the customers cache follows.
+    pub(crate) enum CustomerEvent {
+        Registered(customers::CustomerRegistered),
+        Erased(customers::CustomerErased),
+    }
+}
+
+messaging::messages! {
+    /// What the stores cache follows.
+    pub(crate) enum StoreEvent {
+        Created(stores::StoreCreated),
+        Rebranded(stores::StoreRebranded),
+    }
+}
+
+messaging::messages! {
+    /// What the products cache follows.
+    pub(crate) enum ProductEvent {
+        Added(stores::ProductAdded),
+        Rebranded(stores::ProductRebranded),
+        Removed(stores::ProductRemoved),
+    }
+}
+
+messaging::messages! {
+    /// What the orders follow.
+    pub(crate) enum OrderEvent {
+        Created(ordering::OrderCreated),
+        Approved(ordering::OrderApproved),
+        Rejected(ordering::OrderRejected),
+        Readied(ordering::OrderReadied),
+        Canceled(ordering::OrderCanceled),
+        Completed(ordering::OrderCompleted),
+    }
+}
+
 #[async_trait]
-impl Handler for Projector {
+impl Reset for Projector {
     /// Everything here is rebuilt from the stream: the orders from ordering's events, the
     /// caches from customers' and stores' (and a cache miss asks their services anyway).
-    async fn reset(&self, tx: &mut db::Conn, consumer: &str) -> Result<bool, HandlerError> {
+    async fn reset(&self, tx: &mut db::Conn, consumer: &str) -> Result<(), HandlerError> {
         let tables: &[&str] = match consumer {
             ORDERS_CONSUMER => &[
                 "search.order_products",
@@ -253,34 +290,40 @@ impl Handler for Projector {
             ],
             CUSTOMERS_CONSUMER => &["search.customers_cache"],
             STORES_CONSUMER => &["search.stores_cache"],
-            PRODUCTS_CONSUMER => &["search.products_cache"],
-            _ => return Ok(false),
+            _ => &["search.products_cache"],
         };
         for table in tables {
             sqlx::query(db::AssertSqlSafe(format!("DELETE FROM {table}")))
                 .execute(&mut *tx)
                 .await?;
         }
-        Ok(true)
+        Ok(())
     }
+}
 
-    async fn handle(&self, tx: &mut db::Conn, message: &Incoming) -> Result<(), HandlerError> {
-        let at = message.envelope.occurred_at.timestamp_micros();
-        let copy = "ON CONFLICT (id) DO UPDATE SET name = excluded.name";
-        match message.name() {
-            customers::CUSTOMER_REGISTERED_EVENT => {
-                let e: customers::CustomerRegistered = message.decode()?;
-                let sql =
-                    format!("INSERT INTO search.customers_cache (id, name) VALUES ($1, $2) {copy}");
+const COPY_NAME: &str = "ON CONFLICT (id) DO UPDATE SET name = excluded.name";
+
+#[async_trait]
+impl On<CustomerEvent> for Projector {
+    async fn on(
+        &self,
+        tx: &mut db::Conn,
+        event: CustomerEvent,
+        _: &Incoming,
+    ) -> Result<(), HandlerError> {
+        match event {
+            CustomerEvent::Registered(e) => {
+                let sql = format!(
+                    "INSERT INTO search.customers_cache (id, name) VALUES ($1, $2) {COPY_NAME}"
+                );
                 sqlx::query(db::AssertSqlSafe(sql))
                     .bind(e.id)
                     .bind(e.name)
                     .execute(&mut *tx)
                     .await?;
             }
-            customers::CUSTOMER_ERASED_EVENT => {
+            CustomerEvent::Erased(e) => {
                 // The customer's name goes from the cache and from every order showing it.
-                let e: customers::CustomerErased = message.decode()?;
                 sqlx::query("DELETE FROM search.customers_cache WHERE id = $1")
                     .bind(&e.id)
                     .execute(&mut *tx)
@@ -290,24 +333,41 @@ impl Handler for Projector {
                     .execute(&mut *tx)
                     .await?;
             }
-            stores::STORE_CREATED_EVENT | stores::STORE_REBRANDED_EVENT => {
-                let (id, name) = if message.name() == stores::STORE_CREATED_EVENT {
-                    let e: stores::StoreCreated = message.decode()?;
-                    (e.id, e.name)
-                } else {
-                    let e: stores::StoreRebranded = message.decode()?;
-                    (e.id, e.name)
-                };
-                let sql =
-                    format!("INSERT INTO search.stores_cache (id, name) VALUES ($1, $2) {copy}");
-                sqlx::query(db::AssertSqlSafe(sql))
-                    .bind(id)
-                    .bind(name)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            stores::PRODUCT_ADDED_EVENT => {
-                let e: stores::ProductAdded = message.decode()?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl On<StoreEvent> for Projector {
+    async fn on(
+        &self,
+        tx: &mut db::Conn,
+        event: StoreEvent,
+        _: &Incoming,
+    ) -> Result<(), HandlerError> {
+        let (StoreEvent::Created(stores::StoreCreated { id, name, .. })
+        | StoreEvent::Rebranded(stores::StoreRebranded { id, name })) = event;
+        let sql = format!("INSERT INTO search.stores_cache (id, name) VALUES ($1, $2) {COPY_NAME}");
+        sqlx::query(db::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl On<ProductEvent> for Projector {
+    async fn on(
+        &self,
+        tx: &mut db::Conn,
+        event: ProductEvent,
+        _: &Incoming,
+    ) -> Result<(), HandlerError> {
+        match event {
+            ProductEvent::Added(e) => {
                 sqlx::query(
                     "INSERT INTO search.products_cache (id, store_id, name) VALUES ($1, $2, $3)
                      ON CONFLICT (id) DO UPDATE SET store_id = excluded.store_id, name = excluded.name",
@@ -318,73 +378,41 @@ impl Handler for Projector {
                 .execute(&mut *tx)
                 .await?;
             }
-            stores::PRODUCT_REBRANDED_EVENT => {
-                let e: stores::ProductRebranded = message.decode()?;
+            ProductEvent::Rebranded(e) => {
                 sqlx::query("UPDATE search.products_cache SET name = $2 WHERE id = $1")
                     .bind(e.id)
                     .bind(e.name)
                     .execute(&mut *tx)
                     .await?;
             }
-            stores::PRODUCT_REMOVED_EVENT => {
-                let e: stores::ProductRemoved = message.decode()?;
+            ProductEvent::Removed(e) => {
                 sqlx::query("DELETE FROM search.products_cache WHERE id = $1")
                     .bind(e.id)
                     .execute(&mut *tx)
                     .await?;
             }
-            ordering::ORDER_CREATED_EVENT => self.order_created(tx, message).await?,
-            ordering::ORDER_APPROVED_EVENT => {
-                self.status(
-                    tx,
-                    &message.decode::<ordering::OrderApproved>()?.id,
-                    "approved",
-                    at,
-                )
-                .await?
-            }
-            ordering::ORDER_REJECTED_EVENT => {
-                self.status(
-                    tx,
-                    &message.decode::<ordering::OrderRejected>()?.id,
-                    "rejected",
-                    at,
-                )
-                .await?
-            }
-            ordering::ORDER_READIED_EVENT => {
-                self.status(
-                    tx,
-                    &message.decode::<ordering::OrderReadied>()?.id,
-                    "ready",
-                    at,
-                )
-                .await?
-            }
-            ordering::ORDER_CANCELED_EVENT => {
-                self.status(
-                    tx,
-                    &message.decode::<ordering::OrderCanceled>()?.id,
-                    "cancelled",
-                    at,
-                )
-                .await?
-            }
-            ordering::ORDER_COMPLETED_EVENT => {
-                self.status(
-                    tx,
-                    &message.decode::<ordering::OrderCompleted>()?.id,
-                    "completed",
-                    at,
-                )
-                .await?
-            }
-            other => {
-                return Err(HandlerError::Permanent(anyhow::anyhow!(
-                    "search does not handle {other}"
-                )));
-            }
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl On<OrderEvent> for Projector {
+    async fn on(
+        &self,
+        tx: &mut db::Conn,
+        event: OrderEvent,
+        message: &Incoming,
+    ) -> Result<(), HandlerError> {
+        let (id, status) = match event {
+            OrderEvent::Created(created) => return self.order_created(tx, created, message).await,
+            OrderEvent::Approved(e) => (e.id, "approved"),
+            OrderEvent::Rejected(e) => (e.id, "rejected"),
+            OrderEvent::Readied(e) => (e.id, "ready"),
+            OrderEvent::Canceled(e) => (e.id, "cancelled"),
+            OrderEvent::Completed(e) => (e.id, "completed"),
+        };
+        let at = message.envelope.occurred_at.timestamp_micros();
+        self.status(tx, &id, status, at).await
     }
 }

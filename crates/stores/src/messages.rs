@@ -6,13 +6,8 @@ use proto::stores as pb;
 
 use crate::domain::{product, store};
 
-fn message<E>(
-    envelope: &es::Envelope<E>,
-    subject: &str,
-    name: &str,
-    payload: &impl prost::Message,
-) -> Message {
-    let mut message = Message::new(subject, name, payload)
+fn message<E>(envelope: &es::Envelope<E>, payload: &impl proto::Payload) -> Message {
+    let mut message = Message::of(payload)
         .about(&envelope.aggregate_id)
         .occurred_at(envelope.occurred_at);
     message.envelope.id.clone_from(&envelope.event_id);
@@ -21,7 +16,6 @@ fn message<E>(
 
 pub(crate) fn store_event(envelope: &es::Envelope<store::Event>) -> Message {
     let id = envelope.aggregate_id.clone();
-    let channel = pb::STORE_AGGREGATE_CHANNEL;
     match &envelope.event {
         store::Event::Created { name, location, .. } => {
             let payload = pb::StoreCreated {
@@ -29,31 +23,25 @@ pub(crate) fn store_event(envelope: &es::Envelope<store::Event>) -> Message {
                 name: name.as_str().into(),
                 location: location.as_str().into(),
             };
-            message(envelope, channel, pb::STORE_CREATED_EVENT, &payload)
+            message(envelope, &payload)
         }
         store::Event::ParticipationEnabled | store::Event::ParticipationDisabled => {
             let participating = matches!(envelope.event, store::Event::ParticipationEnabled);
             let payload = pb::StoreParticipationToggled { id, participating };
-            message(
-                envelope,
-                channel,
-                pb::STORE_PARTICIPATION_TOGGLED_EVENT,
-                &payload,
-            )
+            message(envelope, &payload)
         }
         store::Event::Rebranded { name } => {
             let payload = pb::StoreRebranded {
                 id,
                 name: name.as_str().into(),
             };
-            message(envelope, channel, pb::STORE_REBRANDED_EVENT, &payload)
+            message(envelope, &payload)
         }
     }
 }
 
 pub(crate) fn product_event(envelope: &es::Envelope<product::Event>) -> Message {
     let id = envelope.aggregate_id.clone();
-    let channel = pb::PRODUCT_AGGREGATE_CHANNEL;
     match &envelope.event {
         product::Event::Added {
             store_id,
@@ -70,7 +58,7 @@ pub(crate) fn product_event(envelope: &es::Envelope<product::Event>) -> Message 
                 sku: sku.clone(),
                 price: price.value(),
             };
-            message(envelope, channel, pb::PRODUCT_ADDED_EVENT, &payload)
+            message(envelope, &payload)
         }
         product::Event::Rebranded { name, description } => {
             let payload = pb::ProductRebranded {
@@ -78,25 +66,12 @@ pub(crate) fn product_event(envelope: &es::Envelope<product::Event>) -> Message 
                 name: name.as_str().into(),
                 description: description.clone(),
             };
-            message(envelope, channel, pb::PRODUCT_REBRANDED_EVENT, &payload)
+            message(envelope, &payload)
         }
-        product::Event::PriceIncreased { delta } => message(
-            envelope,
-            channel,
-            pb::PRODUCT_PRICE_INCREASED_EVENT,
-            &pb::ProductPriceChanged { id, delta: *delta },
-        ),
-        product::Event::PriceDecreased { delta } => message(
-            envelope,
-            channel,
-            pb::PRODUCT_PRICE_DECREASED_EVENT,
-            &pb::ProductPriceChanged { id, delta: *delta },
-        ),
-        product::Event::Removed => message(
-            envelope,
-            channel,
-            pb::PRODUCT_REMOVED_EVENT,
-            &pb::ProductRemoved { id },
-        ),
+        // Named by the delta's sign, as the domain's two events are.
+        product::Event::PriceIncreased { delta } | product::Event::PriceDecreased { delta } => {
+            message(envelope, &pb::ProductPriceChanged { id, delta: *delta })
+        }
+        product::Event::Removed => message(envelope, &pb::ProductRemoved { id }),
     }
 }
