@@ -91,7 +91,7 @@ impl App {
             .await
     }
 
-    /// Applies `decide` to list `id` inside `tx`; a completed list is announced.
+    /// Applies `decide` to list `id` inside `tx`; a completed or canceled list is announced.
     #[tracing::instrument(name = "depot.change_in", skip_all, fields(module = "depot"))]
     pub(crate) async fn change_in<F>(
         &self,
@@ -105,14 +105,15 @@ impl App {
         let mut list = repo::lock(tx, id).await?.ok_or(list::Error::NotFound)?;
         let event = decide(&mut list)?;
         repo::update(tx, &list).await?;
-        if let Some(list::Event::Completed) = event {
-            let payload = pb::ShoppingListCompleted {
-                id: list.id.clone(),
-                order_id: list.order_id.clone(),
-            };
-            let message = Message::of(&payload).about(&list.id);
-            self.outbox.stage(tx, [message]).await?;
-        }
+        let (id, order_id) = (list.id.clone(), list.order_id.clone());
+        let message = match event {
+            Some(list::Event::Completed) => {
+                Message::of(&pb::ShoppingListCompleted { id, order_id })
+            }
+            Some(list::Event::Canceled) => Message::of(&pb::ShoppingListCanceled { id, order_id }),
+            None => return Ok(()),
+        };
+        self.outbox.stage(tx, [message.about(&list.id)]).await?;
         Ok(())
     }
 

@@ -3,7 +3,10 @@
 use proto::depot::{self as pb, depot_service_server::DepotService};
 use tonic::{Request, Response, Status};
 
-use crate::app::{App, Error, OrderItem};
+use crate::{
+    app::{App, Error, OrderItem},
+    domain::list::ShoppingList,
+};
 
 pub(crate) fn server(app: App) -> pb::depot_service_server::DepotServiceServer<Grpc> {
     pb::depot_service_server::DepotServiceServer::new(Grpc(app))
@@ -44,9 +47,7 @@ impl DepotService for Grpc {
         request: Request<pb::CancelShoppingListRequest>,
     ) -> Reply<pb::CancelShoppingListResponse> {
         self.0
-            .change(&request.into_inner().id, |list| {
-                list.cancel().map(|()| None)
-            })
+            .change(&request.into_inner().id, ShoppingList::cancel)
             .await?;
         Ok(Response::new(pb::CancelShoppingListResponse {}))
     }

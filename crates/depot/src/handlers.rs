@@ -59,9 +59,7 @@ impl Answer<ListCommand> for Commands {
             ListCommand::Initiate(pb::InitiateShopping { id }) => {
                 (id, |list| list.initiate().map(|()| None))
             }
-            ListCommand::Cancel(pb::CancelShoppingList { id }) => {
-                (id, |list| list.cancel().map(|()| None))
-            }
+            ListCommand::Cancel(pb::CancelShoppingList { id }) => (id, ShoppingList::cancel),
         };
         self.0
             .change_in(tx, &id, change)

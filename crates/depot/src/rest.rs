@@ -204,7 +204,7 @@ async fn create_shopping_list(
     summary = "Cancel a shopping task", params(("id" = String, Path)),
     responses((status = 200, body = Empty), (status = 400, body = host::ErrorBody), (status = 404, body = host::ErrorBody)))]
 async fn cancel_shopping_list(State(app): State<App>, Path(id): Path<String>) -> Reply<Empty> {
-    app.change(&id, |list| list.cancel().map(|()| None)).await?;
+    app.change(&id, ShoppingList::cancel).await?;
     Ok(axum::Json(Empty {}))
 }
 

@@ -16,7 +16,7 @@ use testkit::{Backend, TestApp, error_body as error, spawn_app};
 db::backend_tests!(
     the_sagas_list_is_built_initiated_picked_and_completed,
     a_list_for_unknown_products_fails_the_step,
-    cancelling_is_harmless_twice_and_refused_after_completion,
+    cancelling_is_announced_once_harmless_twice_and_refused_after_completion,
     bots_cannot_skip_steps,
 );
 
@@ -193,7 +193,9 @@ async fn a_list_for_unknown_products_fails_the_step(backend: Backend) {
     );
 }
 
-async fn cancelling_is_harmless_twice_and_refused_after_completion(backend: Backend) {
+async fn cancelling_is_announced_once_harmless_twice_and_refused_after_completion(
+    backend: Backend,
+) {
     let app = app(backend).await;
     let (store, product) = store_and_product(&app).await;
     let items = json!([{"productId": product, "storeId": store, "quantity": 1}]);
@@ -268,6 +270,28 @@ async fn cancelling_is_harmless_twice_and_refused_after_completion(backend: Back
         .messages(proto::cosec::CREATE_ORDER_REPLY_CHANNEL, 4)
         .await;
     assert_eq!(replies[3].metadata["REPLY_OUTCOME"], "FAILURE");
+    // The first list's cancel is announced once (the second cancel changed nothing), the
+    // second list's completion once; the refused cancel announces nothing.
+    let announced = app
+        .messages_within(
+            pb::SHOPPING_LIST_AGGREGATE_CHANNEL,
+            3,
+            std::time::Duration::from_secs(2),
+        )
+        .await;
+    let names: Vec<&str> = announced.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            pb::SHOPPING_LIST_CANCELED_EVENT,
+            pb::SHOPPING_LIST_COMPLETED_EVENT
+        ]
+    );
+    let canceled = pb::ShoppingListCanceled::decode(announced[0].payload.as_slice()).unwrap();
+    assert_eq!(
+        (canceled.id.as_str(), canceled.order_id.as_str()),
+        (first.as_str(), "o1")
+    );
 }
 
 async fn bots_cannot_skip_steps(backend: Backend) {

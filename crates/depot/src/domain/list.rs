@@ -79,6 +79,7 @@ pub(crate) enum Error {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Event {
     Completed,
+    Canceled,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -142,11 +143,12 @@ impl ShoppingList {
     }
 
     /// Cancelling a canceled list again changes nothing (the saga may retry a compensation).
-    pub(crate) fn cancel(&mut self) -> Result<(), Error> {
+    pub(crate) fn cancel(&mut self) -> Result<Option<Event>, Error> {
         match self.status {
-            Status::Pending | Status::Available | Status::Assigned | Status::Canceled => {
+            Status::Canceled => Ok(None),
+            Status::Pending | Status::Available | Status::Assigned => {
                 self.status = Status::Canceled;
-                Ok(())
+                Ok(Some(Event::Canceled))
             }
             Status::Completed => Err(Error::CannotCancel),
         }
@@ -234,8 +236,8 @@ mod tests {
     #[test]
     fn a_list_is_canceled_until_completed_and_cancelling_again_is_harmless() {
         let mut list = list();
-        assert_eq!(list.cancel(), Ok(()));
-        assert_eq!(list.cancel(), Ok(()));
+        assert_eq!(list.cancel(), Ok(Some(Event::Canceled)));
+        assert_eq!(list.cancel(), Ok(None));
         assert_eq!(list.initiate(), Err(Error::CannotInitiate));
     }
 
