@@ -1,6 +1,7 @@
 //! The baskets use cases. Outside data (product, store, customer, payment) is looked up first,
 //! then the basket decides, in one append.
 
+use copies::Via;
 use db::Db;
 use es::{Envelope, EventStore};
 use host::Channel;
@@ -8,11 +9,9 @@ use messaging::Outbox;
 use proto::{
     customers::customers_service_client::CustomersServiceClient,
     payments::payments_service_client::PaymentsServiceClient,
-    stores::stores_service_client::StoresServiceClient,
 };
 
 use crate::{
-    caches::{self, Missing},
     domain::basket::{self, Basket, Item},
     messages,
 };
@@ -22,7 +21,7 @@ pub(crate) enum Error {
     #[error(transparent)]
     Basket(#[from] basket::Error),
     #[error(transparent)]
-    Missing(#[from] Missing),
+    Missing(#[from] copies::Missing),
     #[error("customer with that ID does not exist")]
     UnknownCustomer,
     #[error("payment with that ID does not exist")]
@@ -50,7 +49,7 @@ impl From<es::Error<basket::Error>> for Error {
 /// The synchronous dependencies: one shared channel each.
 #[derive(Clone)]
 pub(crate) struct Peers {
-    pub(crate) stores: StoresServiceClient<Channel>,
+    pub(crate) copies: copies::Copies,
     pub(crate) customers: CustomersServiceClient<Channel>,
     pub(crate) payments: PaymentsServiceClient<Channel>,
 }
@@ -101,12 +100,12 @@ impl App {
         product_id: &str,
         quantity: i32,
     ) -> Result<(), Error> {
-        let product = caches::product(&self.db, &self.peers.stores, product_id).await?;
-        let store_name =
-            caches::store_name(&self.db, &self.peers.stores, &product.store_id).await?;
+        let copies = &self.peers.copies;
+        let product = copies.product(Via::Db(&self.db), product_id).await?;
+        let store = copies.store(Via::Db(&self.db), &product.store_id).await?;
         let item = Item {
             store_id: product.store_id,
-            store_name,
+            store_name: store.name,
             product_id: product.id,
             product_name: product.name,
             price: product.price,

@@ -22,11 +22,18 @@ pub const SCHEMA: &str = "baskets";
 
 const MIGRATIONS: db::Migrations = db::Migrations {
     component: "baskets",
-    steps: &[db::Migration {
-        version: 1,
-        description: "stores and products caches",
-        sql: caches::TABLES,
-    }],
+    steps: &[
+        db::Migration {
+            version: 1,
+            description: "stores and products caches",
+            sql: caches::TABLES,
+        },
+        db::Migration {
+            version: 2,
+            description: "store locations copied",
+            sql: caches::LOCATION,
+        },
+    ],
 };
 
 /// Creates or updates the `baskets` schema.
@@ -45,10 +52,11 @@ pub async fn migrate(db: &db::Db) -> anyhow::Result<()> {
 /// # Errors
 /// A peer's address is not usable.
 pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
-    use proto::{customers, payments, stores};
+    use proto::{customers, payments};
     let outbox = messaging::Outbox::new(SCHEMA);
+    let copies = copies::Copies::new(SCHEMA, host.channel("STORES")?);
     let peers = app::Peers {
-        stores: stores::stores_service_client::StoresServiceClient::new(host.channel("STORES")?),
+        copies: copies.clone(),
         customers: customers::customers_service_client::CustomersServiceClient::new(
             host.channel("CUSTOMERS")?,
         ),
@@ -59,12 +67,7 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
     let app = app::App::new(host.db().clone(), outbox.clone(), peers)?;
     host.rest(rest::router(app.clone()), rest::openapi());
     host.grpc(grpc::server(app));
-    use messaging::events;
-    let stores = events::<caches::StoreEvent, _>(SCHEMA, caches::STORES_CONSUMER, caches::Feed);
-    host.route(stores.rewindable())?;
-    let products =
-        events::<caches::ProductEvent, _>(SCHEMA, caches::PRODUCTS_CONSUMER, caches::Feed);
-    host.route(products.rewindable())?;
+    copies.mount(host, caches::STORES_CONSUMER, caches::PRODUCTS_CONSUMER)?;
     host.relay(outbox);
     Ok(())
 }

@@ -6,6 +6,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{post, put},
 };
+use copies::Missing;
 use host::{ApiError, Empty, IdReply, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
@@ -13,7 +14,6 @@ use utoipa::{OpenApi, ToSchema};
 use crate::{
     access,
     app::{App, Error},
-    caches::Missing,
     domain::basket::{self, Basket},
 };
 
@@ -59,7 +59,7 @@ impl From<Error> for ApiError {
             Error::Basket(B::NotFound)
             | Error::UnknownCustomer
             | Error::UnknownPayment
-            | Error::Missing(Missing::Product | Missing::Store) => ApiError::not_found(message),
+            | Error::Missing(Missing::NotFound(_)) => ApiError::not_found(message),
             Error::Basket(
                 B::NotOpen | B::CannotCancel | B::NoItems | B::NotThatMany | B::TooMany,
             )

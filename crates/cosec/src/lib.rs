@@ -11,7 +11,7 @@ mod rest;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use messaging::{HandlerError, Incoming, On, Subscription};
+use messaging::{Handled, HandlerError, Incoming, On, Subscription};
 use proto::{cosec, ordering};
 
 /// The schema this module owns.
@@ -94,12 +94,7 @@ struct Starter(Arc<saga::Orchestrator<create_order::CreateOrder>>);
 
 #[async_trait]
 impl On<ordering::OrderCreated> for Starter {
-    async fn on(
-        &self,
-        tx: &mut db::Conn,
-        event: ordering::OrderCreated,
-        _: &Incoming,
-    ) -> Result<(), HandlerError> {
+    async fn on(&self, tx: &mut db::Conn, event: ordering::OrderCreated, _: &Incoming) -> Handled {
         let items: Vec<create_order::Item> = event
             .items
             .into_iter()

@@ -1,7 +1,7 @@
 //! `mallbots.customers.commands`: AuthorizeCustomer, answered for the create-order saga.
 
 use async_trait::async_trait;
-use messaging::{Answer, CommandError, Incoming, Reply};
+use messaging::{Answer, Answered, CommandError, Incoming, Reply};
 use proto::customers as pb;
 
 use crate::app::{App, Error};
@@ -15,7 +15,7 @@ impl Answer<pb::AuthorizeCustomer> for Commands {
         tx: &mut db::Conn,
         command: pb::AuthorizeCustomer,
         _: &Incoming,
-    ) -> Result<Reply, CommandError> {
+    ) -> Answered {
         match App::authorize(tx, &command.id).await {
             Ok(()) => Ok(Reply::success()),
             // Unknown or disabled: the saga hears FAILURE and rejects the order.

@@ -1,13 +1,13 @@
 //! The depot use cases. Every change loads the list for update, lets it decide, saves, and
 //! stages what others must hear, in one transaction.
 
+use copies::{Copies, Via};
 use db::Db;
-use host::Channel;
 use messaging::{Message, Outbox};
-use proto::{depot as pb, stores::stores_service_client::StoresServiceClient};
+use proto::depot as pb;
 
 use crate::{
-    caches::{self, Missing},
+    caches::Missing,
     domain::list::{self, ShoppingList, Status, Wanted},
     repo,
 };
@@ -39,16 +39,12 @@ pub(crate) struct OrderItem {
 pub(crate) struct App {
     db: Db,
     outbox: Outbox,
-    stores: StoresServiceClient<Channel>,
+    copies: Copies,
 }
 
 impl App {
-    pub(crate) fn new(db: Db, outbox: Outbox, stores: Channel) -> App {
-        App {
-            db,
-            outbox,
-            stores: StoresServiceClient::new(stores),
-        }
+    pub(crate) fn new(db: Db, outbox: Outbox, copies: Copies) -> App {
+        App { db, outbox, copies }
     }
 
     /// Builds and saves a pending list for `order_id` inside `tx`; its id.
@@ -62,15 +58,15 @@ impl App {
         let mut wanted = Vec::with_capacity(items.len());
         for item in items {
             // The store first, then the product, as the book looks them up.
-            let (store_name, store_location) =
-                caches::store(tx, &self.stores, &item.store_id).await?;
-            let product_name = caches::product_name(tx, &self.stores, &item.product_id).await?;
+            let store = self.copies.store(Via::Tx(tx), &item.store_id).await;
+            let store = store.map_err(Missing::from)?;
+            let product = self.copies.product(Via::Tx(tx), &item.product_id).await;
             wanted.push(Wanted {
                 store_id: item.store_id,
-                store_name,
-                store_location,
+                store_name: store.name,
+                store_location: store.location,
                 product_id: item.product_id,
-                product_name,
+                product_name: product.map_err(Missing::from)?.name,
                 quantity: item.quantity,
             });
         }

@@ -1,7 +1,7 @@
 //! The saga's commands to the depot: create, initiate and cancel shopping lists.
 
 use async_trait::async_trait;
-use messaging::{Answer, CommandError, HandlerError, Incoming, Reply};
+use messaging::{Answer, Answered, CommandError, HandlerError, Incoming, Reply};
 use proto::depot as pb;
 
 use crate::{
@@ -32,12 +32,7 @@ messaging::messages! {
 
 #[async_trait]
 impl Answer<ListCommand> for Commands {
-    async fn answer(
-        &self,
-        tx: &mut db::Conn,
-        command: ListCommand,
-        _: &Incoming,
-    ) -> Result<Reply, CommandError> {
+    async fn answer(&self, tx: &mut db::Conn, command: ListCommand, _: &Incoming) -> Answered {
         let (id, change): (_, fn(&mut ShoppingList) -> _) = match command {
             ListCommand::Create(create) => {
                 let items = create

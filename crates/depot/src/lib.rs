@@ -23,11 +23,18 @@ pub const SCHEMA: &str = "depot";
 
 const MIGRATIONS: db::Migrations = db::Migrations {
     component: "depot",
-    steps: &[db::Migration {
-        version: 1,
-        description: "shopping lists and caches",
-        sql: repo::TABLES,
-    }],
+    steps: &[
+        db::Migration {
+            version: 1,
+            description: "shopping lists and caches",
+            sql: repo::TABLES,
+        },
+        db::Migration {
+            version: 2,
+            description: "product prices copied",
+            sql: caches::PRICE,
+        },
+    ],
 };
 
 /// Creates or updates the `depot` schema.
@@ -45,9 +52,9 @@ pub async fn migrate(db: &db::Db) -> anyhow::Result<()> {
 /// # Errors
 /// The stores service address is not usable.
 pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
-    use messaging::events;
     let outbox = messaging::Outbox::new(SCHEMA);
-    let app = app::App::new(host.db().clone(), outbox.clone(), host.channel("STORES")?);
+    let copies = copies::Copies::new(SCHEMA, host.channel("STORES")?);
+    let app = app::App::new(host.db().clone(), outbox.clone(), copies.clone());
     host.rest(rest::router(app.clone()), rest::openapi());
     host.grpc(grpc::server(app.clone()));
     let commands = messaging::commands(
@@ -57,11 +64,7 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
         handlers::Commands(app),
     );
     host.route(commands)?;
-    let stores = events::<caches::StoreEvent, _>(SCHEMA, caches::STORES_CONSUMER, caches::Feed);
-    host.route(stores.rewindable())?;
-    let products =
-        events::<caches::ProductEvent, _>(SCHEMA, caches::PRODUCTS_CONSUMER, caches::Feed);
-    host.route(products.rewindable())?;
+    copies.mount(host, caches::STORES_CONSUMER, caches::PRODUCTS_CONSUMER)?;
     host.relay(outbox);
     Ok(())
 }

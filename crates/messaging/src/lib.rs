@@ -37,6 +37,8 @@ pub use message::{AGGREGATE_ID_KEY, Incoming, Message};
 pub use outbox::{Outbox, RelayConfig};
 pub use ownership::Owners;
 pub use proto::{Kind, Payload};
-pub use routes::{Answer, IntoRouted, Messages, On, Reset, Routed, Routes, commands, events};
+pub use routes::{
+    Answer, Answered, Handled, IntoRouted, Messages, On, Reset, Routed, Routes, commands, events,
+};
 pub use subscription::{Handler, HandlerError, RetryPolicy, Subscription};
 pub use tables::MIGRATIONS;

@@ -97,24 +97,23 @@ macro_rules! messages {
     };
 }
 
+/// What an [`On`] comes to: done, or why not.
+pub type Handled = Result<(), HandlerError>;
+/// What an [`Answer`] comes to: the reply, or why there is none.
+pub type Answered = Result<Reply, CommandError>;
+
 /// Handles the events (or replies) `M` inside the inbox transaction: see [`Handler`].
 #[async_trait]
 pub trait On<M>: Send + Sync + 'static {
     /// Applies `event`, the payload of `message`, through `tx`.
-    async fn on(&self, tx: &mut db::Conn, event: M, message: &Incoming)
-    -> Result<(), HandlerError>;
+    async fn on(&self, tx: &mut db::Conn, event: M, message: &Incoming) -> Handled;
 }
 
 /// Carries out the commands `M` inside the inbox transaction: see [`CommandHandler`].
 #[async_trait]
 pub trait Answer<M>: Send + Sync + 'static {
     /// Carries out `command`, the payload of `message`, through `tx`, saying what to reply.
-    async fn answer(
-        &self,
-        tx: &mut db::Conn,
-        command: M,
-        message: &Incoming,
-    ) -> Result<Reply, CommandError>;
+    async fn answer(&self, tx: &mut db::Conn, command: M, message: &Incoming) -> Answered;
 }
 
 /// Empties what a handler built, so that its rewound consumer rebuilds it: see

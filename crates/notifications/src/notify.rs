@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use db::Row as _;
 use host::Channel;
-use messaging::{HandlerError, Incoming, On};
+use messaging::{Handled, HandlerError, Incoming, On};
 use proto::{
     customers::{self, customers_service_client::CustomersServiceClient},
     ordering,
@@ -192,12 +192,7 @@ messaging::messages! {
 
 #[async_trait]
 impl On<CustomerEvent> for Notifier {
-    async fn on(
-        &self,
-        tx: &mut db::Conn,
-        event: CustomerEvent,
-        message: &Incoming,
-    ) -> Result<(), HandlerError> {
+    async fn on(&self, tx: &mut db::Conn, event: CustomerEvent, message: &Incoming) -> Handled {
         match event {
             CustomerEvent::Registered(e) => cache(tx, &e.id, &e.name, &e.sms_number).await?,
             CustomerEvent::SmsChanged(e) => {
@@ -219,12 +214,7 @@ impl On<CustomerEvent> for Notifier {
 
 #[async_trait]
 impl On<OrderEvent> for Notifier {
-    async fn on(
-        &self,
-        tx: &mut db::Conn,
-        event: OrderEvent,
-        message: &Incoming,
-    ) -> Result<(), HandlerError> {
+    async fn on(&self, tx: &mut db::Conn, event: OrderEvent, message: &Incoming) -> Handled {
         let (kind, customer_id, order_id) = match event {
             OrderEvent::Created(e) => (Kind::OrderCreated, e.customer_id, e.id),
             OrderEvent::Readied(e) => (Kind::OrderReady, e.customer_id, e.id),

@@ -2,7 +2,7 @@
 //! lists (ready), paid invoices (complete).
 
 use async_trait::async_trait;
-use messaging::{Answer, CommandError, HandlerError, Incoming, On, Reply};
+use messaging::{Answer, Answered, CommandError, Handled, HandlerError, Incoming, On, Reply};
 use proto::{baskets, depot, ordering as pb, payments};
 
 use crate::{
@@ -22,12 +22,7 @@ messaging::messages! {
 
 #[async_trait]
 impl Answer<OrderCommand> for Commands {
-    async fn answer(
-        &self,
-        tx: &mut db::Conn,
-        command: OrderCommand,
-        _: &Incoming,
-    ) -> Result<Reply, CommandError> {
+    async fn answer(&self, tx: &mut db::Conn, command: OrderCommand, _: &Incoming) -> Answered {
         let (id, command) = match command {
             OrderCommand::Approve(pb::ApproveOrder { id, shopping_id }) => {
                 (id, Command::Approve { shopping_id })
@@ -74,7 +69,7 @@ impl On<baskets::BasketCheckedOut> for Events {
         tx: &mut db::Conn,
         event: baskets::BasketCheckedOut,
         _: &Incoming,
-    ) -> Result<(), HandlerError> {
+    ) -> Handled {
         let items = event
             .items
             .into_iter()
@@ -104,19 +99,14 @@ impl On<depot::ShoppingListCompleted> for Events {
         tx: &mut db::Conn,
         event: depot::ShoppingListCompleted,
         _: &Incoming,
-    ) -> Result<(), HandlerError> {
+    ) -> Handled {
         self.execute(tx, &event.order_id, Command::Ready).await
     }
 }
 
 #[async_trait]
 impl On<payments::InvoicePaid> for Events {
-    async fn on(
-        &self,
-        tx: &mut db::Conn,
-        event: payments::InvoicePaid,
-        _: &Incoming,
-    ) -> Result<(), HandlerError> {
+    async fn on(&self, tx: &mut db::Conn, event: payments::InvoicePaid, _: &Incoming) -> Handled {
         let complete = Command::Complete {
             invoice_id: event.id,
         };

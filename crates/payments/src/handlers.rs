@@ -1,7 +1,7 @@
 //! What payments hears: the saga's ConfirmPayment, and ordering's OrderReadied/OrderCanceled.
 
 use async_trait::async_trait;
-use messaging::{Answer, CommandError, HandlerError, Incoming, On, Reply};
+use messaging::{Answer, Answered, CommandError, Handled, HandlerError, Incoming, On, Reply};
 use proto::{ordering, payments as pb};
 
 use crate::app::{App, Error};
@@ -19,7 +19,7 @@ impl Answer<pb::ConfirmPayment> for Commands {
         tx: &mut db::Conn,
         command: pb::ConfirmPayment,
         _: &Incoming,
-    ) -> Result<Reply, CommandError> {
+    ) -> Answered {
         match App::confirm_payment(tx, &command.id, command.amount).await {
             Ok(()) => Ok(Reply::success()),
             Err(Error::Payment(refused)) => Err(CommandError::failed(refused)),
@@ -40,12 +40,7 @@ messaging::messages! {
 
 #[async_trait]
 impl On<OrderEvent> for OrderEvents {
-    async fn on(
-        &self,
-        tx: &mut db::Conn,
-        event: OrderEvent,
-        _: &Incoming,
-    ) -> Result<(), HandlerError> {
+    async fn on(&self, tx: &mut db::Conn, event: OrderEvent, _: &Incoming) -> Handled {
         match event {
             OrderEvent::Readied(order) => {
                 App::invoice_order(tx, &order.id, &order.customer_id, order.total)

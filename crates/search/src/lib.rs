@@ -16,11 +16,18 @@ pub const SCHEMA: &str = "search";
 
 const MIGRATIONS: db::Migrations = db::Migrations {
     component: "search",
-    steps: &[db::Migration {
-        version: 1,
-        description: "orders read model and caches",
-        sql: projection::TABLES,
-    }],
+    steps: &[
+        db::Migration {
+            version: 1,
+            description: "orders read model and caches",
+            sql: projection::TABLES,
+        },
+        db::Migration {
+            version: 2,
+            description: "store locations and product prices copied",
+            sql: projection::COPIED,
+        },
+    ],
 };
 
 /// Creates or updates the `search` schema.
@@ -46,23 +53,26 @@ pub const REBUILDABLE: [&str; 4] = [
 /// # Errors
 /// A peer's address is not usable.
 pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
-    use proto::{customers, stores};
+    use proto::customers;
     let projector = projection::Projector {
         customers: customers::customers_service_client::CustomersServiceClient::new(
             host.channel("CUSTOMERS")?,
         ),
-        stores: stores::stores_service_client::StoresServiceClient::new(host.channel("STORES")?),
+        copies: copies::Copies::new(SCHEMA, host.channel("STORES")?),
     };
     host.rest(rest::router(host.db().clone()), rest::openapi());
     host.grpc(grpc::server(host.db().clone()));
     use messaging::events;
-    use projection::{CustomerEvent, OrderEvent, ProductEvent, StoreEvent};
+    use projection::{CustomerEvent, OrderEvent};
     let p = || projector.clone();
     host.route(
         events::<CustomerEvent, _>(SCHEMA, projection::CUSTOMERS_CONSUMER, p()).rewindable(),
     )?;
-    host.route(events::<StoreEvent, _>(SCHEMA, projection::STORES_CONSUMER, p()).rewindable())?;
-    host.route(events::<ProductEvent, _>(SCHEMA, projection::PRODUCTS_CONSUMER, p()).rewindable())?;
     host.route(events::<OrderEvent, _>(SCHEMA, projection::ORDERS_CONSUMER, p()).rewindable())?;
-    Ok(())
+    let copies = &projector.copies;
+    copies.mount(
+        host,
+        projection::STORES_CONSUMER,
+        projection::PRODUCTS_CONSUMER,
+    )
 }

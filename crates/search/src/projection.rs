@@ -4,15 +4,20 @@
 //! gRPC fallback to their modules when a copy is missing. Statuses are ordering's.
 
 use async_trait::async_trait;
+use copies::{Copies, Via};
 use db::Row as _;
 use host::Channel;
-use messaging::{HandlerError, Incoming, On, Reset};
+use messaging::{Handled, HandlerError, Incoming, On, Reset};
 use proto::{
     customers::{self, customers_service_client::CustomersServiceClient},
     ordering,
-    stores::{self, stores_service_client::StoresServiceClient},
 };
 use serde::{Deserialize, Serialize};
+
+/// Migration step: stores and products copied as every module copies them (`copies`).
+pub(crate) const COPIED: &str = "
+    ALTER TABLE search.stores_cache ADD COLUMN location TEXT NOT NULL DEFAULT '';
+    ALTER TABLE search.products_cache ADD COLUMN price DOUBLE PRECISION NOT NULL DEFAULT 0;";
 
 /// Migration step (see `crate::MIGRATIONS`).
 pub(crate) const TABLES: &str = "
@@ -50,7 +55,17 @@ pub(crate) struct Item {
 #[derive(Clone)]
 pub(crate) struct Projector {
     pub(crate) customers: CustomersServiceClient<Channel>,
-    pub(crate) stores: StoresServiceClient<Channel>,
+    pub(crate) copies: Copies,
+}
+
+/// A store or product from the copies: `None` if the stores module does not know it (the
+/// order is shown without its name); a transient error if it cannot answer now.
+fn shown<T>(found: Result<T, copies::Missing>) -> Result<Option<T>, HandlerError> {
+    match found {
+        Ok(found) => Ok(Some(found)),
+        Err(copies::Missing::NotFound(_)) => Ok(None),
+        Err(other) => Err(HandlerError::Transient(other.into())),
+    }
 }
 
 /// A name from another module: `None` if it does not exist there (the order is shown without
@@ -91,54 +106,6 @@ impl Projector {
         Ok(name)
     }
 
-    async fn product(&self, tx: &mut db::Conn, id: &str) -> Result<(String, String), HandlerError> {
-        if let Some(row) =
-            sqlx::query("SELECT store_id, name FROM search.products_cache WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
-        {
-            return Ok((row.try_get(0)?, row.try_get(1)?));
-        }
-        let answer = self
-            .stores
-            .clone()
-            .get_product(stores::GetProductRequest { id: id.to_owned() })
-            .await;
-        let Some(found) = fallback("product", answer)? else {
-            return Ok((String::new(), String::new()));
-        };
-        let product = found.product.unwrap_or_default();
-        sqlx::query("INSERT INTO search.products_cache (id, store_id, name) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
-            .bind(id)
-            .bind(&product.store_id)
-            .bind(&product.name)
-            .execute(&mut *tx)
-            .await?;
-        Ok((product.store_id, product.name))
-    }
-
-    async fn store_name(&self, tx: &mut db::Conn, id: &str) -> Result<String, HandlerError> {
-        if let Some(row) = sqlx::query("SELECT name FROM search.stores_cache WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-        {
-            return Ok(row.try_get(0)?);
-        }
-        let answer = self
-            .stores
-            .clone()
-            .get_store(stores::GetStoreRequest { id: id.to_owned() })
-            .await;
-        let Some(found) = fallback("store", answer)? else {
-            return Ok(String::new());
-        };
-        let name = found.store.map(|s| s.name).unwrap_or_default();
-        upsert(tx, "INSERT INTO search.stores_cache (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING", id, &name).await?;
-        Ok(name)
-    }
-
     async fn order_created(
         &self,
         tx: &mut db::Conn,
@@ -148,8 +115,10 @@ impl Projector {
         let customer_name = self.customer_name(tx, &event.customer_id).await?;
         let mut items = Vec::with_capacity(event.items.len());
         for item in &event.items {
-            let (_, product_name) = self.product(tx, &item.product_id).await?;
-            let store_name = self.store_name(tx, &item.store_id).await?;
+            let product = self.copies.product(Via::Tx(tx), &item.product_id).await;
+            let product_name = shown(product)?.map(|p| p.name).unwrap_or_default();
+            let store = self.copies.store(Via::Tx(tx), &item.store_id).await;
+            let store_name = shown(store)?.map(|s| s.name).unwrap_or_default();
             items.push(Item {
                 product_id: item.product_id.clone(),
                 store_id: item.store_id.clone(),
@@ -249,23 +218,6 @@ messaging::messages! {
 }
 
 messaging::messages! {
-    /// What the stores cache follows.
-    pub(crate) enum StoreEvent {
-        Created(stores::StoreCreated),
-        Rebranded(stores::StoreRebranded),
-    }
-}
-
-messaging::messages! {
-    /// What the products cache follows.
-    pub(crate) enum ProductEvent {
-        Added(stores::ProductAdded),
-        Rebranded(stores::ProductRebranded),
-        Removed(stores::ProductRemoved),
-    }
-}
-
-messaging::messages! {
     /// What the orders follow.
     pub(crate) enum OrderEvent {
         Created(ordering::OrderCreated),
@@ -280,7 +232,7 @@ messaging::messages! {
 #[async_trait]
 impl Reset for Projector {
     /// Everything here is rebuilt from the stream: the orders from ordering's events, the
-    /// caches from customers' and stores' (and a cache miss asks their services anyway).
+    /// customers' copy from theirs (and a miss asks their service anyway).
     async fn reset(&self, tx: &mut db::Conn, consumer: &str) -> Result<(), HandlerError> {
         let tables: &[&str] = match consumer {
             ORDERS_CONSUMER => &[
@@ -288,9 +240,7 @@ impl Reset for Projector {
                 "search.order_stores",
                 "search.orders",
             ],
-            CUSTOMERS_CONSUMER => &["search.customers_cache"],
-            STORES_CONSUMER => &["search.stores_cache"],
-            _ => &["search.products_cache"],
+            _ => &["search.customers_cache"],
         };
         for table in tables {
             sqlx::query(db::AssertSqlSafe(format!("DELETE FROM {table}")))
@@ -305,12 +255,7 @@ const COPY_NAME: &str = "ON CONFLICT (id) DO UPDATE SET name = excluded.name";
 
 #[async_trait]
 impl On<CustomerEvent> for Projector {
-    async fn on(
-        &self,
-        tx: &mut db::Conn,
-        event: CustomerEvent,
-        _: &Incoming,
-    ) -> Result<(), HandlerError> {
+    async fn on(&self, tx: &mut db::Conn, event: CustomerEvent, _: &Incoming) -> Handled {
         match event {
             CustomerEvent::Registered(e) => {
                 let sql = format!(
@@ -339,71 +284,8 @@ impl On<CustomerEvent> for Projector {
 }
 
 #[async_trait]
-impl On<StoreEvent> for Projector {
-    async fn on(
-        &self,
-        tx: &mut db::Conn,
-        event: StoreEvent,
-        _: &Incoming,
-    ) -> Result<(), HandlerError> {
-        let (StoreEvent::Created(stores::StoreCreated { id, name, .. })
-        | StoreEvent::Rebranded(stores::StoreRebranded { id, name })) = event;
-        let sql = format!("INSERT INTO search.stores_cache (id, name) VALUES ($1, $2) {COPY_NAME}");
-        sqlx::query(db::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl On<ProductEvent> for Projector {
-    async fn on(
-        &self,
-        tx: &mut db::Conn,
-        event: ProductEvent,
-        _: &Incoming,
-    ) -> Result<(), HandlerError> {
-        match event {
-            ProductEvent::Added(e) => {
-                sqlx::query(
-                    "INSERT INTO search.products_cache (id, store_id, name) VALUES ($1, $2, $3)
-                     ON CONFLICT (id) DO UPDATE SET store_id = excluded.store_id, name = excluded.name",
-                )
-                .bind(e.id)
-                .bind(e.store_id)
-                .bind(e.name)
-                .execute(&mut *tx)
-                .await?;
-            }
-            ProductEvent::Rebranded(e) => {
-                sqlx::query("UPDATE search.products_cache SET name = $2 WHERE id = $1")
-                    .bind(e.id)
-                    .bind(e.name)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            ProductEvent::Removed(e) => {
-                sqlx::query("DELETE FROM search.products_cache WHERE id = $1")
-                    .bind(e.id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
 impl On<OrderEvent> for Projector {
-    async fn on(
-        &self,
-        tx: &mut db::Conn,
-        event: OrderEvent,
-        message: &Incoming,
-    ) -> Result<(), HandlerError> {
+    async fn on(&self, tx: &mut db::Conn, event: OrderEvent, message: &Incoming) -> Handled {
         let (id, status) = match event {
             OrderEvent::Created(created) => return self.order_created(tx, created, message).await,
             OrderEvent::Approved(e) => (e.id, "approved"),
