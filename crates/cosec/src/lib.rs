@@ -50,32 +50,30 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The create-order sagas (oldest first; with `stuck`, only those parked after failed
-/// compensations, past their deadline, or waiting on a step longer than `stuck`), as
-/// `GET /api/cosec/sagas/{id}` shows one: for `mallbots saga list`.
-///
-/// # Errors
-/// A database error or an unreadable instance.
-pub async fn sagas(
+/// The create-order sagas, read (`mallbots saga list`, `mallbots saga show`).
+pub const OPERATIONS: host::Operations = host::Operations {
+    read_models: &[],
+    sagas: Some(host::Sagas {
+        name: "create-order",
+        list: |db, stuck| Box::pin(sagas(db, stuck)),
+        find: |db, id| Box::pin(saga(db, id)),
+    }),
+};
+
+async fn sagas(
     db: &db::Db,
     stuck: Option<std::time::Duration>,
-) -> anyhow::Result<Vec<serde_json::Value>> {
+) -> anyhow::Result<Vec<host::SagaRecord>> {
     let records = orchestrator(db).list(stuck).await?;
-    records
+    Ok(records
         .into_iter()
-        .map(|record| Ok(serde_json::to_value(rest::saga_json(record))?))
-        .collect()
+        .map(saga::Record::with_json_data)
+        .collect::<Result<_, _>>()?)
 }
 
-/// The create-order saga of order `id`, if there is one: for `mallbots saga show`.
-///
-/// # Errors
-/// A database error or an unreadable instance.
-pub async fn saga(db: &db::Db, id: &str) -> anyhow::Result<Option<serde_json::Value>> {
+async fn saga(db: &db::Db, id: &str) -> anyhow::Result<Option<host::SagaRecord>> {
     let record = orchestrator(db).find(id).await?;
-    Ok(record
-        .map(|record| serde_json::to_value(rest::saga_json(record)))
-        .transpose()?)
+    Ok(record.map(saga::Record::with_json_data).transpose()?)
 }
 
 /// An orchestrator to read instances with (it sends nothing).

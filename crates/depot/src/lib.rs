@@ -15,8 +15,15 @@ mod handlers;
 mod repo;
 mod rest;
 
-/// The consumers `mallbots replay caches` rewinds: copies of the stores module's events.
-pub const REBUILDABLE: [&str; 2] = [caches::STORES_CONSUMER, caches::PRODUCTS_CONSUMER];
+/// The copies of the stores module's data, rewound (`mallbots replay caches`).
+pub const OPERATIONS: host::Operations = host::Operations {
+    read_models: &[host::ReadModel {
+        name: "caches",
+        about: "Baskets' and depot's copies of the stores and products, from the stream",
+        rebuild: host::Rebuild::Rewind(&[caches::STORES_CONSUMER, caches::PRODUCTS_CONSUMER]),
+    }],
+    sagas: None,
+};
 
 /// The schema this module owns.
 pub const SCHEMA: &str = "depot";

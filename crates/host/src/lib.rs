@@ -13,6 +13,7 @@ mod http;
 pub mod input;
 mod observe;
 mod openapi;
+pub mod operations;
 mod queues;
 mod rpc;
 mod run;
@@ -47,6 +48,7 @@ pub fn install_crypto_provider() {
 pub use config::{Config, LogFormat, RpcServices, parse_duration};
 pub use error::{ApiError, Empty, ErrorBody, IdReply, Json, http_status};
 pub use observe::Channel;
+pub use operations::{Operations, ReadModel, Rebuild, Rebuilt, SagaRecord, Sagas};
 pub use queues::{ConsumerLag, OutboxDepth, QueueReport, QueueWatch};
 pub use run::shutdown_signal;
 

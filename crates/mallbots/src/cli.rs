@@ -60,8 +60,8 @@ pub enum Command {
     /// projected again from the stores event store, here.
     Replay {
         /// The read model.
-        #[arg(value_enum)]
-        projection: Projection,
+        #[arg(value_parser = read_models())]
+        projection: String,
         /// Only ask for it (search): do not wait for the running module to finish.
         #[arg(long)]
         no_wait: bool,
@@ -81,19 +81,6 @@ pub enum Command {
         #[command(flatten)]
         args: ServeArgs,
     },
-}
-
-/// The read models `mallbots replay` rebuilds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Projection {
-    /// Search's orders (and its customer, store and product caches), from the stream.
-    Search,
-    /// The stores as shoppers list them, from the Store events.
-    Mall,
-    /// The products of every store, from the Product events.
-    Catalog,
-    /// Baskets' and depot's copies of the stores and products, from the stream.
-    Caches,
 }
 
 /// Dead-letter operations.
@@ -156,6 +143,18 @@ pub struct ServeArgs {
     /// Process settings.
     #[command(flatten)]
     pub host: host::Config,
+}
+
+/// The read models the modules of this build rebuild, each with what it is.
+fn read_models() -> clap::builder::PossibleValuesParser {
+    let models = crate::read_models().into_iter().map(|(name, holders)| {
+        let about = holders
+            .first()
+            .map(|(_, model)| model.about)
+            .unwrap_or_default();
+        clap::builder::PossibleValue::new(name).help(about)
+    });
+    clap::builder::PossibleValuesParser::new(models)
 }
 
 impl Cli {

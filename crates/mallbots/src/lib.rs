@@ -22,32 +22,55 @@ pub struct Module {
     pub migrate: for<'a> fn(&'a db::Db) -> BoxFuture<'a, anyhow::Result<()>>,
     /// Adds its routes, services, subscriptions and tasks to the host.
     pub mount: for<'a> fn(&'a mut host::Host) -> BoxFuture<'a, anyhow::Result<()>>,
+    /// What an operator may ask of it beside serving it (`mallbots replay`, `mallbots saga`).
+    pub operations: host::Operations,
 }
 
-/// The [`Module`] entry of a module crate (every one exports `SCHEMA`, `migrate` and `mount`).
+/// The [`Module`] entry of a module crate: every one exports `SCHEMA`, `migrate` and `mount`,
+/// and those with operations `OPERATIONS`.
 macro_rules! module {
-    ($krate:ident) => {
+    ($krate:ident $(, $operations:ident)?) => {
         Module {
             name: $krate::SCHEMA,
             migrate: |db| Box::pin($krate::migrate(db)),
             mount: |host| Box::pin($krate::mount(host)),
+            operations: module!(@operations $krate $($operations)?),
         }
     };
+    (@operations $krate:ident) => { host::Operations::NONE };
+    (@operations $krate:ident OPERATIONS) => { $krate::OPERATIONS };
 }
 
 /// Every module this build contains, in start-up order.
 pub const MODULES: &[Module] = &[
-    module!(stores),
+    module!(stores, OPERATIONS),
     module!(customers),
     module!(payments),
-    module!(baskets),
+    module!(baskets, OPERATIONS),
     module!(ordering),
-    module!(depot),
-    module!(cosec),
-    module!(search),
+    module!(depot, OPERATIONS),
+    module!(cosec, OPERATIONS),
+    module!(search, OPERATIONS),
     module!(notifications),
     module!(mallbots_console),
 ];
+
+/// Every read model of this build's modules: its name, and each module rebuilding it with how.
+pub fn read_models() -> Vec<(
+    &'static str,
+    Vec<(&'static Module, &'static host::ReadModel)>,
+)> {
+    let mut models: Vec<(&str, Vec<_>)> = Vec::new();
+    for module in MODULES {
+        for model in module.operations.read_models {
+            match models.iter_mut().find(|(name, _)| *name == model.name) {
+                Some((_, holders)) => holders.push((module, model)),
+                None => models.push((model.name, vec![(module, model)])),
+            }
+        }
+    }
+    models
+}
 
 /// Parses `MODULES`: `all`, or module names separated by commas.
 ///

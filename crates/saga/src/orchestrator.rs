@@ -128,6 +128,36 @@ pub struct Record<D> {
     pub updated_at: i64,
 }
 
+impl<D: serde::Serialize> Record<D> {
+    /// The same record with its data as JSON: what an operator's tool shows of any saga.
+    ///
+    /// # Errors
+    /// The data does not serialize.
+    pub fn with_json_data(self) -> Result<Record<serde_json::Value>, serde_json::Error> {
+        let Instance {
+            data,
+            step,
+            compensating,
+            status,
+            attempts,
+        } = self.instance;
+        Ok(Record {
+            id: self.id,
+            instance: Instance {
+                data: serde_json::to_value(data)?,
+                step,
+                compensating,
+                status,
+                attempts,
+            },
+            history: self.history,
+            deadline: self.deadline,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
 /// Why the orchestrator could not do its work (retried by its callers).
 #[derive(Debug, thiserror::Error)]
 pub enum SagaError {

@@ -40,13 +40,20 @@ pub async fn migrate(db: &db::Db) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The consumers `mallbots replay search` rewinds: the orders model first named.
-pub const REBUILDABLE: [&str; 4] = [
-    projection::ORDERS_CONSUMER,
-    projection::CUSTOMERS_CONSUMER,
-    projection::STORES_CONSUMER,
-    projection::PRODUCTS_CONSUMER,
-];
+/// The orders model and its copies, rewound (`mallbots replay search`): the orders first.
+pub const OPERATIONS: host::Operations = host::Operations {
+    read_models: &[host::ReadModel {
+        name: "search",
+        about: "Search's orders (and its customer, store and product copies), from the stream",
+        rebuild: host::Rebuild::Rewind(&[
+            projection::ORDERS_CONSUMER,
+            projection::CUSTOMERS_CONSUMER,
+            projection::STORES_CONSUMER,
+            projection::PRODUCTS_CONSUMER,
+        ]),
+    }],
+    sagas: None,
+};
 
 /// Adds the search module to `host`.
 ///

@@ -15,8 +15,6 @@ mod messages;
 mod rebuild;
 mod rest;
 
-pub use rebuild::{rebuild_catalog, rebuild_mall};
-
 /// The schema this module owns.
 pub const SCHEMA: &str = "stores";
 
@@ -39,6 +37,24 @@ const MIGRATIONS: db::Migrations = db::Migrations {
             sql: mall::OWNER,
         },
     ],
+};
+
+/// The mall and the catalog, projected again from the event store (`mallbots replay mall`,
+/// `mallbots replay catalog`).
+pub const OPERATIONS: host::Operations = host::Operations {
+    read_models: &[
+        host::ReadModel {
+            name: "mall",
+            about: "The stores as shoppers list them, from the Store events",
+            rebuild: host::Rebuild::Project(|db| Box::pin(rebuild::mall(db))),
+        },
+        host::ReadModel {
+            name: "catalog",
+            about: "The products of every store, from the Product events",
+            rebuild: host::Rebuild::Project(|db| Box::pin(rebuild::catalog(db))),
+        },
+    ],
+    sagas: None,
 };
 
 /// Creates or updates the `stores` schema: event store, messaging and read-model tables.

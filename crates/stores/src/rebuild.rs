@@ -9,6 +9,7 @@
 use db::{AssertSqlSafe, Db};
 use es::{Aggregate, Envelope, EventStore};
 use futures::future::BoxFuture;
+use host::Rebuilt;
 
 use crate::{
     catalog,
@@ -25,26 +26,29 @@ type Projection<A> = for<'c> fn(
     &'c [Envelope<<A as Aggregate>::Event>],
 ) -> BoxFuture<'c, Result<(), sqlx::Error>>;
 
-/// Rebuilds `stores.stores` from the Store events; how many events were projected.
-///
-/// # Errors
-/// A database error or an undecodable event; nothing is changed then.
-pub async fn rebuild_mall(db: &Db) -> anyhow::Result<u64> {
-    rebuild::<Store>(db, "stores.stores", |tx, events| {
+/// Rebuilds `stores.stores` from the Store events; nothing is changed on an error (a
+/// database error or an undecodable event).
+pub(crate) async fn mall(db: &Db) -> anyhow::Result<Rebuilt> {
+    let events = rebuild::<Store>(db, "stores.stores", |tx, events| {
         Box::pin(mall::project(tx, events))
+    });
+    let events = events.await?;
+    Ok(Rebuilt {
+        events,
+        aggregate: "Store",
     })
-    .await
 }
 
-/// Rebuilds `stores.products` from the Product events; how many events were projected.
-///
-/// # Errors
-/// A database error or an undecodable event; nothing is changed then.
-pub async fn rebuild_catalog(db: &Db) -> anyhow::Result<u64> {
-    rebuild::<Product>(db, "stores.products", |tx, events| {
+/// Rebuilds `stores.products` from the Product events, as [`mall`] does the mall.
+pub(crate) async fn catalog(db: &Db) -> anyhow::Result<Rebuilt> {
+    let events = rebuild::<Product>(db, "stores.products", |tx, events| {
         Box::pin(catalog::project(tx, events))
+    });
+    let events = events.await?;
+    Ok(Rebuilt {
+        events,
+        aggregate: "Product",
     })
-    .await
 }
 
 async fn rebuild<A: Aggregate>(

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{DeadLetterRef, DlqAction, OutboxAction, Projection, SagaAction, ServeArgs};
+use super::{DeadLetterRef, DlqAction, OutboxAction, SagaAction, ServeArgs};
 
 /// The selected modules' schemas and a handle on their database, for the inspection commands.
 async fn open(args: &ServeArgs) -> anyhow::Result<(Vec<&'static str>, db::Db)> {
@@ -20,8 +20,12 @@ async fn open(args: &ServeArgs) -> anyhow::Result<(Vec<&'static str>, db::Db)> {
 
 #[allow(clippy::print_stdout, reason = "a command-line answer goes to stdout")]
 pub(super) async fn saga(action: SagaAction, mut args: ServeArgs) -> anyhow::Result<()> {
-    // Sagas live in the cosec module's schema, whatever MODULES says.
-    args.modules = cosec::SCHEMA.to_owned();
+    // Sagas live in their module's schema, whatever MODULES says.
+    let (module, sagas) = crate::MODULES
+        .iter()
+        .find_map(|m| Some((m.name, m.operations.sagas?)))
+        .ok_or_else(|| anyhow::anyhow!("no module of this build runs sagas"))?;
+    module.clone_into(&mut args.modules);
     let (_, db) = open(&args).await?;
     match action {
         SagaAction::List { stuck, waiting } => {
@@ -29,73 +33,91 @@ pub(super) async fn saga(action: SagaAction, mut args: ServeArgs) -> anyhow::Res
                 "{:<38} {:<20} {:>4} {:<12} {:<25} last event",
                 "id (order)", "status", "step", "direction", "last at"
             );
-            for saga in cosec::sagas(&db, stuck.then_some(waiting)).await? {
-                let last = saga["history"].as_array().and_then(|h| h.last()).cloned();
-                let last = last.unwrap_or_default();
-                let at = last["at"]
-                    .as_i64()
-                    .and_then(chrono::DateTime::from_timestamp_micros)
+            for saga in (sagas.list)(&db, stuck.then_some(waiting)).await? {
+                let last = saga.history.last();
+                let at = last
+                    .and_then(|entry| chrono::DateTime::from_timestamp_micros(entry.at))
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
                     .unwrap_or_default();
-                let direction = if saga["compensating"] == true {
+                let direction = if saga.instance.compensating {
                     "compensating"
                 } else {
                     "forward"
                 };
+                let (event, message) = last.map_or(("", ""), |e| (&*e.event, &*e.message));
                 println!(
-                    "{:<38} {:<20} {:>4} {:<12} {:<25} {} {}",
-                    saga["id"].as_str().unwrap_or_default(),
-                    saga["status"].as_str().unwrap_or_default(),
-                    saga["step"],
-                    direction,
-                    at,
-                    last["event"].as_str().unwrap_or_default(),
-                    last["message"].as_str().unwrap_or_default(),
+                    "{:<38} {:<20} {:>4} {direction:<12} {at:<25} {event} {message}",
+                    saga.id,
+                    saga.instance.status.as_str(),
+                    saga.instance.step,
                 );
             }
         }
         SagaAction::Show { id } => {
-            let saga = cosec::saga(&db, &id)
+            let saga = (sagas.find)(&db, &id)
                 .await?
-                .ok_or_else(|| anyhow::anyhow!("no create-order saga for order {id}"))?;
-            println!("{}", serde_json::to_string_pretty(&saga)?);
+                .ok_or_else(|| anyhow::anyhow!("no {} saga for order {id}", sagas.name))?;
+            println!("{}", serde_json::to_string_pretty(&shown(saga))?);
         }
     }
     db.close().await;
     Ok(())
 }
 
+/// A saga as `mallbots saga show` prints it.
+fn shown(saga: host::SagaRecord) -> serde_json::Value {
+    let instance = saga.instance;
+    serde_json::json!({
+        "id": saga.id,
+        "status": instance.status.as_str(),
+        "step": instance.step,
+        "compensating": instance.compensating,
+        "done": instance.status != saga::Status::Running,
+        "data": instance.data,
+        "deadline": saga.deadline,
+        "createdAt": saga.created_at,
+        "updatedAt": saga.updated_at,
+        "history": saga.history,
+    })
+}
+
 #[allow(clippy::print_stdout, reason = "a command-line answer goes to stdout")]
 pub(super) async fn replay(
-    projection: Projection,
+    projection: String,
     no_wait: bool,
     timeout: std::time::Duration,
     mut args: ServeArgs,
 ) -> anyhow::Result<()> {
-    let rewinds: &[(&str, &[&str])] = match projection {
-        Projection::Search => &[(search::SCHEMA, &search::REBUILDABLE)],
-        Projection::Caches => &[
-            (baskets::SCHEMA, &baskets::REBUILDABLE),
-            (depot::SCHEMA, &depot::REBUILDABLE),
-        ],
-        Projection::Mall | Projection::Catalog => &[(stores::SCHEMA, &[])],
-    };
-    let modules: Vec<&str> = rewinds.iter().map(|(module, _)| *module).collect();
+    let holders = crate::read_models()
+        .into_iter()
+        .find(|(name, _)| *name == projection)
+        .map(|(_, holders)| holders)
+        .unwrap_or_default();
+    let modules: Vec<&str> = holders.iter().map(|(module, _)| module.name).collect();
     args.modules = modules.join(",");
     let (_, db) = open(&args).await?;
     // The tables a rewind is recorded in may be newer than the modules' last start.
-    for module in crate::select(&args.modules).map_err(anyhow::Error::msg)? {
+    for (module, _) in &holders {
         (module.migrate)(&db).await?;
     }
-    let result = match projection {
-        Projection::Mall => stores::rebuild_mall(&db)
-            .await
-            .map(|events| println!("mall rebuilt from {events} Store events")),
-        Projection::Catalog => stores::rebuild_catalog(&db)
-            .await
-            .map(|events| println!("catalog rebuilt from {events} Product events")),
-        Projection::Search | Projection::Caches => rewind(&db, rewinds, no_wait, timeout).await,
-    };
+    let mut rewinds: Vec<(&str, &[&str])> = Vec::new();
+    let mut result = Ok(());
+    for (module, model) in &holders {
+        match model.rebuild {
+            host::Rebuild::Rewind(consumers) => rewinds.push((module.name, consumers)),
+            host::Rebuild::Project(project) => {
+                result = project(&db).await.map(|rebuilt| {
+                    println!(
+                        "{projection} rebuilt from {} {} events",
+                        rebuilt.events, rebuilt.aggregate
+                    );
+                });
+            }
+        }
+    }
+    if result.is_ok() && !rewinds.is_empty() {
+        result = rewind(&db, &rewinds, no_wait, timeout).await;
+    }
     db.close().await;
     result
 }
