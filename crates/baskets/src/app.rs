@@ -71,7 +71,7 @@ impl App {
         })
     }
 
-    #[tracing::instrument(name = "baskets.start", skip_all, fields(module = "baskets"))]
+    #[host::traced]
     pub(crate) async fn start(&self, customer_id: String) -> Result<String, Error> {
         if customer_id.trim().is_empty() {
             return Err(basket::Error::BlankCustomer.into());
@@ -93,7 +93,7 @@ impl App {
         Ok(id)
     }
 
-    #[tracing::instrument(name = "baskets.add_item", skip_all, fields(module = "baskets"))]
+    #[host::traced]
     pub(crate) async fn add_item(
         &self,
         id: &str,
@@ -117,7 +117,7 @@ impl App {
         Ok(())
     }
 
-    #[tracing::instrument(name = "baskets.remove_item", skip_all, fields(module = "baskets"))]
+    #[host::traced]
     pub(crate) async fn remove_item(
         &self,
         id: &str,
@@ -136,13 +136,13 @@ impl App {
         Ok(())
     }
 
-    #[tracing::instrument(name = "baskets.cancel", skip_all, fields(module = "baskets"))]
+    #[host::traced]
     pub(crate) async fn cancel(&self, id: &str) -> Result<(), Error> {
         self.baskets.execute(id, basket::Command::Cancel).await?;
         Ok(())
     }
 
-    #[tracing::instrument(name = "baskets.checkout", skip_all, fields(module = "baskets"))]
+    #[host::traced]
     pub(crate) async fn checkout(&self, id: &str, payment_id: String) -> Result<(), Error> {
         let basket = self.basket(id).await?;
         if !payment_id.trim().is_empty() {
@@ -167,7 +167,7 @@ impl App {
         Ok(())
     }
 
-    #[tracing::instrument(name = "baskets.basket", skip_all, fields(module = "baskets"))]
+    #[host::traced]
     pub(crate) async fn basket(&self, id: &str) -> Result<Basket, Error> {
         let loaded = self
             .baskets

@@ -34,7 +34,7 @@ impl App {
         App { db, outbox }
     }
 
-    #[tracing::instrument(name = "customers.register", skip_all, fields(module = "customers"))]
+    #[host::traced]
     pub(crate) async fn register(
         &self,
         id: Option<String>,
@@ -61,7 +61,7 @@ impl App {
             .await
     }
 
-    #[tracing::instrument(name = "customers.customer", skip_all, fields(module = "customers"))]
+    #[host::traced]
     pub(crate) async fn customer(&self, id: &str) -> Result<Customer, Error> {
         repo::find(&self.db, id)
             .await?
@@ -70,28 +70,24 @@ impl App {
 
     /// Whether `id` may order, as committed (the gRPC query; the command handler checks inside
     /// its transaction with [`App::authorize`]).
-    #[tracing::instrument(name = "customers.authorized", skip_all, fields(module = "customers"))]
+    #[host::traced]
     pub(crate) async fn authorized(&self, id: &str) -> Result<(), Error> {
         Ok(self.customer(id).await?.authorize()?)
     }
 
-    #[tracing::instrument(name = "customers.enable", skip_all, fields(module = "customers"))]
+    #[host::traced]
     pub(crate) async fn enable(&self, id: &str) -> Result<(), Error> {
         self.change(id, |customer| customer.enable().map(Some))
             .await
     }
 
-    #[tracing::instrument(name = "customers.disable", skip_all, fields(module = "customers"))]
+    #[host::traced]
     pub(crate) async fn disable(&self, id: &str) -> Result<(), Error> {
         self.change(id, |customer| customer.disable().map(Some))
             .await
     }
 
-    #[tracing::instrument(
-        name = "customers.change_sms_number",
-        skip_all,
-        fields(module = "customers")
-    )]
+    #[host::traced]
     pub(crate) async fn change_sms_number(
         &self,
         id: &str,
@@ -103,7 +99,7 @@ impl App {
 
     /// Forgets customer `id`: its record and the messages about it the outbox still keeps
     /// go, and every module hears `CustomerErased` to scrub its copies.
-    #[tracing::instrument(name = "customers.erase", skip_all, fields(module = "customers"))]
+    #[host::traced]
     pub(crate) async fn erase(&self, id: &str) -> Result<(), Error> {
         let (id, outbox) = (id.to_owned(), self.outbox.clone());
         self.db
@@ -148,7 +144,7 @@ impl App {
     }
 
     /// Whether `id` may order, read inside the command's transaction.
-    #[tracing::instrument(name = "customers.authorize", skip_all, fields(module = "customers"))]
+    #[host::traced]
     pub(crate) async fn authorize(tx: &mut db::Conn, id: &str) -> Result<(), Error> {
         let customer = repo::load(tx, id).await?.ok_or(customer::Error::NotFound)?;
         Ok(customer.authorize()?)

@@ -48,7 +48,7 @@ impl App {
     }
 
     /// Builds and saves a pending list for `order_id` inside `tx`; its id.
-    #[tracing::instrument(name = "depot.create_in", skip_all, fields(module = "depot"))]
+    #[host::traced]
     pub(crate) async fn create_in(
         &self,
         tx: &mut db::Conn,
@@ -75,7 +75,7 @@ impl App {
         Ok(list.id)
     }
 
-    #[tracing::instrument(name = "depot.create", skip_all, fields(module = "depot"))]
+    #[host::traced]
     pub(crate) async fn create(
         &self,
         order_id: String,
@@ -88,7 +88,7 @@ impl App {
     }
 
     /// Applies `decide` to list `id` inside `tx`; a completed or canceled list is announced.
-    #[tracing::instrument(name = "depot.change_in", skip_all, fields(module = "depot"))]
+    #[host::traced]
     pub(crate) async fn change_in<F>(
         &self,
         tx: &mut db::Conn,
@@ -113,7 +113,7 @@ impl App {
         Ok(())
     }
 
-    #[tracing::instrument(name = "depot.change", skip_all, fields(module = "depot"))]
+    #[host::traced]
     pub(crate) async fn change<F>(&self, id: &str, decide: F) -> Result<(), Error>
     where
         F: FnOnce(&mut ShoppingList) -> Result<Option<list::Event>, list::Error> + Send + 'static,
@@ -124,14 +124,14 @@ impl App {
             .await
     }
 
-    #[tracing::instrument(name = "depot.list", skip_all, fields(module = "depot"))]
+    #[host::traced]
     pub(crate) async fn list(&self, id: &str) -> Result<ShoppingList, Error> {
         repo::find(&self.db, id)
             .await?
             .ok_or(Error::List(list::Error::NotFound))
     }
 
-    #[tracing::instrument(name = "depot.lists", skip_all, fields(module = "depot"))]
+    #[host::traced]
     pub(crate) async fn lists(&self, status: Status) -> Result<Vec<ShoppingList>, Error> {
         Ok(repo::with_status(&self.db, status).await?)
     }

@@ -51,6 +51,7 @@ pub use observe::Channel;
 pub use operations::{Operations, ReadModel, Rebuild, Rebuilt, SagaRecord, Sagas};
 pub use queues::{ConsumerLag, OutboxDepth, QueueReport, QueueWatch};
 pub use run::shutdown_signal;
+pub use traced::traced;
 
 /// What a readiness check answers: `Err` with the reason when not ready.
 pub type CheckResult = Result<(), String>;

@@ -146,3 +146,14 @@ fn a_module_pairing_names_and_types_by_hand_fails() {
         );
     }
 }
+
+#[test]
+fn a_module_spelling_its_spans_by_hand_fails() {
+    fails(
+        &[(
+            "crates/b/src/app.rs",
+            "#[tracing::instrument(name = \"b.place\", skip_all, fields(module = \"b\"))]\nasync fn place() {}",
+        )],
+        "module b spells its spans by hand",
+    );
+}

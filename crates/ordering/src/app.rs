@@ -45,7 +45,7 @@ impl App {
         })
     }
 
-    #[tracing::instrument(name = "ordering.create", skip_all, fields(module = "ordering"))]
+    #[host::traced]
     pub(crate) async fn create(
         &self,
         customer_id: String,
@@ -66,7 +66,7 @@ impl App {
         Ok(id)
     }
 
-    #[tracing::instrument(name = "ordering.execute", skip_all, fields(module = "ordering"))]
+    #[host::traced]
     pub(crate) async fn execute(&self, id: &str, command: order::Command) -> Result<(), Error> {
         let events = self.orders.execute(id, command).await?;
         count_finished(&events);
@@ -74,7 +74,7 @@ impl App {
     }
 
     /// Runs `command` inside a message's transaction.
-    #[tracing::instrument(name = "ordering.execute_in", skip_all, fields(module = "ordering"))]
+    #[host::traced]
     pub(crate) async fn execute_in(
         &self,
         tx: &mut db::Conn,
@@ -89,7 +89,7 @@ impl App {
         Ok(())
     }
 
-    #[tracing::instrument(name = "ordering.order", skip_all, fields(module = "ordering"))]
+    #[host::traced]
     pub(crate) async fn order(&self, id: &str) -> Result<Order, Error> {
         let loaded = self
             .orders

@@ -49,11 +49,7 @@ impl App {
         }
     }
 
-    #[tracing::instrument(
-        name = "payments.authorize_payment",
-        skip_all,
-        fields(module = "payments")
-    )]
+    #[host::traced]
     pub(crate) async fn authorize_payment(
         &self,
         customer_id: String,
@@ -81,7 +77,7 @@ impl App {
             .await
     }
 
-    #[tracing::instrument(name = "payments.payment", skip_all, fields(module = "payments"))]
+    #[host::traced]
     pub(crate) async fn payment(&self, id: &str) -> Result<Payment, Error> {
         let mut conn = self.db.pool().acquire().await?;
         repo::payment(&mut conn, id)
@@ -90,18 +86,14 @@ impl App {
     }
 
     /// Whether payment `id` exists (the gRPC ConfirmPayment, whose request carries no amount).
-    #[tracing::instrument(name = "payments.confirm", skip_all, fields(module = "payments"))]
+    #[host::traced]
     pub(crate) async fn confirm(&self, id: &str) -> Result<(), Error> {
         let mut conn = self.db.pool().acquire().await?;
         Self::confirm_payment(&mut conn, id, 0.0).await
     }
 
     /// Whether `amount` may be charged to payment `id` (the saga's ConfirmPayment).
-    #[tracing::instrument(
-        name = "payments.confirm_payment",
-        skip_all,
-        fields(module = "payments")
-    )]
+    #[host::traced]
     pub(crate) async fn confirm_payment(
         tx: &mut db::Conn,
         id: &str,
@@ -114,7 +106,7 @@ impl App {
     }
 
     /// An invoice for a ready order (id = order id, as in the book); a repeat is a no-op.
-    #[tracing::instrument(name = "payments.invoice_order", skip_all, fields(module = "payments"))]
+    #[host::traced]
     pub(crate) async fn invoice_order(
         tx: &mut db::Conn,
         order_id: &str,
@@ -132,11 +124,7 @@ impl App {
     }
 
     /// Cancels the order's invoice if one is pending; nothing else to undo otherwise.
-    #[tracing::instrument(
-        name = "payments.cancel_order_invoice",
-        skip_all,
-        fields(module = "payments")
-    )]
+    #[host::traced]
     pub(crate) async fn cancel_order_invoice(
         tx: &mut db::Conn,
         order_id: &str,
@@ -149,11 +137,7 @@ impl App {
         Ok(())
     }
 
-    #[tracing::instrument(
-        name = "payments.create_invoice",
-        skip_all,
-        fields(module = "payments")
-    )]
+    #[host::traced]
     pub(crate) async fn create_invoice(
         &self,
         order_id: String,
@@ -180,7 +164,7 @@ impl App {
             .await
     }
 
-    #[tracing::instrument(name = "payments.pay_invoice", skip_all, fields(module = "payments"))]
+    #[host::traced]
     pub(crate) async fn pay_invoice(&self, id: &str) -> Result<(), Error> {
         let outbox = self.outbox.clone();
         self.change_invoice(
@@ -191,11 +175,7 @@ impl App {
         .await
     }
 
-    #[tracing::instrument(
-        name = "payments.cancel_invoice",
-        skip_all,
-        fields(module = "payments")
-    )]
+    #[host::traced]
     pub(crate) async fn cancel_invoice(&self, id: &str) -> Result<(), Error> {
         self.change_invoice(
             id,
@@ -205,11 +185,7 @@ impl App {
         .await
     }
 
-    #[tracing::instrument(
-        name = "payments.adjust_invoice",
-        skip_all,
-        fields(module = "payments")
-    )]
+    #[host::traced]
     pub(crate) async fn adjust_invoice(&self, id: &str, amount: f64) -> Result<(), Error> {
         self.change_invoice(
             id,
@@ -239,7 +215,7 @@ impl App {
             .await
     }
 
-    #[tracing::instrument(name = "payments.invoice", skip_all, fields(module = "payments"))]
+    #[host::traced]
     pub(crate) async fn invoice(&self, id: &str) -> Result<Invoice, Error> {
         repo::find_invoice(&self.db, id)
             .await?

@@ -76,7 +76,7 @@ impl App {
         })
     }
 
-    #[tracing::instrument(name = "stores.create_store", skip_all, fields(module = "stores"))]
+    #[host::traced]
     pub(crate) async fn create_store(
         &self,
         owner: String,
@@ -100,27 +100,19 @@ impl App {
         Ok(id)
     }
 
-    #[tracing::instrument(
-        name = "stores.enable_participation",
-        skip_all,
-        fields(module = "stores")
-    )]
+    #[host::traced]
     pub(crate) async fn enable_participation(&self, id: &str) -> Result<(), Error> {
         self.store_command(id, store::Command::EnableParticipation)
             .await
     }
 
-    #[tracing::instrument(
-        name = "stores.disable_participation",
-        skip_all,
-        fields(module = "stores")
-    )]
+    #[host::traced]
     pub(crate) async fn disable_participation(&self, id: &str) -> Result<(), Error> {
         self.store_command(id, store::Command::DisableParticipation)
             .await
     }
 
-    #[tracing::instrument(name = "stores.rebrand_store", skip_all, fields(module = "stores"))]
+    #[host::traced]
     pub(crate) async fn rebrand_store(&self, id: &str, name: String) -> Result<(), Error> {
         let name = StoreName::parse(name)?;
         self.store_command(id, store::Command::Rebrand { name })
@@ -135,19 +127,19 @@ impl App {
             .map_err(Error::from_store)
     }
 
-    #[tracing::instrument(name = "stores.store", skip_all, fields(module = "stores"))]
+    #[host::traced]
     pub(crate) async fn store(&self, id: &str) -> Result<mall::Store, Error> {
         mall::find(&self.db, id)
             .await?
             .ok_or(Error::Store(store::Error::NotFound))
     }
 
-    #[tracing::instrument(name = "stores.stores", skip_all, fields(module = "stores"))]
+    #[host::traced]
     pub(crate) async fn stores(&self, participating_only: bool) -> Result<Vec<mall::Store>, Error> {
         Ok(mall::all(&self.db, participating_only).await?)
     }
 
-    #[tracing::instrument(name = "stores.add_product", skip_all, fields(module = "stores"))]
+    #[host::traced]
     pub(crate) async fn add_product(
         &self,
         store_id: String,
@@ -175,7 +167,7 @@ impl App {
         Ok(id)
     }
 
-    #[tracing::instrument(name = "stores.rebrand_product", skip_all, fields(module = "stores"))]
+    #[host::traced]
     pub(crate) async fn rebrand_product(
         &self,
         id: &str,
@@ -187,21 +179,21 @@ impl App {
             .await
     }
 
-    #[tracing::instrument(name = "stores.increase_price", skip_all, fields(module = "stores"))]
+    #[host::traced]
     pub(crate) async fn increase_price(&self, id: &str, price: f64) -> Result<(), Error> {
         let price = Price::parse(price)?;
         self.product_command(id, product::Command::IncreasePrice { price })
             .await
     }
 
-    #[tracing::instrument(name = "stores.decrease_price", skip_all, fields(module = "stores"))]
+    #[host::traced]
     pub(crate) async fn decrease_price(&self, id: &str, price: f64) -> Result<(), Error> {
         let price = Price::parse(price)?;
         self.product_command(id, product::Command::DecreasePrice { price })
             .await
     }
 
-    #[tracing::instrument(name = "stores.remove_product", skip_all, fields(module = "stores"))]
+    #[host::traced]
     pub(crate) async fn remove_product(&self, id: &str) -> Result<(), Error> {
         self.product_command(id, product::Command::Remove).await
     }
@@ -214,7 +206,7 @@ impl App {
             .map_err(Error::from_product)
     }
 
-    #[tracing::instrument(name = "stores.product", skip_all, fields(module = "stores"))]
+    #[host::traced]
     pub(crate) async fn product(&self, id: &str) -> Result<catalog::Product, Error> {
         catalog::find(&self.db, id)
             .await?
@@ -228,7 +220,7 @@ impl App {
             .ok_or(Error::Store(store::Error::NotFound))
     }
 
-    #[tracing::instrument(name = "stores.catalog", skip_all, fields(module = "stores"))]
+    #[host::traced]
     pub(crate) async fn catalog(&self, store_id: &str) -> Result<Vec<catalog::Product>, Error> {
         self.store(store_id).await?;
         Ok(catalog::of_store(&self.db, store_id).await?)
