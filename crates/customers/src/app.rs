@@ -69,7 +69,7 @@ impl App {
     }
 
     /// Whether `id` may order, as committed (the gRPC query; the command handler checks inside
-    /// its transaction with [`App::authorize`]).
+    /// its transaction with [`App::authorize_in`]).
     #[host::traced]
     pub(crate) async fn authorized(&self, id: &str) -> Result<(), Error> {
         Ok(self.customer(id).await?.authorize()?)
@@ -145,7 +145,7 @@ impl App {
 
     /// Whether `id` may order, read inside the command's transaction.
     #[host::traced]
-    pub(crate) async fn authorize(tx: &mut db::Conn, id: &str) -> Result<(), Error> {
+    pub(crate) async fn authorize_in(&self, tx: &mut db::Conn, id: &str) -> Result<(), Error> {
         let customer = repo::load(tx, id).await?.ok_or(customer::Error::NotFound)?;
         Ok(customer.authorize()?)
     }

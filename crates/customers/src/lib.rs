@@ -6,9 +6,9 @@
 
 mod access;
 mod app;
-mod commands;
 mod domain;
 mod grpc;
+mod handlers;
 mod messages;
 mod repo;
 mod rest;
@@ -43,14 +43,14 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
     let outbox = messaging::Outbox::new(SCHEMA);
     let app = app::App::new(host.db().clone(), outbox.clone());
     host.rest(rest::router(app.clone()), rest::openapi());
-    host.grpc(grpc::server(app));
-    let commands = messaging::commands(
+    host.grpc(grpc::server(app.clone()));
+    let commands = handlers::Commands(app);
+    host.route(messaging::commands(
         SCHEMA,
         "customers-commands",
         outbox.clone(),
-        commands::Commands,
-    );
-    host.route(commands)?;
+        commands,
+    ))?;
     host.relay(outbox);
     Ok(())
 }

@@ -89,12 +89,13 @@ impl App {
     #[host::traced]
     pub(crate) async fn confirm(&self, id: &str) -> Result<(), Error> {
         let mut conn = self.db.pool().acquire().await?;
-        Self::confirm_payment(&mut conn, id, 0.0).await
+        self.confirm_payment_in(&mut conn, id, 0.0).await
     }
 
     /// Whether `amount` may be charged to payment `id` (the saga's ConfirmPayment).
     #[host::traced]
-    pub(crate) async fn confirm_payment(
+    pub(crate) async fn confirm_payment_in(
+        &self,
         tx: &mut db::Conn,
         id: &str,
         amount: f64,
@@ -107,7 +108,8 @@ impl App {
 
     /// An invoice for a ready order (id = order id, as in the book); a repeat is a no-op.
     #[host::traced]
-    pub(crate) async fn invoice_order(
+    pub(crate) async fn invoice_order_in(
+        &self,
         tx: &mut db::Conn,
         order_id: &str,
         customer_id: &str,
@@ -125,7 +127,8 @@ impl App {
 
     /// Cancels the order's invoice if one is pending; nothing else to undo otherwise.
     #[host::traced]
-    pub(crate) async fn cancel_order_invoice(
+    pub(crate) async fn cancel_order_invoice_in(
+        &self,
         tx: &mut db::Conn,
         order_id: &str,
     ) -> Result<(), Error> {

@@ -10,7 +10,7 @@ fn unexpected(error: Error) -> HandlerError {
     HandlerError::Transient(anyhow::Error::new(error))
 }
 
-pub(crate) struct Commands;
+pub(crate) struct Commands(pub(crate) App);
 
 #[async_trait]
 impl Answer<pb::ConfirmPayment> for Commands {
@@ -20,7 +20,11 @@ impl Answer<pb::ConfirmPayment> for Commands {
         command: pb::ConfirmPayment,
         _: &Incoming,
     ) -> Answered {
-        match App::confirm_payment(tx, &command.id, command.amount).await {
+        match self
+            .0
+            .confirm_payment_in(tx, &command.id, command.amount)
+            .await
+        {
             Ok(()) => Ok(Reply::success()),
             Err(Error::Payment(refused)) => Err(CommandError::failed(refused)),
             Err(other) => Err(unexpected(other).into()),
@@ -28,7 +32,7 @@ impl Answer<pb::ConfirmPayment> for Commands {
     }
 }
 
-pub(crate) struct OrderEvents;
+pub(crate) struct OrderEvents(pub(crate) App);
 
 messaging::messages! {
     /// What payments hears of orders.
@@ -43,7 +47,8 @@ impl On<OrderEvent> for OrderEvents {
     async fn on(&self, tx: &mut db::Conn, event: OrderEvent, _: &Incoming) -> Handled {
         match event {
             OrderEvent::Readied(order) => {
-                App::invoice_order(tx, &order.id, &order.customer_id, order.total)
+                self.0
+                    .invoice_order_in(tx, &order.id, &order.customer_id, order.total)
                     .await
                     .map_err(|error| match error {
                         // A ready order whose total cannot be invoiced will not become invoiceable later.
@@ -51,7 +56,9 @@ impl On<OrderEvent> for OrderEvents {
                         other => unexpected(other),
                     })
             }
-            OrderEvent::Canceled(order) => App::cancel_order_invoice(tx, &order.id)
+            OrderEvent::Canceled(order) => self
+                .0
+                .cancel_order_invoice_in(tx, &order.id)
                 .await
                 .map_err(unexpected),
         }

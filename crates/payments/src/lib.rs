@@ -55,18 +55,18 @@ pub async fn mount(host: &mut host::Host) -> anyhow::Result<()> {
         host.channel("CUSTOMERS")?,
     );
     host.rest(rest::router(app.clone()), rest::openapi());
-    host.grpc(grpc::server(app));
-    let commands = messaging::commands(
+    host.grpc(grpc::server(app.clone()));
+    let commands = handlers::Commands(app.clone());
+    host.route(messaging::commands(
         SCHEMA,
         "payments-commands",
         outbox.clone(),
-        handlers::Commands,
-    );
-    host.route(commands)?;
+        commands,
+    ))?;
     host.route(messaging::events(
         SCHEMA,
         "payments-orders",
-        handlers::OrderEvents,
+        handlers::OrderEvents(app),
     ))?;
     host.relay(outbox);
     Ok(())

@@ -6,7 +6,7 @@ use proto::customers as pb;
 
 use crate::app::{App, Error};
 
-pub(crate) struct Commands;
+pub(crate) struct Commands(pub(crate) App);
 
 #[async_trait]
 impl Answer<pb::AuthorizeCustomer> for Commands {
@@ -16,7 +16,7 @@ impl Answer<pb::AuthorizeCustomer> for Commands {
         command: pb::AuthorizeCustomer,
         _: &Incoming,
     ) -> Answered {
-        match App::authorize(tx, &command.id).await {
+        match self.0.authorize_in(tx, &command.id).await {
             Ok(()) => Ok(Reply::success()),
             // Unknown or disabled: the saga hears FAILURE and rejects the order.
             Err(Error::Customer(refused)) => Err(CommandError::failed(refused)),
