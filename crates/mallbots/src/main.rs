@@ -1,6 +1,6 @@
 //! `mallbots`: parse the command line, set up logging, run, and report failure as one line.
 
-use std::process::ExitCode;
+use std::{io::Write as _, process::ExitCode};
 
 use clap::Parser as _;
 
@@ -13,8 +13,8 @@ fn main() -> ExitCode {
     let cli = match mallbots::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) if !error.use_stderr() => {
-            // --help and --version.
-            print!("{}", error.render());
+            // --help and --version; a reader that stopped early (`| head`) is not an error.
+            let _ = write!(std::io::stdout(), "{}", error.render());
             return ExitCode::SUCCESS;
         }
         Err(error) => {

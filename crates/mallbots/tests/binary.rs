@@ -107,6 +107,24 @@ fn help_lists_every_setting_with_its_environment_variable() {
 }
 
 #[test]
+fn help_read_by_a_reader_that_stops_early_is_no_panic() {
+    // `mallbots --help | head -1`: the reader is gone before the help is written.
+    let mut child = mallbots()
+        .arg("--help")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_non_numeric_port_is_one_clear_error() {
     let (ok, _, stderr) = run(mallbots().env("WEB_PORT", "abc"));
     assert!(!ok);
