@@ -1,23 +1,14 @@
 //! `basketspb.BasketService`.
 
-use proto::baskets::{self as pb, basket_service_server::BasketService};
-use tonic::{Request, Response, Status};
+use proto::baskets::{
+    self as pb,
+    basket_service_server::{BasketService, BasketServiceServer},
+};
+use tonic::{Request, Response};
 
 use crate::app::{App, Error};
 
-pub(crate) fn server(app: App) -> pb::basket_service_server::BasketServiceServer<Grpc> {
-    pb::basket_service_server::BasketServiceServer::new(Grpc(app))
-}
-
-pub(crate) struct Grpc(App);
-
-impl From<Error> for Status {
-    fn from(error: Error) -> Status {
-        host::ApiError::from(error).into()
-    }
-}
-
-type Reply<T> = Result<Response<T>, Status>;
+host::grpc_service!(BasketServiceServer, App, Error);
 
 #[tonic::async_trait]
 impl BasketService for Grpc {

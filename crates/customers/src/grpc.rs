@@ -1,23 +1,14 @@
 //! `customerspb.CustomersService` (search and notifications look customers up here).
 
-use proto::customers::{self as pb, customers_service_server::CustomersService};
-use tonic::{Request, Response, Status};
+use proto::customers::{
+    self as pb,
+    customers_service_server::{CustomersService, CustomersServiceServer},
+};
+use tonic::{Request, Response};
 
 use crate::app::{App, Error};
 
-pub(crate) fn server(app: App) -> pb::customers_service_server::CustomersServiceServer<Grpc> {
-    pb::customers_service_server::CustomersServiceServer::new(Grpc(app))
-}
-
-pub(crate) struct Grpc(App);
-
-impl From<Error> for Status {
-    fn from(error: Error) -> Status {
-        host::ApiError::from(error).into()
-    }
-}
-
-type Reply<T> = Result<Response<T>, Status>;
+host::grpc_service!(CustomersServiceServer, App, Error);
 
 #[tonic::async_trait]
 impl CustomersService for Grpc {

@@ -1,26 +1,17 @@
 //! `depotpb.DepotService`.
 
-use proto::depot::{self as pb, depot_service_server::DepotService};
-use tonic::{Request, Response, Status};
+use proto::depot::{
+    self as pb,
+    depot_service_server::{DepotService, DepotServiceServer},
+};
+use tonic::{Request, Response};
 
 use crate::{
     app::{App, Error, OrderItem},
     domain::list::ShoppingList,
 };
 
-pub(crate) fn server(app: App) -> pb::depot_service_server::DepotServiceServer<Grpc> {
-    pb::depot_service_server::DepotServiceServer::new(Grpc(app))
-}
-
-pub(crate) struct Grpc(App);
-
-impl From<Error> for Status {
-    fn from(error: Error) -> Status {
-        host::ApiError::from(error).into()
-    }
-}
-
-type Reply<T> = Result<Response<T>, Status>;
+host::grpc_service!(DepotServiceServer, App, Error);
 
 #[tonic::async_trait]
 impl DepotService for Grpc {

@@ -224,6 +224,28 @@ impl std::fmt::Display for ErrorChain<'_> {
     }
 }
 
+/// The preamble of a module's gRPC service, the same in every module: `server(app)` serving
+/// `Grpc(app)` through the generated `$server`, the module's `$error` answered as a `Status`
+/// the way [`ApiError`] maps it (one mapping for REST and gRPC), and `Reply<T>`.
+#[macro_export]
+macro_rules! grpc_service {
+    ($server:ident, $app:ty, $error:ty) => {
+        pub(crate) fn server(app: $app) -> $server<Grpc> {
+            $server::new(Grpc(app))
+        }
+
+        pub(crate) struct Grpc($app);
+
+        impl From<$error> for ::tonic::Status {
+            fn from(error: $error) -> ::tonic::Status {
+                $crate::ApiError::from(error).into()
+            }
+        }
+
+        type Reply<T> = Result<::tonic::Response<T>, ::tonic::Status>;
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

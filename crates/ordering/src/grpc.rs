@@ -1,26 +1,17 @@
 //! `orderingpb.OrderingService`.
 
-use proto::ordering::{self as pb, ordering_service_server::OrderingService};
-use tonic::{Request, Response, Status};
+use proto::ordering::{
+    self as pb,
+    ordering_service_server::{OrderingService, OrderingServiceServer},
+};
+use tonic::{Request, Response};
 
 use crate::{
     app::{App, Error},
     domain::order::{Command, Item},
 };
 
-pub(crate) fn server(app: App) -> pb::ordering_service_server::OrderingServiceServer<Grpc> {
-    pb::ordering_service_server::OrderingServiceServer::new(Grpc(app))
-}
-
-pub(crate) struct Grpc(App);
-
-impl From<Error> for Status {
-    fn from(error: Error) -> Status {
-        host::ApiError::from(error).into()
-    }
-}
-
-type Reply<T> = Result<Response<T>, Status>;
+host::grpc_service!(OrderingServiceServer, App, Error);
 
 #[tonic::async_trait]
 impl OrderingService for Grpc {

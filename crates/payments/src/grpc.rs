@@ -1,23 +1,14 @@
 //! `paymentspb.PaymentsService`.
 
-use proto::payments::{self as pb, payments_service_server::PaymentsService};
-use tonic::{Request, Response, Status};
+use proto::payments::{
+    self as pb,
+    payments_service_server::{PaymentsService, PaymentsServiceServer},
+};
+use tonic::{Request, Response};
 
 use crate::app::{App, Error};
 
-pub(crate) fn server(app: App) -> pb::payments_service_server::PaymentsServiceServer<Grpc> {
-    pb::payments_service_server::PaymentsServiceServer::new(Grpc(app))
-}
-
-pub(crate) struct Grpc(App);
-
-impl From<Error> for Status {
-    fn from(error: Error) -> Status {
-        host::ApiError::from(error).into()
-    }
-}
-
-type Reply<T> = Result<Response<T>, Status>;
+host::grpc_service!(PaymentsServiceServer, App, Error);
 
 #[tonic::async_trait]
 impl PaymentsService for Grpc {

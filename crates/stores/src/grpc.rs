@@ -1,25 +1,18 @@
 //! `storespb.StoresService`: the same use cases over gRPC (other modules' cache fallbacks call
 //! `GetStore` and `GetProduct` here).
 
-use proto::stores::{self as pb, stores_service_server::StoresService};
-use tonic::{Request, Response, Status};
+use proto::stores::{
+    self as pb,
+    stores_service_server::{StoresService, StoresServiceServer},
+};
+use tonic::{Request, Response};
 
 use crate::{
     app::{App, Error},
     catalog, mall,
 };
 
-pub(crate) fn server(app: App) -> pb::stores_service_server::StoresServiceServer<Grpc> {
-    pb::stores_service_server::StoresServiceServer::new(Grpc(app))
-}
-
-pub(crate) struct Grpc(App);
-
-impl From<Error> for Status {
-    fn from(error: Error) -> Status {
-        host::ApiError::from(error).into()
-    }
-}
+host::grpc_service!(StoresServiceServer, App, Error);
 
 fn store(store: mall::Store) -> pb::Store {
     pb::Store {
@@ -40,8 +33,6 @@ fn product(p: catalog::Product) -> pb::Product {
         price: p.price,
     }
 }
-
-type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl StoresService for Grpc {
