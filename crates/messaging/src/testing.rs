@@ -236,3 +236,16 @@ impl Drop for NatsServer {
         let _ = std::fs::remove_dir_all(&self.store);
     }
 }
+
+/// `message` as a handler receives it: through the envelope's wire encoding, first delivery.
+///
+/// # Panics
+/// When the envelope does not survive its own encoding (a bug in the codec).
+pub fn delivered(message: crate::Message) -> crate::Incoming {
+    crate::Incoming {
+        subject: message.subject,
+        envelope: crate::Envelope::decode(&message.envelope.encode())
+            .expect("an envelope decodes what it encoded"),
+        attempt: 1,
+    }
+}

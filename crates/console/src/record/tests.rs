@@ -1,14 +1,6 @@
-use messaging::{Envelope, Message};
+use messaging::{Message, testing::delivered};
 
 use super::*;
-
-fn incoming(message: Message) -> Incoming {
-    Incoming {
-        subject: message.subject,
-        envelope: Envelope::decode(&message.envelope.encode()).unwrap(),
-        attempt: 1,
-    }
-}
 
 #[test]
 fn a_checkout_is_a_pending_order_with_its_total() {
@@ -23,7 +15,7 @@ fn a_checkout_is_a_pending_order_with_its_total() {
         }],
     };
     let message = Message::of(&event);
-    let about = about(&incoming(message)).unwrap();
+    let about = about(&delivered(message)).unwrap();
     assert_eq!(
         about,
         Some(About {
@@ -48,7 +40,7 @@ fn commands_and_replies_are_about_their_saga() {
         Vec::new(),
     )
     .with_metadata(saga::SAGA_ID_HDR, "o-2");
-    let about_command = about(&incoming(command)).unwrap();
+    let about_command = about(&delivered(command)).unwrap();
     assert_eq!(about_command.map(|a| a.order).as_deref(), Some("o-2"));
     let reply = Message::from_bytes(
         proto::cosec::CREATE_ORDER_REPLY_CHANNEL,
@@ -56,7 +48,7 @@ fn commands_and_replies_are_about_their_saga() {
         Vec::new(),
     )
     .with_metadata("REPLY_SAGA_ID", "o-2");
-    let about_reply = about(&incoming(reply)).unwrap();
+    let about_reply = about(&delivered(reply)).unwrap();
     assert_eq!(about_reply.map(|a| a.order).as_deref(), Some("o-2"));
 }
 
@@ -115,7 +107,7 @@ fn messages_about_no_order_are_not_recorded() {
         proto::stores::STORE_CREATED_EVENT,
         Vec::new(),
     );
-    assert_eq!(about(&incoming(message)).unwrap(), None);
+    assert_eq!(about(&delivered(message)).unwrap(), None);
 }
 
 #[test]
@@ -140,7 +132,7 @@ fn a_canceled_list_is_about_its_order() {
         id: "list-1".into(),
         order_id: "o-1".into(),
     };
-    let about = about(&incoming(Message::of(&canceled))).unwrap().unwrap();
+    let about = about(&delivered(Message::of(&canceled))).unwrap().unwrap();
     assert_eq!((about.order.as_str(), about.status), ("o-1", None));
 }
 
@@ -151,6 +143,6 @@ fn a_payload_that_does_not_decode_is_refused() {
         ordering::ORDER_APPROVED_EVENT,
         vec![0xff, 0xff],
     );
-    let refused = about(&incoming(message));
+    let refused = about(&delivered(message));
     assert!(matches!(refused, Err(HandlerError::Permanent(_))));
 }

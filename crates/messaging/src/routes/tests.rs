@@ -3,7 +3,7 @@ use std::sync::Mutex;
 use proto::{depot, ordering, stores};
 
 use super::*;
-use crate::{Message, envelope::Envelope};
+use crate::{Message, testing::delivered};
 
 crate::messages! {
     enum ProductEvent {
@@ -81,14 +81,6 @@ impl Reset for Seen {
     }
 }
 
-fn incoming(message: Message) -> Incoming {
-    Incoming {
-        subject: message.subject,
-        envelope: Envelope::decode(&message.envelope.encode()).unwrap(),
-        attempt: 1,
-    }
-}
-
 #[test]
 fn the_subscription_comes_from_the_payloads() {
     let routes = events::<ProductEvent, _>("shop", "shop-products", Seen::default());
@@ -129,10 +121,10 @@ async fn each_message_reaches_its_variant_and_a_stranger_is_refused() {
         delta: -2.0,
     };
     for message in [Message::of(&added), Message::of(&cheaper)] {
-        routes.handle(&mut conn, &incoming(message)).await.unwrap();
+        routes.handle(&mut conn, &delivered(message)).await.unwrap();
     }
     let stranger = Message::of(&stores::StoreCreated::default());
-    let refused = routes.handle(&mut conn, &incoming(stranger)).await;
+    let refused = routes.handle(&mut conn, &delivered(stranger)).await;
     assert!(matches!(refused, Err(HandlerError::Permanent(_))));
     assert!(routes.reset(&mut conn, "shop-products").await.unwrap());
     let seen = routes.handler.0.lock().unwrap().clone();
@@ -169,7 +161,7 @@ async fn a_command_is_answered_by_its_answer() {
         id: "o1".into(),
         shopping_id: "s1".into(),
     });
-    let reply = CommandHandler::handle(&routes, &mut conn, &incoming(approve))
+    let reply = CommandHandler::handle(&routes, &mut conn, &delivered(approve))
         .await
         .unwrap();
     assert_eq!(reply, Reply::success());
