@@ -132,16 +132,30 @@ type Resetting<H> = for<'a> fn(
 
 /// Routes of events (and replies) to an [`On`].
 pub struct Events;
-/// Routes of commands to an [`Answer`].
-pub struct Commands;
+/// Routes of commands to an [`Answer`], replies staged in this outbox.
+pub struct Commands(Outbox);
+
+/// Events or commands.
+pub trait Kinds {
+    /// Whether the routes take commands.
+    const COMMANDS: bool;
+}
+
+impl Kinds for Events {
+    const COMMANDS: bool = false;
+}
+
+impl Kinds for Commands {
+    const COMMANDS: bool = true;
+}
 
 /// A subscription whose messages go to `H` as `M`, events or commands (`K`).
 pub struct Routes<H, M, K> {
     subscription: Subscription,
     handler: H,
-    commands: Option<Outbox>,
+    kind: K,
     reset: Option<Resetting<H>>,
-    messages: PhantomData<fn() -> (M, K)>,
+    messages: PhantomData<fn() -> M>,
 }
 
 /// Consumer `consumer` of `schema` handing the events (or replies) `M` to `handler`; `M` is
@@ -151,7 +165,7 @@ pub fn events<M: Messages, H: On<M>>(
     consumer: &str,
     handler: H,
 ) -> Routes<H, M, Events> {
-    Routes::new(schema, consumer, handler, None)
+    Routes::new(schema, consumer, handler, Events)
 }
 
 /// Consumer `consumer` of `schema` handing the commands `M` to `handler`, its replies staged in
@@ -162,7 +176,7 @@ pub fn commands<M: Messages, H: Answer<M>>(
     outbox: Outbox,
     handler: H,
 ) -> Routes<H, M, Commands> {
-    Routes::new(schema, consumer, handler, Some(outbox))
+    Routes::new(schema, consumer, handler, Commands(outbox))
 }
 
 impl<H: On<M>, M: Messages> Routes<H, M, Events> {
@@ -177,8 +191,8 @@ impl<H: On<M>, M: Messages> Routes<H, M, Events> {
     }
 }
 
-impl<H, M: Messages, K> Routes<H, M, K> {
-    fn new(schema: &'static str, consumer: &str, handler: H, commands: Option<Outbox>) -> Self {
+impl<H, M: Messages, K: Kinds> Routes<H, M, K> {
+    fn new(schema: &'static str, consumer: &str, handler: H, kind: K) -> Self {
         let mut subscription = Subscription::new(schema, consumer, "");
         for (names, subject, _) in M::catalog() {
             subject.clone_into(&mut subscription.subject);
@@ -189,7 +203,7 @@ impl<H, M: Messages, K> Routes<H, M, K> {
         Routes {
             subscription,
             handler,
-            commands,
+            kind,
             reset: None,
             messages: PhantomData,
         }
@@ -210,7 +224,7 @@ impl<H, M: Messages, K> Routes<H, M, K> {
                     self.subscription.subject
                 );
             }
-            if (kind == Kind::Command) != self.commands.is_some() {
+            if (kind == Kind::Command) != K::COMMANDS {
                 anyhow::bail!(
                     "{}: {names:?} are a {kind:?}, routed as the other kind",
                     self.subscription.consumer
@@ -242,12 +256,9 @@ impl<H: On<M>, M: Messages> IntoRouted for Routes<H, M, Events> {
 }
 
 impl<H: Answer<M>, M: Messages> IntoRouted for Routes<H, M, Commands> {
-    fn into_routed(mut self) -> anyhow::Result<Routed> {
+    fn into_routed(self) -> anyhow::Result<Routed> {
         self.check()?;
-        let outbox = self
-            .commands
-            .take()
-            .unwrap_or_else(|| Outbox::new(self.subscription.schema));
+        let outbox = self.kind.0.clone();
         Ok((self.subscription.clone(), Arc::new(replying(outbox, self))))
     }
 }
