@@ -169,11 +169,19 @@ async fn a_killed_mall_resumes_its_orders_within_seconds(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(
-        deployment.sagas(true),
-        Vec::new(),
-        "no saga is listed as waiting once its order moved"
-    );
+    // An order is approved before its saga hears the approval's reply: the sagas finish a
+    // moment later, within the same bound, and then none is listed as waiting.
+    loop {
+        let waiting = deployment.sagas(true);
+        if waiting.is_empty() {
+            break;
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(5),
+            "sagas still waiting on a step 5 s after the restart: {waiting:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
