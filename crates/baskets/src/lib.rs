@@ -16,11 +16,10 @@ mod rest;
 
 /// The copies of the stores module's data, rewound (`mallbots replay caches`).
 pub const OPERATIONS: host::Operations = host::Operations {
-    read_models: &[host::ReadModel {
-        name: "caches",
-        about: "Baskets' and depot's copies of the stores and products, from the stream",
-        rebuild: host::Rebuild::Rewind(&[caches::STORES_CONSUMER, caches::PRODUCTS_CONSUMER]),
-    }],
+    read_models: &[copies::read_model(&[
+        caches::STORES_CONSUMER,
+        caches::PRODUCTS_CONSUMER,
+    ])],
     sagas: None,
 };
 

@@ -63,6 +63,16 @@ pub enum Via<'a> {
     Db(&'a Db),
 }
 
+/// The copies as a read model `mallbots replay caches` rebuilds: `consumers` (the module's
+/// stores and products consumers) rewound.
+pub const fn read_model(consumers: &'static [&'static str]) -> host::ReadModel {
+    host::ReadModel {
+        name: "caches",
+        about: "The copies of the stores and products (baskets, depot), from the stream",
+        rebuild: host::Rebuild::Rewind(consumers),
+    }
+}
+
 /// One module's copies.
 #[derive(Clone)]
 pub struct Copies {
