@@ -1,9 +1,13 @@
 //! The copies fed by `storesapi.*` events, in the module's inbox transaction. Every write is
 //! safe to repeat: an added or created row is upserted, the rest change rows in place.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use messaging::{Handled, HandlerError, Incoming, On, Reset};
 use proto::stores as pb;
+
+use crate::sql::{Sql, query};
 
 messaging::messages! {
     /// The store events the store copy follows.
@@ -23,87 +27,59 @@ messaging::messages! {
     }
 }
 
-/// The feed of the copies in a schema (`0`), the store copy's consumer named `1`.
-pub(crate) struct Feed(pub(crate) &'static str, pub(crate) String);
+/// The feed of a schema's store copy.
+pub(crate) struct Stores(pub(crate) Arc<Sql>);
 
-impl Feed {
-    /// Runs `sql` (its `{schema}` replaced) with `binds`: text, then an optional number.
-    async fn run(
-        &self,
-        tx: &mut db::Conn,
-        sql: &str,
-        text: &[String],
-        number: Option<f64>,
-    ) -> Handled {
-        let sql = sql.replace("{schema}", self.0);
-        let mut query = sqlx::query(db::AssertSqlSafe(sql));
-        for value in text {
-            query = query.bind(value.clone());
-        }
-        if let Some(number) = number {
-            query = query.bind(number);
-        }
-        query.execute(&mut *tx).await?;
+/// The feed of a schema's product copy.
+pub(crate) struct Products(pub(crate) Arc<Sql>);
+
+#[async_trait]
+impl On<StoreEvent> for Stores {
+    async fn on(&self, tx: &mut db::Conn, event: StoreEvent, _: &Incoming) -> Handled {
+        let write = match event {
+            StoreEvent::Created(e) => query(&self.0.store_created)
+                .bind(e.id)
+                .bind(e.name)
+                .bind(e.location),
+            StoreEvent::Rebranded(e) => query(&self.0.store_rebranded).bind(e.id).bind(e.name),
+        };
+        write.execute(&mut *tx).await?;
         Ok(())
     }
 }
 
 #[async_trait]
-impl On<StoreEvent> for Feed {
-    async fn on(&self, tx: &mut db::Conn, event: StoreEvent, _: &Incoming) -> Handled {
-        match event {
-            StoreEvent::Created(e) => {
-                let sql = "INSERT INTO {schema}.stores_cache (id, name, location) VALUES ($1, $2, $3)
-                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, location = excluded.location";
-                self.run(tx, sql, &[e.id, e.name, e.location], None).await
-            }
-            StoreEvent::Rebranded(e) => {
-                let sql = "UPDATE {schema}.stores_cache SET name = $2 WHERE id = $1";
-                self.run(tx, sql, &[e.id, e.name], None).await
-            }
-        }
-    }
-}
-
-#[async_trait]
-impl On<ProductEvent> for Feed {
+impl On<ProductEvent> for Products {
     async fn on(&self, tx: &mut db::Conn, event: ProductEvent, _: &Incoming) -> Handled {
-        match event {
-            ProductEvent::Added(e) => {
-                let sql = "INSERT INTO {schema}.products_cache (id, store_id, name, price) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (id) DO UPDATE SET store_id = excluded.store_id, name = excluded.name, price = excluded.price";
-                self.run(tx, sql, &[e.id, e.store_id, e.name], Some(e.price))
-                    .await
-            }
-            ProductEvent::Rebranded(e) => {
-                let sql = "UPDATE {schema}.products_cache SET name = $2 WHERE id = $1";
-                self.run(tx, sql, &[e.id, e.name], None).await
-            }
-            ProductEvent::PriceChanged(e) => {
-                let sql = "UPDATE {schema}.products_cache SET price = price + $2 WHERE id = $1";
-                self.run(tx, sql, &[e.id], Some(e.delta)).await
-            }
-            ProductEvent::Removed(e) => {
-                let sql = "DELETE FROM {schema}.products_cache WHERE id = $1";
-                self.run(tx, sql, &[e.id], None).await
-            }
-        }
+        let write = match event {
+            ProductEvent::Added(e) => query(&self.0.product_added)
+                .bind(e.id)
+                .bind(e.store_id)
+                .bind(e.name)
+                .bind(e.price),
+            ProductEvent::Rebranded(e) => query(&self.0.product_rebranded).bind(e.id).bind(e.name),
+            ProductEvent::PriceChanged(e) => query(&self.0.price_changed).bind(e.id).bind(e.delta),
+            ProductEvent::Removed(e) => query(&self.0.product_removed).bind(e.id),
+        };
+        write.execute(&mut *tx).await?;
+        Ok(())
+    }
+}
+
+// The copies are the stores module's events, read again from the start of the stream.
+
+#[async_trait]
+impl Reset for Stores {
+    async fn reset(&self, tx: &mut db::Conn, _: &str) -> Result<(), HandlerError> {
+        query(&self.0.clear_stores).execute(&mut *tx).await?;
+        Ok(())
     }
 }
 
 #[async_trait]
-impl Reset for Feed {
-    /// The copies are the stores module's events, read again from the start of the stream.
-    async fn reset(&self, tx: &mut db::Conn, consumer: &str) -> Result<(), HandlerError> {
-        let table = if consumer == self.1 {
-            "stores_cache"
-        } else {
-            "products_cache"
-        };
-        let sql = format!("DELETE FROM {}.{table}", self.0);
-        sqlx::query(db::AssertSqlSafe(sql))
-            .execute(&mut *tx)
-            .await?;
+impl Reset for Products {
+    async fn reset(&self, tx: &mut db::Conn, _: &str) -> Result<(), HandlerError> {
+        query(&self.0.clear_products).execute(&mut *tx).await?;
         Ok(())
     }
 }

@@ -6,6 +6,9 @@
 //! migrations; this crate reads and writes them.
 
 mod feed;
+mod sql;
+
+use std::sync::Arc;
 
 use db::{Db, Row as _};
 use host::Channel;
@@ -35,17 +38,35 @@ pub struct Product {
     pub price: f64,
 }
 
+/// What was looked up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Copied {
+    /// A store.
+    Store,
+    /// A product.
+    Product,
+}
+
+impl std::fmt::Display for Copied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Copied::Store => "store",
+            Copied::Product => "product",
+        })
+    }
+}
+
 /// Why a lookup found nothing; the messages are the book's.
 #[derive(Debug, thiserror::Error)]
 pub enum Missing {
-    /// Neither the copy nor the stores module knows it (`store` or `product`).
+    /// Neither the copy nor the stores module knows it.
     #[error("{0} fallback failed: {0} was not located")]
-    NotFound(&'static str),
+    NotFound(Copied),
     /// The copy does not have it and the stores module did not answer.
     #[error("{what} fallback failed: requesting {what}")]
     Unavailable {
-        /// `store` or `product`.
-        what: &'static str,
+        /// What was looked up.
+        what: Copied,
         /// What the stores module said.
         status: tonic::Status,
     },
@@ -77,6 +98,7 @@ pub const fn read_model(consumers: &'static [&'static str]) -> host::ReadModel {
 #[derive(Clone)]
 pub struct Copies {
     schema: &'static str,
+    sql: Arc<sql::Sql>,
     stores: StoresServiceClient<Channel>,
 }
 
@@ -85,6 +107,7 @@ impl Copies {
     pub fn new(schema: &'static str, channel: Channel) -> Copies {
         Copies {
             schema,
+            sql: Arc::new(sql::Sql::new(schema)),
             stores: StoresServiceClient::new(channel),
         }
     }
@@ -94,11 +117,7 @@ impl Copies {
     /// # Errors
     /// Not found anywhere, the stores module not answering, or the database.
     pub async fn store(&self, mut via: Via<'_>, id: &str) -> Result<Store, Missing> {
-        let sql = format!(
-            "SELECT name, location FROM {}.stores_cache WHERE id = $1",
-            self.schema
-        );
-        if let Some(row) = via.find(&sql, id).await? {
+        if let Some(row) = via.find(&self.sql.store, id).await? {
             let (name, location) = (row.try_get(0)?, row.try_get(1)?);
             return Ok(Store {
                 id: id.to_owned(),
@@ -111,14 +130,10 @@ impl Copies {
             .clone()
             .get_store(pb::GetStoreRequest { id: id.to_owned() })
             .await;
-        let found = answer("store", asked)?
+        let found = answer(Copied::Store, asked)?
             .store
-            .ok_or(Missing::NotFound("store"))?;
-        let sql = format!(
-            "INSERT INTO {}.stores_cache (id, name, location) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
-            self.schema
-        );
-        let query = sqlx::query(db::AssertSqlSafe(sql))
+            .ok_or(Missing::NotFound(Copied::Store))?;
+        let query = sql::query(&self.sql.copy_store)
             .bind(id)
             .bind(&found.name)
             .bind(&found.location);
@@ -135,11 +150,7 @@ impl Copies {
     /// # Errors
     /// Not found anywhere, the stores module not answering, or the database.
     pub async fn product(&self, mut via: Via<'_>, id: &str) -> Result<Product, Missing> {
-        let sql = format!(
-            "SELECT store_id, name, price FROM {}.products_cache WHERE id = $1",
-            self.schema
-        );
-        if let Some(row) = via.find(&sql, id).await? {
+        if let Some(row) = via.find(&self.sql.product, id).await? {
             let (store_id, name, price) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
             return Ok(Product {
                 id: id.to_owned(),
@@ -153,14 +164,10 @@ impl Copies {
             .clone()
             .get_product(pb::GetProductRequest { id: id.to_owned() })
             .await;
-        let found = answer("product", asked)?
+        let found = answer(Copied::Product, asked)?
             .product
-            .ok_or(Missing::NotFound("product"))?;
-        let sql = format!(
-            "INSERT INTO {}.products_cache (id, store_id, name, price) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
-            self.schema
-        );
-        let query = sqlx::query(db::AssertSqlSafe(sql))
+            .ok_or(Missing::NotFound(Copied::Product))?;
+        let query = sql::query(&self.sql.copy_product)
             .bind(id)
             .bind(&found.store_id)
             .bind(&found.name)
@@ -181,21 +188,16 @@ impl Copies {
     /// # Errors
     /// The routes are invalid (a bug caught at start-up).
     pub fn mount(&self, host: &mut host::Host, stores: &str, products: &str) -> anyhow::Result<()> {
-        let feed = || feed::Feed(self.schema, stores.to_owned());
-        let store_events = messaging::events::<feed::StoreEvent, _>(self.schema, stores, feed());
-        host.route(store_events.rewindable())?;
-        let product_events =
-            messaging::events::<feed::ProductEvent, _>(self.schema, products, feed());
-        host.route(product_events.rewindable())
+        let store_feed = feed::Stores(self.sql.clone());
+        host.route(messaging::events(self.schema, stores, store_feed).rewindable())?;
+        let product_feed = feed::Products(self.sql.clone());
+        host.route(messaging::events(self.schema, products, product_feed).rewindable())
     }
 }
 
 /// The stores module's answer: not found is [`Missing::NotFound`], any other failure
 /// [`Missing::Unavailable`].
-fn answer<T>(
-    what: &'static str,
-    asked: Result<tonic::Response<T>, tonic::Status>,
-) -> Result<T, Missing> {
+fn answer<T>(what: Copied, asked: Result<tonic::Response<T>, tonic::Status>) -> Result<T, Missing> {
     match asked {
         Ok(found) => Ok(found.into_inner()),
         Err(status) if status.code() == tonic::Code::NotFound => Err(Missing::NotFound(what)),
@@ -204,18 +206,15 @@ fn answer<T>(
 }
 
 impl Via<'_> {
-    async fn find(&mut self, sql: &str, id: &str) -> Result<Option<db::AnyRow>, sqlx::Error> {
-        let query = sqlx::query(db::AssertSqlSafe(sql.to_owned())).bind(id.to_owned());
+    async fn find(&mut self, sql: &Arc<str>, id: &str) -> Result<Option<db::AnyRow>, sqlx::Error> {
+        let query = sql::query(sql).bind(id);
         match self {
             Via::Tx(tx) => query.fetch_optional(&mut **tx).await,
             Via::Db(db) => query.fetch_optional(db.pool()).await,
         }
     }
 
-    async fn write(
-        &mut self,
-        query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
-    ) -> Result<(), sqlx::Error> {
+    async fn write(&mut self, query: sql::Query<'_>) -> Result<(), sqlx::Error> {
         match self {
             Via::Tx(tx) => query.execute(&mut **tx).await?,
             Via::Db(db) => db.write(query).await?,

@@ -25,8 +25,8 @@ pub(crate) enum Missing {
 impl From<copies::Missing> for Missing {
     fn from(missing: copies::Missing) -> Missing {
         match missing {
-            copies::Missing::NotFound("store") => Missing::Store,
-            copies::Missing::NotFound(_) => Missing::Product,
+            copies::Missing::NotFound(copies::Copied::Store) => Missing::Store,
+            copies::Missing::NotFound(copies::Copied::Product) => Missing::Product,
             copies::Missing::Unavailable { status, .. } => Missing::Unavailable(status),
             copies::Missing::Database(cause) => Missing::Database(cause),
         }
