@@ -60,7 +60,7 @@ impl std::fmt::Debug for Rebuild {
 pub struct Rebuilt {
     /// How many events.
     pub events: u64,
-    /// Of which aggregate (`Store`).
+    /// Of which aggregate type (`stores.Store`).
     pub aggregate: &'static str,
 }
 

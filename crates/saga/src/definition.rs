@@ -136,7 +136,7 @@ impl Status {
 }
 
 /// One saga instance's state (the data plus the position).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Instance<D> {
     /// The saga data.
     pub data: D,

@@ -111,12 +111,13 @@ pub struct Entry {
     pub detail: String,
 }
 
-/// A stored instance, for inspection.
-#[derive(Debug, Clone, PartialEq)]
+/// A stored instance, for inspection (serialized flat: id, the state's fields, history, times).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Record<D> {
     /// The saga id.
     pub id: String,
     /// The state.
+    #[serde(flatten)]
     pub instance: Instance<D>,
     /// What happened so far.
     pub history: Vec<Entry>,

@@ -29,33 +29,25 @@ type Projection<A> = for<'c> fn(
 /// Rebuilds `stores.stores` from the Store events; nothing is changed on an error (a
 /// database error or an undecodable event).
 pub(crate) async fn mall(db: &Db) -> anyhow::Result<Rebuilt> {
-    let events = rebuild::<Store>(db, "stores.stores", |tx, events| {
+    rebuild::<Store>(db, "stores.stores", |tx, events| {
         Box::pin(mall::project(tx, events))
-    });
-    let events = events.await?;
-    Ok(Rebuilt {
-        events,
-        aggregate: "Store",
     })
+    .await
 }
 
 /// Rebuilds `stores.products` from the Product events, as [`mall`] does the mall.
 pub(crate) async fn catalog(db: &Db) -> anyhow::Result<Rebuilt> {
-    let events = rebuild::<Product>(db, "stores.products", |tx, events| {
+    rebuild::<Product>(db, "stores.products", |tx, events| {
         Box::pin(catalog::project(tx, events))
-    });
-    let events = events.await?;
-    Ok(Rebuilt {
-        events,
-        aggregate: "Product",
     })
+    .await
 }
 
 async fn rebuild<A: Aggregate>(
     db: &Db,
     table: &'static str,
     project: Projection<A>,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Rebuilt> {
     let events = EventStore::<A>::new(db.clone(), crate::SCHEMA, ())?;
     let locker = db.clone();
     let projected = db
@@ -80,5 +72,8 @@ async fn rebuild<A: Aggregate>(
         })
         .await?;
     tracing::info!(table, events = projected, "read model rebuilt");
-    Ok(projected)
+    Ok(Rebuilt {
+        events: projected,
+        aggregate: A::TYPE,
+    })
 }

@@ -57,31 +57,13 @@ pub(super) async fn saga(action: SagaAction, mut args: ServeArgs) -> anyhow::Res
             let saga = (sagas.find)(&db, &id)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no {} saga for order {id}", sagas.name))?;
-            println!("{}", serde_json::to_string_pretty(&shown(saga))?);
+            println!("{}", serde_json::to_string_pretty(&saga)?);
         }
     }
     db.close().await;
     Ok(())
 }
 
-/// A saga as `mallbots saga show` prints it.
-fn shown(saga: host::SagaRecord) -> serde_json::Value {
-    let instance = saga.instance;
-    serde_json::json!({
-        "id": saga.id,
-        "status": instance.status.as_str(),
-        "step": instance.step,
-        "compensating": instance.compensating,
-        "done": instance.status != saga::Status::Running,
-        "data": instance.data,
-        "deadline": saga.deadline,
-        "createdAt": saga.created_at,
-        "updatedAt": saga.updated_at,
-        "history": saga.history,
-    })
-}
-
-#[allow(clippy::print_stdout, reason = "a command-line answer goes to stdout")]
 pub(super) async fn replay(
     projection: String,
     no_wait: bool,
@@ -96,30 +78,39 @@ pub(super) async fn replay(
     let modules: Vec<&str> = holders.iter().map(|(module, _)| module.name).collect();
     args.modules = modules.join(",");
     let (_, db) = open(&args).await?;
-    // The tables a rewind is recorded in may be newer than the modules' last start.
-    for (module, _) in &holders {
-        (module.migrate)(&db).await?;
-    }
+    let result = rebuild(&db, &projection, &holders, no_wait, timeout).await;
+    db.close().await;
+    result
+}
+
+/// Rebuilds `projection` in each module holding it, stopping at the first failure.
+#[allow(clippy::print_stdout, reason = "a command-line answer goes to stdout")]
+async fn rebuild(
+    db: &db::Db,
+    projection: &str,
+    holders: &[(&'static crate::Module, &'static host::ReadModel)],
+    no_wait: bool,
+    timeout: std::time::Duration,
+) -> anyhow::Result<()> {
     let mut rewinds: Vec<(&str, &[&str])> = Vec::new();
-    let mut result = Ok(());
-    for (module, model) in &holders {
+    for (module, model) in holders {
+        // The tables a rewind is recorded in may be newer than the module's last start.
+        (module.migrate)(db).await?;
         match model.rebuild {
             host::Rebuild::Rewind(consumers) => rewinds.push((module.name, consumers)),
             host::Rebuild::Project(project) => {
-                result = project(&db).await.map(|rebuilt| {
-                    println!(
-                        "{projection} rebuilt from {} {} events",
-                        rebuilt.events, rebuilt.aggregate
-                    );
-                });
+                let rebuilt = project(db).await?;
+                println!(
+                    "{projection} rebuilt from {} {} events",
+                    rebuilt.events, rebuilt.aggregate
+                );
             }
         }
     }
-    if result.is_ok() && !rewinds.is_empty() {
-        result = rewind(&db, &rewinds, no_wait, timeout).await;
+    if rewinds.is_empty() {
+        return Ok(());
     }
-    db.close().await;
-    result
+    rewind(db, &rewinds, no_wait, timeout).await
 }
 
 /// Asks for each module's `consumers` to be rewound and, unless `no_wait`, waits until each
