@@ -134,7 +134,7 @@ fn about(message: &Incoming) -> Result<Option<About>, HandlerError> {
         order,
         status: Some((status, Placed::default())),
     };
-    if !Watched::names().contains(&message.name()) {
+    if !Watched::takes(message.name()) {
         return Ok(None);
     }
     let about = match Watched::decode(message)? {

@@ -27,6 +27,9 @@ pub trait Messages: Sized + Send + 'static {
     /// Permanent: a name not taken here, or a payload that does not decode.
     fn decode(message: &Incoming) -> Result<Self, HandlerError>;
 
+    /// Whether a message named `name` is one of these (no allocation: asked per message).
+    fn takes(name: &str) -> bool;
+
     /// Every name taken.
     fn names() -> Vec<&'static str> {
         Self::catalog()
@@ -41,8 +44,12 @@ impl<P: Payload> Messages for P {
         vec![(P::NAMES, P::SUBJECT, P::KIND)]
     }
 
+    fn takes(name: &str) -> bool {
+        P::NAMES.contains(&name)
+    }
+
     fn decode(message: &Incoming) -> Result<P, HandlerError> {
-        if !P::NAMES.contains(&message.name()) {
+        if !P::takes(message.name()) {
             return Err(unrouted(message));
         }
         message.decode()
@@ -83,6 +90,10 @@ macro_rules! messages {
                     <$payload as $crate::Payload>::SUBJECT,
                     <$payload as $crate::Payload>::KIND,
                 )),+]
+            }
+
+            fn takes(name: &str) -> bool {
+                $(<$payload as $crate::Payload>::NAMES.contains(&name))||+
             }
 
             fn decode(message: &$crate::Incoming) -> Result<Self, $crate::HandlerError> {

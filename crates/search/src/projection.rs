@@ -240,7 +240,13 @@ impl Reset for Projector {
                 "search.order_stores",
                 "search.orders",
             ],
-            _ => &["search.customers_cache"],
+            CUSTOMERS_CONSUMER => &["search.customers_cache"],
+            // The copies of stores and products rewind through `copies`' own feeds.
+            other => {
+                return Err(HandlerError::Permanent(anyhow::anyhow!(
+                    "search does not rebuild {other} here"
+                )));
+            }
         };
         for table in tables {
             sqlx::query(db::AssertSqlSafe(format!("DELETE FROM {table}")))
@@ -251,21 +257,19 @@ impl Reset for Projector {
     }
 }
 
-const COPY_NAME: &str = "ON CONFLICT (id) DO UPDATE SET name = excluded.name";
-
 #[async_trait]
 impl On<CustomerEvent> for Projector {
     async fn on(&self, tx: &mut db::Conn, event: CustomerEvent, _: &Incoming) -> Handled {
         match event {
             CustomerEvent::Registered(e) => {
-                let sql = format!(
-                    "INSERT INTO search.customers_cache (id, name) VALUES ($1, $2) {COPY_NAME}"
-                );
-                sqlx::query(db::AssertSqlSafe(sql))
-                    .bind(e.id)
-                    .bind(e.name)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO search.customers_cache (id, name) VALUES ($1, $2)
+                     ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+                )
+                .bind(e.id)
+                .bind(e.name)
+                .execute(&mut *tx)
+                .await?;
             }
             CustomerEvent::Erased(e) => {
                 // The customer's name goes from the cache and from every order showing it.

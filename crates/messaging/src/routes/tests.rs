@@ -94,6 +94,8 @@ fn the_subscription_comes_from_the_payloads() {
             stores::PRODUCT_PRICE_DECREASED_EVENT,
         ]
     );
+    assert!(ProductEvent::takes(stores::PRODUCT_PRICE_DECREASED_EVENT));
+    assert!(!ProductEvent::takes(stores::STORE_CREATED_EVENT));
     assert!(routes.into_routed().is_ok());
 }
 
