@@ -38,21 +38,12 @@ pub struct ReadModel {
 }
 
 /// How a read model is rebuilt.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub enum Rebuild {
     /// Its consumers, rewound: the running module empties the model and reads the stream again.
     Rewind(&'static [&'static str]),
     /// Projected again here, from the module's event store.
     Project(for<'a> fn(&'a db::Db) -> BoxFuture<'a, anyhow::Result<Rebuilt>>),
-}
-
-impl std::fmt::Debug for Rebuild {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Rebuild::Rewind(consumers) => f.debug_tuple("Rewind").field(consumers).finish(),
-            Rebuild::Project(_) => f.write_str("Project"),
-        }
-    }
 }
 
 /// What a projection read.
@@ -72,7 +63,7 @@ pub type FindSaga =
     for<'a> fn(&'a db::Db, &'a str) -> BoxFuture<'a, anyhow::Result<Option<SagaRecord>>>;
 
 /// A module's sagas, read.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Sagas {
     /// Their name (`create-order`), for messages.
     pub name: &'static str,
@@ -81,12 +72,4 @@ pub struct Sagas {
     pub list: ListSagas,
     /// The instance with this id.
     pub find: FindSaga,
-}
-
-impl std::fmt::Debug for Sagas {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sagas")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
 }
